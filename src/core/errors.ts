@@ -1,0 +1,87 @@
+// One closed error vocabulary, shared by gRPC, REST and both SDKs. A ServiceError carries a gRPC-style
+// code and a stable machine-readable reason; `errorTable` maps each reason to its gRPC status and HTTP
+// status. docs/ERRORS.md mirrors this table and a test keeps the two level.
+
+/** gRPC status codes (numeric values are the wire values). */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+export const ERROR_DOMAIN = "dreamengine.dev";
+
+interface ReasonInfo {
+  code: Code;
+  http: number;
+  /** Whether a client may retry the same request unchanged (SDK RetryPolicy honours this). */
+  retryable: boolean;
+  summary: string;
+}
+
+export const errorTable = {
+  INVALID_ARGUMENT: { code: Code.INVALID_ARGUMENT, http: 400, retryable: false, summary: "bad frame, actions, shape or parameter; the message names the field, expected and given" },
+  UNAUTHENTICATED: { code: Code.UNAUTHENTICATED, http: 401, retryable: false, summary: "missing or unknown API key" },
+  PERMISSION_DENIED: { code: Code.PERMISSION_DENIED, http: 403, retryable: false, summary: "revoked API key" },
+  INSUFFICIENT_CREDITS: { code: Code.FAILED_PRECONDITION, http: 402, retryable: false, summary: "balance does not cover the price; checked before any GPU work" },
+  MODEL_NOT_FOUND: { code: Code.NOT_FOUND, http: 404, retryable: false, summary: "unknown model slug" },
+  NOT_FOUND: { code: Code.NOT_FOUND, http: 404, retryable: false, summary: "unknown route, request id or resource" },
+  PAYLOAD_TOO_LARGE: { code: Code.RESOURCE_EXHAUSTED, http: 413, retryable: false, summary: "request body or message over its limit" },
+  UNSUPPORTED_MEDIA_TYPE: { code: Code.INVALID_ARGUMENT, http: 415, retryable: false, summary: "content type the endpoint does not accept" },
+  RATE_LIMITED: { code: Code.RESOURCE_EXHAUSTED, http: 429, retryable: true, summary: "token bucket empty; Retry-After says when to come back" },
+  TOPUPS_NOT_CONFIGURED: { code: Code.FAILED_PRECONDITION, http: 412, retryable: false, summary: "Stripe keys are not configured on this server" },
+  DEADLINE_EXCEEDED: { code: Code.DEADLINE_EXCEEDED, http: 504, retryable: true, summary: "the request could not start, or finish, before its deadline; only generated frames are billed" },
+  CANCELLED: { code: Code.CANCELLED, http: 499, retryable: false, summary: "the client cancelled; only generated frames are billed" },
+  ENGINE_FAILURE: { code: Code.INTERNAL, http: 500, retryable: false, summary: "engine error after admission; the pre-debit is already refunded" },
+  INTERNAL: { code: Code.INTERNAL, http: 500, retryable: false, summary: "unexpected server error" },
+  UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: true, summary: "model not loaded, queue full or server draining; Retry-After says when to retry" },
+  MODEL_UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: false, summary: "the model is listed but its weights are not installed or failed to load" },
+} as const satisfies Record<string, ReasonInfo>;
+
+export type Reason = keyof typeof errorTable;
+
+export type ErrorDetails = Record<string, string | number | boolean | null | number[] | string[]>;
+
+export class ServiceError extends Error {
+  override name = "ServiceError";
+  readonly code: Code;
+  readonly http: number;
+  constructor(
+    readonly reason: Reason,
+    message: string,
+    readonly details: ErrorDetails = {},
+    /** Seconds a client should wait before retrying (429, 503). */
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+    this.code = errorTable[reason].code;
+    this.http = errorTable[reason].http;
+  }
+
+  get retryable(): boolean {
+    return errorTable[this.reason].retryable;
+  }
+
+  /** Any thrown value as a ServiceError; unknown errors become INTERNAL without leaking internals. */
+  static from(err: unknown): ServiceError {
+    if (err instanceof ServiceError) return err;
+    return new ServiceError("INTERNAL", "internal error");
+  }
+}
+
+export const invalidArgument = (field: string, message: string, details: ErrorDetails = {}): ServiceError =>
+  new ServiceError("INVALID_ARGUMENT", `${field}: ${message}`, { field, ...details });

@@ -1,0 +1,47 @@
+// Every bound the engine enforces, in one place (TIGER_STYLE: limits on everything).
+// Names put the qualifier and the unit last. Exceeding a limit is a typed error, never a hang or an OOM.
+
+export const limits = Object.freeze({
+  // --- request shape ---
+  candidatesMax: 32, // K per PredictBatch / StreamPredict
+  actionStepsMax: 240, // T per candidate (24 s at 10 fps; 20 chunks)
+  actionDimMax: 1024, // sanity bound on a catalog's action_dim
+  frameHeightMax: 1080,
+  frameWidthMax: 1920,
+  frameBytesMax: 16 * 1024 * 1024, // one encoded input frame (a raw 1080p frame is 6.2 MB)
+  numStepsMax: 64, // diffusion steps per chunk
+  guidanceMax: 30,
+  deadlineMsMax: 10 * 60 * 1000,
+  requestIdBytesMax: 64,
+  jpegQualityMin: 1,
+  jpegQualityMax: 100,
+
+  // --- transport ---
+  grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
+  grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
+  httpBodyBytesMax: 64 * 1024 * 1024,
+  httpHeaderBytesMax: 16 * 1024,
+  multipartPartsMax: 64,
+
+  // --- scheduling ---
+  queueRequestsMax: 256, // per model; a full queue answers UNAVAILABLE with a retry hint
+  queueLanesMax: 2048, // candidates waiting per model
+  batchLanesMax: 64, // hard upper bound for any model's configured batch size
+  queueDelayUsMax: 10_000_000, // upper bound on a configured batching delay
+  chunkTimeoutMsMax: 600_000,
+  runnerRestartsPerMinuteMax: 10,
+
+  // --- streaming / memory ---
+  streamBufferedChunksMax: 4, // per stream; a reader stalled beyond this is cancelled
+  streamStallMsMax: 30_000,
+  encodeConcurrencyMax: 8,
+
+  // --- billing ---
+  topupUsdMin: 5,
+  topupUsdMax: 10_000,
+  holdTtlMsMax: 60 * 60 * 1000,
+  transactionsListMax: 500,
+  keyNameBytesMax: 128,
+});
+
+export type Limits = typeof limits;

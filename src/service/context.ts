@@ -1,0 +1,29 @@
+// What a transport hands a service method, and what it reads back. The gRPC server and the REST shim
+// build a CallContext per call and invoke the SAME handlers; neither has business logic of its own.
+
+export interface CallContext {
+  /** The request id: from the x-request-id / X-DreamEngine-Request-Id header when valid, else fresh. */
+  requestId: string;
+  /** "Bearer dre_…" token without the scheme, if the caller sent one. */
+  apiKey: string | undefined;
+  /** Caller address, for per-IP limits on unauthenticated endpoints. */
+  peer: string;
+  /** Fires when the client goes away (gRPC cancel, closed HTTP connection) or the deadline passes. */
+  signal: AbortSignal;
+  /** Absolute deadline in Clock.wallMs() terms, from the gRPC deadline or the HTTP grpc-timeout header. */
+  deadlineWallMs: number | undefined;
+  /** Headers/metadata to send with the response (lower-case names, e.g. x-dreamengine-frames). */
+  responseHeaders: Map<string, string>;
+}
+
+export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+/** A server-streaming handler awaits `send` so that a slow reader applies backpressure. */
+export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext, send: (message: Res) => Promise<void>) => Promise<void>;
+
+export interface MethodImpl {
+  kind: "unary" | "server-stream";
+  handler: UnaryHandler<any, any> | StreamHandler<any, any>;
+}
+
+/** Keyed by full gRPC method path, e.g. "/dream.v1.Models/Predict". */
+export type MethodTable = Map<string, MethodImpl>;

@@ -35,6 +35,7 @@ export const limits = Object.freeze({
   streamBufferedChunksMax: 4, // per stream; a reader stalled beyond this is cancelled
   streamStallMsMax: 30_000,
   encodeConcurrencyMax: 8,
+  videoEncodersMax: 32, // live ffmpeg H.264 encoders (~50 MB RSS each); >= candidatesMax so a K=32 MP4 request fits
 
   // --- billing ---
   topupUsdMin: 5,

@@ -1,0 +1,20 @@
+// A denied take as the shared error vocabulary: 429 over HTTP, RESOURCE_EXHAUSTED (+ RetryInfo) over gRPC.
+import { ServiceError } from "../../core/errors";
+import { retryAfterSeconds } from "./headers";
+import type { Admission } from "./scope";
+
+export function rateLimitedError(admission: Admission): ServiceError {
+  const { decision, policy, policyName } = admission;
+  const retryAfterS = retryAfterSeconds(decision.retryAfterMs);
+  return new ServiceError(
+    "RATE_LIMITED",
+    `rate limit exceeded (${policyName}: ${policy.ratePerS} requests/s, burst ${policy.burst}); retry after ${retryAfterS} s`,
+    {
+      policy: policyName,
+      rate_per_s: policy.ratePerS,
+      burst: policy.burst,
+      retry_after_ms: decision.retryAfterMs,
+    },
+    retryAfterS,
+  );
+}

@@ -46,6 +46,7 @@ export const errorTable = {
   TOPUPS_NOT_CONFIGURED: { code: Code.FAILED_PRECONDITION, http: 412, retryable: false, summary: "Stripe keys are not configured on this server" },
   DEADLINE_EXCEEDED: { code: Code.DEADLINE_EXCEEDED, http: 504, retryable: true, summary: "the request could not start, or finish, before its deadline; only generated frames are billed" },
   CANCELLED: { code: Code.CANCELLED, http: 499, retryable: false, summary: "the client cancelled; only generated frames are billed" },
+  STREAM_STALLED: { code: Code.RESOURCE_EXHAUSTED, http: 503, retryable: false, summary: "a streaming reader fell too far behind; the request was cancelled and only generated frames are billed" },
   ENGINE_FAILURE: { code: Code.INTERNAL, http: 500, retryable: false, summary: "engine error after admission; the pre-debit is already refunded" },
   INTERNAL: { code: Code.INTERNAL, http: 500, retryable: false, summary: "unexpected server error" },
   UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: true, summary: "model not loaded, queue full or server draining; Retry-After says when to retry" },

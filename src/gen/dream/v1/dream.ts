@@ -87,7 +87,7 @@ export function frameEncodingToJSON(object: FrameEncoding): string {
  */
 export interface Frame {
   encoding: FrameEncoding;
-  data: Buffer;
+  data: Uint8Array;
   height: number;
   width: number;
 }
@@ -97,7 +97,7 @@ export interface Frame {
  * Never `repeated float`: a K=8, T=48 request is 590 KB of actions and must not cost a varint each.
  */
 export interface Actions {
-  data: Buffer;
+  data: Uint8Array;
   shape: number[];
 }
 
@@ -232,8 +232,8 @@ export interface PredictBatchRequest {
 export interface Rollout {
   candidateIndex: number;
   encoding: FrameEncoding;
-  frames: Buffer[];
-  video: Buffer;
+  frames: Uint8Array[];
+  video: Uint8Array;
   /** frames generated for this candidate (T+1 when complete) */
   frameCount: number;
   height: number;
@@ -280,7 +280,7 @@ export interface CandidateFrames {
   candidateIndex: number;
   /** index within the rollout of frames[0] */
   firstFrameIndex: number;
-  frames: Buffer[];
+  frames: Uint8Array[];
 }
 
 export interface ChunkFrames {
@@ -422,7 +422,7 @@ export interface HealthResponse_ChecksEntry {
 }
 
 function createBaseFrame(): Frame {
-  return { encoding: 0, data: Buffer.alloc(0), height: 0, width: 0 };
+  return { encoding: 0, data: new Uint8Array(0), height: 0, width: 0 };
 }
 
 export const Frame: MessageFns<Frame> = {
@@ -468,7 +468,7 @@ export const Frame: MessageFns<Frame> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 3: {
@@ -502,7 +502,7 @@ export const Frame: MessageFns<Frame> = {
   fromJSON(object: any): Frame {
     return {
       encoding: isSet(object.encoding) ? frameEncodingFromJSON(object.encoding) : 0,
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
       height: isSet(object.height) ? globalThis.Number(object.height) : 0,
       width: isSet(object.width) ? globalThis.Number(object.width) : 0,
     };
@@ -531,7 +531,7 @@ export const Frame: MessageFns<Frame> = {
   fromPartial(object: DeepPartial<Frame>): Frame {
     const message = createBaseFrame();
     message.encoding = object.encoding ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.height = object.height ?? 0;
     message.width = object.width ?? 0;
     return message;
@@ -539,7 +539,7 @@ export const Frame: MessageFns<Frame> = {
 };
 
 function createBaseActions(): Actions {
-  return { data: Buffer.alloc(0), shape: [] };
+  return { data: new Uint8Array(0), shape: [] };
 }
 
 export const Actions: MessageFns<Actions> = {
@@ -575,7 +575,7 @@ export const Actions: MessageFns<Actions> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 2: {
@@ -610,7 +610,7 @@ export const Actions: MessageFns<Actions> = {
 
   fromJSON(object: any): Actions {
     return {
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
       shape: globalThis.Array.isArray(object?.shape) ? object.shape.map((e: any) => globalThis.Number(e)) : [],
     };
   },
@@ -631,7 +631,7 @@ export const Actions: MessageFns<Actions> = {
   },
   fromPartial(object: DeepPartial<Actions>): Actions {
     const message = createBaseActions();
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.shape = object.shape?.map((e) => e) || [];
     return message;
   },
@@ -2359,7 +2359,7 @@ function createBaseRollout(): Rollout {
     candidateIndex: 0,
     encoding: 0,
     frames: [],
-    video: Buffer.alloc(0),
+    video: new Uint8Array(0),
     frameCount: 0,
     height: 0,
     width: 0,
@@ -2434,7 +2434,7 @@ export const Rollout: MessageFns<Rollout> = {
               break;
             }
 
-            message.frames.push(Buffer.from(reader.bytes()));
+            message.frames.push(reader.bytes());
             continue;
           }
           case 4: {
@@ -2442,7 +2442,7 @@ export const Rollout: MessageFns<Rollout> = {
               break;
             }
 
-            message.video = Buffer.from(reader.bytes());
+            message.video = reader.bytes();
             continue;
           }
           case 5: {
@@ -2505,10 +2505,8 @@ export const Rollout: MessageFns<Rollout> = {
         ? globalThis.Number(object.candidate_index)
         : 0,
       encoding: isSet(object.encoding) ? frameEncodingFromJSON(object.encoding) : 0,
-      frames: globalThis.Array.isArray(object?.frames)
-        ? object.frames.map((e: any) => Buffer.from(bytesFromBase64(e)))
-        : [],
-      video: isSet(object.video) ? Buffer.from(bytesFromBase64(object.video)) : Buffer.alloc(0),
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => bytesFromBase64(e)) : [],
+      video: isSet(object.video) ? bytesFromBase64(object.video) : new Uint8Array(0),
       frameCount: isSet(object.frameCount)
         ? globalThis.Number(object.frameCount)
         : isSet(object.frame_count)
@@ -2565,7 +2563,7 @@ export const Rollout: MessageFns<Rollout> = {
     message.candidateIndex = object.candidateIndex ?? 0;
     message.encoding = object.encoding ?? 0;
     message.frames = object.frames?.map((e) => e) || [];
-    message.video = object.video ?? Buffer.alloc(0);
+    message.video = object.video ?? new Uint8Array(0);
     message.frameCount = object.frameCount ?? 0;
     message.height = object.height ?? 0;
     message.width = object.width ?? 0;
@@ -3047,7 +3045,7 @@ export const CandidateFrames: MessageFns<CandidateFrames> = {
               break;
             }
 
-            message.frames.push(Buffer.from(reader.bytes()));
+            message.frames.push(reader.bytes());
             continue;
           }
         }
@@ -3074,9 +3072,7 @@ export const CandidateFrames: MessageFns<CandidateFrames> = {
         : isSet(object.first_frame_index)
         ? globalThis.Number(object.first_frame_index)
         : 0,
-      frames: globalThis.Array.isArray(object?.frames)
-        ? object.frames.map((e: any) => Buffer.from(bytesFromBase64(e)))
-        : [],
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => bytesFromBase64(e)) : [],
     };
   },
 
@@ -5672,11 +5668,28 @@ export const StatusClient = makeGenericClientConstructor(StatusService, "dream.v
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

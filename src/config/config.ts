@@ -1,0 +1,96 @@
+// Environment → one frozen, validated Config. Nothing else in the server reads process.env.
+import path from "node:path";
+import { limits } from "../core/limits";
+
+export interface Config {
+  grpcAddr: string;
+  httpAddr: string;
+  dataDir: string;
+  /** Postgres URL for the ledger; unset → embedded PGlite under dataDir. */
+  databaseUrl: string | undefined;
+  /** Redis URL for balances and rate limits; unset → in-process stores. */
+  redisUrl: string | undefined;
+  catalogPath: string;
+  modelDir: string;
+  /** Which catalog slugs to serve (load runners for); default: every entry whose files exist or can be built. */
+  modelsEnabled: string[] | undefined;
+  /** "cpu" | "cuda" | "cuda:N"; there is no silent fallback. */
+  executionProvider: string;
+  intraOpThreads: number | undefined;
+  chunkTimeoutMs: number;
+  holdTtlMs: number;
+  shutdownGraceMs: number;
+  stripe: { secretKey: string; webhookSecret: string; successUrl: string; cancelUrl: string; apiHost?: string; apiPort?: number; apiProtocol?: "http" | "https" } | undefined;
+  /** Round each debit up to a whole cent (legacy seed behaviour; off by default, see HTTP_SURFACE.md). */
+  roundDebitsToCent: boolean;
+  /** On an embedded first boot, create a starter key with this many USD of credits (0 disables). */
+  starterCreditsUsd: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+function intFrom(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function addrFrom(env: Env, name: string, fallback: string): string {
+  const raw = env[name] ?? fallback;
+  if (!/^[^\s]+:\d{1,5}$/.test(raw)) throw new ConfigError(`${name} must be host:port, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env, root = path.resolve(__dirname, "..", "..")): Readonly<Config> {
+  const ep = (env.DREAM_EXECUTION_PROVIDER ?? "cpu").trim();
+  if (!/^(cpu|cuda(:\d+)?)$/.test(ep)) {
+    throw new ConfigError(`DREAM_EXECUTION_PROVIDER must be cpu, cuda or cuda:N, got ${JSON.stringify(ep)}`);
+  }
+  const stripeKey = env.STRIPE_SECRET_KEY;
+  const stripeHook = env.STRIPE_WEBHOOK_SECRET;
+  if (Boolean(stripeKey) !== Boolean(stripeHook)) {
+    throw new ConfigError("set both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither");
+  }
+  const publicUrl = env.DREAM_PUBLIC_URL ?? "http://127.0.0.1:8080";
+  const stripeApi = env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : undefined; // tests: a local fake Stripe
+  const config: Config = {
+    grpcAddr: addrFrom(env, "DREAM_GRPC_ADDR", "127.0.0.1:50051"),
+    httpAddr: addrFrom(env, "DREAM_HTTP_ADDR", "127.0.0.1:8080"),
+    dataDir: path.resolve(env.DREAM_DATA_DIR ?? "./.dream"),
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    catalogPath: path.resolve(env.DREAM_CATALOG ?? path.join(root, "gpu", "catalog.json")),
+    modelDir: path.resolve(env.DREAM_MODEL_DIR ?? path.join(root, "gpu", "models")),
+    modelsEnabled: env.DREAM_MODELS ? env.DREAM_MODELS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
+    executionProvider: ep,
+    intraOpThreads: env.DREAM_INTRA_OP_THREADS ? intFrom(env, "DREAM_INTRA_OP_THREADS", 0, 1, 256) : undefined,
+    chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),
+    holdTtlMs: intFrom(env, "DREAM_HOLD_TTL_MS", 15 * 60 * 1000, 1000, limits.holdTtlMsMax),
+    shutdownGraceMs: intFrom(env, "DREAM_SHUTDOWN_GRACE_MS", 30_000, 0, 600_000),
+    stripe:
+      stripeKey && stripeHook
+        ? {
+            secretKey: stripeKey,
+            webhookSecret: stripeHook,
+            successUrl: env.STRIPE_SUCCESS_URL ?? `${publicUrl}/v1/billing/topup/success`,
+            cancelUrl: env.STRIPE_CANCEL_URL ?? `${publicUrl}/v1/billing/topup/cancel`,
+            apiHost: stripeApi?.hostname,
+            apiPort: stripeApi ? Number(stripeApi.port || (stripeApi.protocol === "http:" ? 80 : 443)) : undefined,
+            apiProtocol: stripeApi ? (stripeApi.protocol.replace(":", "") as "http" | "https") : undefined,
+          }
+        : undefined,
+    roundDebitsToCent: env.DREAM_ROUND_DEBITS_TO_CENT === "1",
+    starterCreditsUsd: intFrom(env, "DREAM_STARTER_CREDITS_USD", 5, 0, limits.topupUsdMax),
+    logLevel: env.DREAM_LOG_LEVEL ?? "info",
+  };
+  return Object.freeze(config);
+}

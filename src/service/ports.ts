@@ -1,0 +1,140 @@
+// What the service layer needs from the rest of the system, as narrow interfaces. main.ts adapts the
+// real scheduler/billing/codec implementations to these; service tests use fakes.
+import type { CatalogEntry } from "../config/catalog";
+import type { ServiceError } from "../core/errors";
+
+// ----- engine (one per served model: scheduler + runner) -----
+
+export interface EngineRequest {
+  requestId: string;
+  /** K action sequences, each T*actionDim float32. */
+  lanes: Float32Array[];
+  actionSteps: number;
+  /** Raw RGB8 at the model's resolution. */
+  startFrame: Uint8Array;
+  numSteps: number;
+  guidance: number;
+  seed: bigint;
+  /** Monotonic deadline (Clock.nowUs terms), if any. */
+  deadlineUs: number | undefined;
+}
+
+export interface EngineChunk {
+  chunkIndex: number;
+  lanes: { candidateIndex: number; firstFrameIndex: number; frames: Uint8Array[] }[];
+}
+
+export interface EngineEnd {
+  /** Predicted frames per candidate (excluding the start frame), after trimming padding. */
+  framesPerCandidate: number[];
+  cancelled: number[];
+  reason: "completed" | "cancelled" | "deadline" | "failed";
+  error?: ServiceError;
+  engineUs: number;
+  queueUs: number;
+}
+
+export interface EngineSink {
+  onStart?(queueUs: number): void;
+  /** May return a promise: the consumer's own backpressure (see scheduler docs). */
+  onChunk(chunk: EngineChunk): void | Promise<void>;
+  onEnd(end: EngineEnd): void;
+}
+
+export interface CancelOutcome {
+  found: boolean;
+  cancelled: number[];
+  stillRunning: number[];
+}
+
+export interface EngineStats {
+  queueRequests: number;
+  queueLanes: number;
+  runningRequests: number;
+  runningLanes: number;
+  runnerState: string;
+  runnerRestarts: number;
+  lastBatchLanes: number;
+}
+
+export interface ModelEngine {
+  readonly entry: CatalogEntry;
+  /** Throws ServiceError UNAVAILABLE when the queue is full or the engine is draining. */
+  submit(request: EngineRequest, sink: EngineSink): void;
+  cancel(requestId: string, candidateIndices?: number[]): CancelOutcome;
+  stats(): EngineStats;
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A catalog entry and, when it is served, its engine; status explains why not. */
+export interface ModelSlot {
+  entry: CatalogEntry;
+  status: "live" | "loading" | "unavailable" | "failed";
+  statusReason: string;
+  engine: ModelEngine | undefined;
+}
+
+// ----- billing -----
+
+export interface Account {
+  customerId: string;
+  keyId: string;
+  rateLimit: { ratePerS: number; burst: number };
+}
+
+export interface BalanceView {
+  customerId: string;
+  balanceMicros: number;
+  heldMicros: number;
+}
+
+export interface TransactionView {
+  id: string;
+  kind: string;
+  amountMicros: number;
+  balanceMicros: number;
+  requestId: string;
+  createdAt: string;
+  description: string;
+}
+
+export interface BillingPort {
+  authenticate(rawKey: string | undefined): Promise<Account>;
+  /** Holds amountMicros or throws ServiceError INSUFFICIENT_CREDITS (balance/requested in details). */
+  reserve(account: Account, requestId: string, amountMicros: number): Promise<void>;
+  post(requestId: string, actualMicros: number): Promise<void>;
+  void(requestId: string): Promise<void>;
+  balance(account: Account): Promise<BalanceView>;
+  transactions(account: Account, limit: number): Promise<TransactionView[]>;
+  createTopup(account: Account, amountUsd: number): Promise<{ sessionId: string; url: string; amountCents: number; amountUsd: number; customerId: string }>;
+}
+
+export interface RateLimitPort {
+  /** Throws ServiceError RATE_LIMITED (with retryAfterS); returns headers to send on success. */
+  take(key: string, policy: { ratePerS: number; burst: number }): Promise<Record<string, string>>;
+}
+
+// ----- codecs -----
+
+export interface ImageInput {
+  encoding: "UNSPECIFIED" | "RAW_RGB8" | "PNG" | "JPEG";
+  data: Uint8Array;
+  height: number;
+  width: number;
+}
+
+/** Encodes one candidate's frames as they arrive; `finish` yields per-frame blobs or one video. */
+export interface RolloutEncoder {
+  push(frame: Uint8Array): void | Promise<void>;
+  finish(): Promise<{ frames: Uint8Array[]; video: Uint8Array | undefined }>;
+  abort(): void;
+}
+
+export interface CodecPort {
+  decodeStartFrame(input: ImageInput, expected: { height: number; width: number }): Promise<Uint8Array>;
+  /** encoding: RAW_RGB8 | PNG | JPEG | MP4. */
+  rolloutEncoder(encoding: string, geometry: { height: number; width: number; fps: number; jpegQuality: number }): RolloutEncoder;
+  /** Per-frame encode for streaming (RAW_RGB8 | PNG | JPEG). */
+  encodeFrame(encoding: string, frame: Uint8Array, geometry: { height: number; width: number; jpegQuality: number }): Promise<Uint8Array>;
+}

@@ -1,0 +1,224 @@
+// The lifecycle every predict shares (Predict, PredictBatch, StreamPredict):
+//   validate → price → reserve (402 before any engine work) → enqueue → stream chunks → settle → respond
+// Settlement happens before the response leaves: post the frames actually generated (the rest of the
+// hold is refunded) or void the whole hold when the engine failed.
+import type { Clock } from "../core/clock";
+import { ServiceError, invalidArgument } from "../core/errors";
+import { requestIdOrNew } from "../core/ids";
+import { microsToUsdString, rolloutPriceMicros, MICROS_PER_CENT } from "../core/money";
+import type { Actions, Frame, OutputOptions, RequestSummary, SamplingParams } from "../gen/dream/v1/dream";
+import type { Logger } from "../observability/logger";
+import type { StatusRecorder } from "../observability/status";
+import type { CallContext } from "./context";
+import type { Guard } from "./guard";
+import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
+import type { InflightRequests, ModelRegistry } from "./registry";
+import { encodingName, validateCandidates, validateDeadlineMs, validateOutput, validateParams, type ValidatedOutput, type ValidatedParams } from "./validate";
+
+export interface PredictInput {
+  model: string;
+  startFrame: Frame | undefined;
+  candidates: Actions[];
+  params: SamplingParams | undefined;
+  output: OutputOptions | undefined;
+  deadlineMs: number;
+  requestId: string;
+}
+
+export interface PredictDeps {
+  models: ModelRegistry;
+  inflight: InflightRequests;
+  guard: Guard;
+  billing: BillingPort;
+  codecs: CodecPort;
+  clock: Clock;
+  status: StatusRecorder;
+  logger: Logger;
+  roundDebitsToCent: boolean;
+}
+
+export interface Admitted {
+  requestId: string;
+  account: Account;
+  slot: ModelSlot;
+  engine: ModelEngine;
+  startFrame: Uint8Array;
+  lanes: Float32Array[];
+  actionSteps: number;
+  params: ValidatedParams;
+  output: ValidatedOutput;
+  priceMicros: number;
+  deadlineUs: number | undefined;
+  admittedUs: number;
+}
+
+/** A chunk as consumers see it: frame 0 of every candidate is the conditioning start frame. */
+export type RolloutChunk = EngineChunk;
+
+export interface Settled {
+  end: EngineEnd;
+  framesPerCandidate: number[];
+  summary: RequestSummary;
+}
+
+export class PredictFlow {
+  constructor(private readonly deps: PredictDeps) {}
+
+  /** Everything that can reject a request without cost: auth, rate limit, model, shape, price, balance. */
+  async admit(ctx: CallContext, input: PredictInput): Promise<Admitted> {
+    const { deps } = this;
+    const account = await deps.guard.authorize(ctx);
+    const { slot, engine } = deps.models.live(input.model);
+    const entry = slot.entry;
+    const requestId = input.requestId ? requestIdOrNew(input.requestId) : ctx.requestId;
+    const { lanes, actionSteps } = validateCandidates(input.candidates, entry, entry.batchLanesMax);
+    const params = validateParams(input.params, entry);
+    const output = validateOutput(input.output);
+    const deadlineMs = validateDeadlineMs(input.deadlineMs);
+    if (!input.startFrame || input.startFrame.data.byteLength === 0) {
+      throw invalidArgument("start_frame", `required: a ${entry.resolution[0]}x${entry.resolution[1]} (HxW) PNG, JPEG or RAW_RGB8 frame`);
+    }
+    const [height, width] = entry.resolution;
+    const startFrame = await deps.codecs.decodeStartFrame(
+      { encoding: encodingName(input.startFrame.encoding), data: input.startFrame.data, height: input.startFrame.height, width: input.startFrame.width },
+      { height, width },
+    );
+    const priceMicros = this.chargeMicros(lanes.length * (actionSteps + 1), entry.pricePerFrameMicros);
+    const nowUs = deps.clock.nowUs();
+    const deadlineUs = earliest(
+      deadlineMs === undefined ? undefined : nowUs + deadlineMs * 1000,
+      ctx.deadlineWallMs === undefined ? undefined : nowUs + (ctx.deadlineWallMs - deps.clock.wallMs()) * 1000,
+    );
+    deps.inflight.add(requestId, { customerId: account.customerId, engine });
+    try {
+      await deps.billing.reserve(account, requestId, priceMicros);
+    } catch (err) {
+      deps.inflight.remove(requestId);
+      throw err;
+    }
+    ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
+    ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs };
+  }
+
+  /**
+   * Runs an admitted request to its end, handing each chunk to `onChunk` (awaited: the consumer's
+   * backpressure), then settles the money. Throws the engine's ServiceError after voiding on failure,
+   * and DEADLINE_EXCEEDED / CANCELLED after posting what was generated.
+   */
+  async run(a: Admitted, ctx: CallContext, onChunk: (chunk: RolloutChunk) => Promise<void> | void): Promise<Settled> {
+    let consumerError: unknown;
+    const end = await new Promise<EngineEnd>((resolve) => {
+      const onAbort = () => a.engine.cancel(a.requestId);
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      const finish = (e: EngineEnd) => {
+        ctx.signal.removeEventListener("abort", onAbort);
+        resolve(e);
+      };
+      try {
+        a.engine.submit(
+          { requestId: a.requestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs },
+          {
+            onChunk: (chunk) => {
+              if (consumerError !== undefined) return;
+              const withStart = chunk.chunkIndex === 0 ? prependStartFrame(chunk, a.startFrame) : chunk;
+              try {
+                const pending = onChunk(withStart);
+                if (pending) {
+                  return pending.catch((err: unknown) => {
+                    consumerError = err;
+                    a.engine.cancel(a.requestId);
+                  });
+                }
+              } catch (err) {
+                consumerError = err;
+                a.engine.cancel(a.requestId);
+              }
+              return undefined;
+            },
+            onEnd: finish,
+          },
+        );
+      } catch (err) {
+        // Queue full or draining: nothing ran, nothing is owed.
+        finish({ framesPerCandidate: a.lanes.map(() => 0), cancelled: [], reason: "failed", error: ServiceError.from(err), engineUs: 0, queueUs: 0 });
+      }
+    });
+    if (ctx.signal.aborted && end.reason === "cancelled" && consumerError === undefined) {
+      consumerError = new ServiceError("CANCELLED", "the client cancelled the request");
+    }
+    return this.settle(a, end, consumerError);
+  }
+
+  private async settle(a: Admitted, end: EngineEnd, consumerError: unknown): Promise<Settled> {
+    const { deps } = this;
+    const entry = a.slot.entry;
+    deps.inflight.remove(a.requestId);
+    // The conditioning frame counts as a generated frame for every candidate that produced anything.
+    const framesPerCandidate = end.framesPerCandidate.map((n) => (n > 0 ? n + 1 : 0));
+    const frames = framesPerCandidate.reduce((s, n) => s + n, 0);
+    const failed = end.reason === "failed";
+    const costMicros = failed ? 0 : Math.min(this.chargeMicros(frames, entry.pricePerFrameMicros), a.priceMicros);
+    try {
+      if (failed) await deps.billing.void(a.requestId);
+      else await deps.billing.post(a.requestId, costMicros);
+    } catch (err) {
+      // The hold stays recorded and is reconciled by the billing sweeper; never fail a finished response.
+      deps.logger.error({ requestId: a.requestId, err: String(err) }, "settlement failed; hold left for reconciliation");
+    }
+    const latencyMs = (deps.clock.nowUs() - a.admittedUs) / 1000;
+    deps.status.record(entry.slug, { latencyMs, error: failed || consumerError !== undefined, batchLanes: a.lanes.length });
+    const summary: RequestSummary = {
+      requestId: a.requestId,
+      model: entry.slug,
+      frames,
+      cost: { micros: costMicros, usd: microsToUsdString(costMicros) },
+      engineWallMs: Math.round(end.engineUs / 1000),
+      queueMs: Math.round(end.queueUs / 1000),
+      numSteps: a.params.numSteps,
+      seed: Number(a.params.seed),
+      fps: entry.fps,
+      batchSize: a.lanes.length,
+    };
+    deps.logger.info({ requestId: a.requestId, model: entry.slug, customerId: a.account.customerId, k: a.lanes.length, t: a.actionSteps, frames, costMicros, reason: end.reason, engineMs: summary.engineWallMs, queueMs: summary.queueMs }, "predict settled");
+    if (failed) throw end.error ?? new ServiceError("ENGINE_FAILURE", "the engine failed; the pre-debit was refunded");
+    if (consumerError !== undefined) throw withCharge(ServiceError.from(consumerError), frames, costMicros);
+    if (end.reason === "deadline") {
+      throw withCharge(new ServiceError("DEADLINE_EXCEEDED", `deadline exceeded after ${frames} frames; only those are billed`), frames, costMicros);
+    }
+    if (end.reason === "cancelled" && end.cancelled.length === a.lanes.length) {
+      throw withCharge(new ServiceError("CANCELLED", `request cancelled after ${frames} frames; only those are billed`), frames, costMicros);
+    }
+    return { end, framesPerCandidate, summary };
+  }
+
+  /** Integer micros; optionally rounded up to whole cents (legacy seed behaviour, off by default). */
+  private chargeMicros(frames: number, pricePerFrameMicros: number): number {
+    const micros = rolloutPriceMicros(1, frames, pricePerFrameMicros);
+    return this.deps.roundDebitsToCent ? Math.ceil(micros / MICROS_PER_CENT) * MICROS_PER_CENT : micros;
+  }
+}
+
+function withCharge(err: ServiceError, frames: number, costMicros: number): ServiceError {
+  return new ServiceError(err.reason, err.message, { ...err.details, frames_generated: frames, charged_micros: costMicros, charged_usd: microsToUsdString(costMicros) }, err.retryAfterS);
+}
+
+function prependStartFrame(chunk: EngineChunk, startFrame: Uint8Array): EngineChunk {
+  return {
+    chunkIndex: chunk.chunkIndex,
+    lanes: chunk.lanes.map((l) => ({ candidateIndex: l.candidateIndex, firstFrameIndex: 0, frames: [startFrame, ...l.frames] })),
+  };
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+export function summaryHeaders(ctx: CallContext, summary: RequestSummary): void {
+  ctx.responseHeaders.set("x-dreamengine-request-id", summary.requestId);
+  ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", summary.cost?.usd ?? "0");
+  ctx.responseHeaders.set("x-dreamengine-frames", String(summary.frames));
+  ctx.responseHeaders.set("x-dreamengine-engine-wall-ms", String(summary.engineWallMs));
+}

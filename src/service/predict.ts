@@ -1,0 +1,36 @@
+// Models.Predict and Models.PredictBatch: unary rollouts. Predict is PredictBatch with K = 1.
+import { invalidArgument } from "../core/errors";
+import type { PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse } from "../gen/dream/v1/dream";
+import { RolloutAssembler } from "./assemble";
+import type { CallContext } from "./context";
+import { summaryHeaders, type PredictFlow, type PredictInput } from "./predict-flow";
+import type { CodecPort } from "./ports";
+
+export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: PredictInput, ctx: CallContext): Promise<PredictBatchResponse> {
+  const admitted = await flow.admit(ctx, input);
+  const [height, width] = admitted.slot.entry.resolution;
+  const assembler = new RolloutAssembler(codecs, admitted.output, { height, width, fps: admitted.slot.entry.fps }, admitted.lanes.length);
+  try {
+    const settled = await flow.run(admitted, ctx, (chunk) => assembler.onChunk(chunk));
+    const rollouts = await assembler.finish(settled.end.cancelled);
+    summaryHeaders(ctx, settled.summary);
+    return { rollouts, summary: settled.summary };
+  } catch (err) {
+    assembler.abort();
+    throw err;
+  }
+}
+
+export function batchInput(req: PredictBatchRequest): PredictInput {
+  return { model: req.model, startFrame: req.startFrame, candidates: req.candidates, params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId };
+}
+
+export function singleInput(req: PredictRequest): PredictInput {
+  return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId };
+}
+
+export async function predict(flow: PredictFlow, codecs: CodecPort, req: PredictRequest, ctx: CallContext): Promise<PredictResponse> {
+  if (!req.actions) throw invalidArgument("actions", "required: float32 actions of shape (T, action_dim)");
+  const res = await predictBatch(flow, codecs, singleInput(req), ctx);
+  return { rollout: res.rollouts[0], summary: res.summary };
+}

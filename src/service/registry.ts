@@ -1,0 +1,65 @@
+// The served models by slug, and the requests in flight (for CancelCandidates and drain).
+import { ServiceError } from "../core/errors";
+import type { ModelEngine, ModelSlot } from "./ports";
+
+export class ModelRegistry {
+  private readonly slots = new Map<string, ModelSlot>();
+
+  constructor(slots: ModelSlot[]) {
+    for (const s of slots) this.slots.set(s.entry.slug, s);
+  }
+
+  list(): ModelSlot[] {
+    return [...this.slots.values()];
+  }
+
+  get(slug: string): ModelSlot {
+    const slot = this.slots.get(slug);
+    if (!slot) {
+      throw new ServiceError("MODEL_NOT_FOUND", `model ${JSON.stringify(slug)} not found; GET /v1/models lists the models`, { model: slug });
+    }
+    return slot;
+  }
+
+  /** The engine of a live model, or the reason it cannot run. */
+  live(slug: string): { slot: ModelSlot; engine: ModelEngine } {
+    const slot = this.get(slug);
+    if (slot.status === "loading") {
+      throw new ServiceError("UNAVAILABLE", `model ${slug} is still loading`, { model: slug }, 5);
+    }
+    if (slot.status !== "live" || !slot.engine) {
+      throw new ServiceError("MODEL_UNAVAILABLE", `model ${slug} is ${slot.status}: ${slot.statusReason}`, { model: slug, status: slot.status });
+    }
+    return { slot, engine: slot.engine };
+  }
+}
+
+interface Inflight {
+  customerId: string;
+  engine: ModelEngine;
+}
+
+export class InflightRequests {
+  private readonly byId = new Map<string, Inflight>();
+
+  add(requestId: string, entry: Inflight): void {
+    if (this.byId.has(requestId)) {
+      throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} is already in flight; use a fresh id per request`, { field: "request_id" });
+    }
+    this.byId.set(requestId, entry);
+  }
+
+  remove(requestId: string): void {
+    this.byId.delete(requestId);
+  }
+
+  /** Only the customer that owns a request may see or cancel it. */
+  find(requestId: string, customerId: string): Inflight | undefined {
+    const entry = this.byId.get(requestId);
+    return entry && entry.customerId === customerId ? entry : undefined;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

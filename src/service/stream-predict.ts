@@ -1,0 +1,76 @@
+// Models.StreamPredict: every live candidate's new frames as soon as each chunk finishes, then a summary.
+// Memory stays bounded: at most limits.streamBufferedChunksMax encoded chunks wait for a slow reader;
+// past that (or a send stalled past streamStallMsMax) the request is cancelled with STREAM_STALLED and
+// only the frames generated so far are billed.
+import { ServiceError, invalidArgument } from "../core/errors";
+import { limits } from "../core/limits";
+import { FrameEncoding, type PredictBatchRequest, type StreamPredictResponse } from "../gen/dream/v1/dream";
+import type { CallContext } from "./context";
+import { summaryHeaders, type PredictFlow } from "./predict-flow";
+import type { CodecPort } from "./ports";
+import { batchInput } from "./predict";
+
+export async function streamPredict(
+  flow: PredictFlow,
+  codecs: CodecPort,
+  req: PredictBatchRequest,
+  ctx: CallContext,
+  send: (m: StreamPredictResponse) => Promise<void>,
+  bounds = { bufferedChunksMax: limits.streamBufferedChunksMax, stallMs: limits.streamStallMsMax },
+): Promise<void> {
+  if (req.output?.encoding === FrameEncoding.MP4) {
+    throw invalidArgument("output.encoding", "MP4 is a whole-rollout container; stream RAW_RGB8, PNG or JPEG frames (or call PredictBatch for MP4)");
+  }
+  const admitted = await flow.admit(ctx, batchInput(req));
+  const { encoding, jpegQuality } = admitted.output;
+  const [height, width] = admitted.slot.entry.resolution;
+  let buffered = 0;
+  let failure: unknown;
+  let chain: Promise<void> = Promise.resolve();
+  const sendBounded = async (message: StreamPredictResponse): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ServiceError("STREAM_STALLED", `stream reader stalled for ${bounds.stallMs} ms`)), bounds.stallMs);
+    });
+    try {
+      await Promise.race([send(message), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const settled = await flow.run(admitted, ctx, (chunk) => {
+    if (buffered >= bounds.bufferedChunksMax) {
+      throw new ServiceError("STREAM_STALLED", `stream reader fell ${buffered} chunks behind (limit ${bounds.bufferedChunksMax})`);
+    }
+    buffered++;
+    // Encode now (in parallel with the next chunk's compute); send strictly in chunk order.
+    const encoded = Promise.all(
+      chunk.lanes.map(async (lane) => ({
+        candidateIndex: lane.candidateIndex,
+        firstFrameIndex: lane.firstFrameIndex,
+        frames: await Promise.all(lane.frames.map((f) => codecs.encodeFrame(encoding, f, { height, width, jpegQuality }))),
+      })),
+    );
+    const sent = chain.then(async () => {
+      const candidates = await encoded;
+      await sendBounded({ event: { $case: "chunk", value: { chunkIndex: chunk.chunkIndex, encoding: FrameEncoding[encoding], candidates } } });
+      buffered--;
+    });
+    chain = sent.catch(() => undefined);
+    // A failed send surfaces on the next chunk (the flow cancels the request on a rejected promise).
+    sent.catch((err: unknown) => {
+      failure ??= err;
+    });
+    if (failure !== undefined) throw failure;
+  });
+  await chain;
+  if (failure !== undefined) throw failure;
+  summaryHeaders(ctx, settled.summary);
+  await sendBounded({
+    event: {
+      $case: "summary",
+      value: { summary: settled.summary, framesPerCandidate: settled.framesPerCandidate, cancelledCandidates: settled.end.cancelled },
+    },
+  });
+}

@@ -1,0 +1,135 @@
+// gRPC wiring: every dream.v1 method is served from the shared MethodTable; grpc.health.v1 and server
+// reflection (v1 and v1alpha) come along. No business logic lives here.
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import path from "node:path";
+import { ServiceError } from "../../core/errors";
+import { limits } from "../../core/limits";
+import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
+import type { Logger } from "../../observability/logger";
+import type { MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
+import { callContext } from "./context";
+import { encodePredictBatchResponse, encodePredictResponse } from "./fast-encode";
+import { healthImplementation, HealthService } from "./health";
+import { toGrpcStatus } from "./status";
+
+export const PROTO_ROOT = path.resolve(__dirname, "..", "..", "..", "proto");
+
+export interface GrpcServerOptions {
+  methods: MethodTable;
+  logger: Logger;
+  isReady: () => Promise<boolean>;
+  /** Observes every finished call (for metrics). */
+  onCallEnd?: (method: string, code: number, durationMs: number) => void;
+}
+
+type AnyDefinition = Record<string, grpc.MethodDefinition<any, any>>;
+
+/** The frame-heavy responses use single-allocation encoders (see fast-encode.ts). */
+function withFastEncoders<D extends AnyDefinition>(def: D): D {
+  const out: AnyDefinition = { ...def };
+  if (def === (ModelsService as unknown as D)) {
+    out.predict = { ...out.predict!, responseSerialize: encodePredictResponse };
+    out.predictBatch = { ...out.predictBatch!, responseSerialize: encodePredictBatchResponse };
+  }
+  return out as D;
+}
+
+function metadataFrom(headers: Map<string, string>): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of headers) md.set(k, v);
+  return md;
+}
+
+export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": limits.grpcReceiveBytesMax,
+    "grpc.max_send_message_length": limits.grpcSendBytesMax,
+  });
+  const { logger } = opts;
+  const finish = (method: string, code: number, startedMs: number) => opts.onCallEnd?.(method, code, performance.now() - startedMs);
+
+  const fail = (method: string, err: unknown, requestId: string) => {
+    const se = ServiceError.from(err);
+    if (!(err instanceof ServiceError)) logger.error({ method, requestId, err: err instanceof Error ? err.stack : String(err) }, "unhandled error");
+    return toGrpcStatus(se, requestId);
+  };
+
+  for (const definition of [ModelsService, BillingService, StatusService] as unknown as AnyDefinition[]) {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [name, md] of Object.entries(definition)) {
+      const method = opts.methods.get(md.path);
+      if (!method) throw new Error(`no implementation for ${md.path}`);
+      if (method.kind === "unary") {
+        const handler = method.handler as UnaryHandler<unknown, unknown>;
+        impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          const started = performance.now();
+          const controller = new AbortController();
+          call.on("cancelled", () => controller.abort());
+          const ctx = callContext(call, controller);
+          handler(call.request, ctx).then(
+            (response) => {
+              ctx.responseHeaders.set("x-dreamengine-request-id", ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              call.sendMetadata(metadataFrom(ctx.responseHeaders));
+              callback(null, response);
+              finish(md.path, 0, started);
+            },
+            (err: unknown) => {
+              const status = fail(md.path, err, ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              callback(status as grpc.ServiceError);
+              finish(md.path, status.code ?? 2, started);
+            },
+          );
+        };
+      } else {
+        const handler = method.handler as StreamHandler<unknown, unknown>;
+        impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const started = performance.now();
+          const controller = new AbortController();
+          call.on("cancelled", () => controller.abort());
+          const ctx = callContext(call, controller);
+          let headersSent = false;
+          const send = (message: unknown): Promise<void> => {
+            if (controller.signal.aborted) return Promise.reject(new ServiceError("CANCELLED", "the client cancelled the stream"));
+            if (!headersSent) {
+              headersSent = true;
+              ctx.responseHeaders.set("x-dreamengine-request-id", ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              call.sendMetadata(metadataFrom(ctx.responseHeaders));
+            }
+            // write() returning false means grpc-js buffered it: wait for 'drain' (backpressure).
+            return new Promise<void>((resolve, reject) => {
+              const flushed = call.write(message, (err?: Error | null) => (err ? reject(err) : undefined));
+              if (flushed) resolve();
+              else call.once("drain", () => resolve());
+            });
+          };
+          handler(call.request, ctx, send).then(
+            () => {
+              // Final charges travel as trailers: they are only known once the stream has ended.
+              call.end(metadataFrom(ctx.responseHeaders));
+              finish(md.path, 0, started);
+            },
+            (err: unknown) => {
+              const status = fail(md.path, err, ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              call.emit("error", Object.assign(new Error(status.details), status));
+              finish(md.path, status.code ?? 2, started);
+            },
+          );
+        };
+      }
+    }
+    server.addService(withFastEncoders(definition), impl);
+  }
+
+  server.addService(HealthService as unknown as grpc.ServiceDefinition, healthImplementation(opts.isReady));
+  const packageDefinition = protoLoader.loadSync(["dream/v1/dream.proto", "grpc/health/v1/health.proto"], { includeDirs: [PROTO_ROOT] });
+  new ReflectionService(packageDefinition).addToServer(server);
+  return server;
+}
+
+export function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}

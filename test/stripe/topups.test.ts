@@ -103,7 +103,7 @@ describe("Stripe top-ups", () => {
       assert.equal(request.method, "POST");
       assert.equal(request.path, "/v1/checkout/sessions");
       assert.equal(request.headers.authorization, `Bearer ${SECRET_KEY}`);
-      assert.equal(request.headers["idempotency-key"], "topup:req-123");
+      assert.equal(request.headers["idempotency-key"], `topup:${CUSTOMER}:req-123`);
       assert.match(String(request.headers["content-type"]), /^application\/x-www-form-urlencoded/);
       assert.deepEqual(request.form, {
         mode: "payment",

@@ -57,11 +57,12 @@ export class StripeTopups implements Topups {
           success_url: this.config.successUrl,
           cancel_url: this.config.cancelUrl,
         },
-        request.idempotencyKey ? { idempotencyKey: `topup:${request.idempotencyKey}` } : undefined,
+        // Scoped by customer: request ids come from clients, and two customers may pick the same one.
+        request.idempotencyKey ? { idempotencyKey: `topup:${request.customerId}:${request.idempotencyKey}` } : undefined,
       );
     } catch (err) {
       const mapped = serviceErrorFromStripe(err);
-      this.logger.warn({ err: describe(err), customer_id: request.customerId }, "stripe: creating a checkout session failed");
+      this.logger.warn({ err: errorSummary(err), customer_id: request.customerId }, "stripe: creating a checkout session failed");
       throw mapped;
     }
     if (session.url === null) throw new ServiceError("INTERNAL", "the payment provider returned a session without a checkout url");
@@ -95,7 +96,7 @@ export class StripeTopups implements Topups {
           const { credited } = await this.creditOnce(decision.customerId, decision.amountMicros, decision.sessionId, decision.eventId);
           return webhookOk({ credited, duplicate: !credited, session_id: decision.sessionId });
         } catch (err) {
-          this.logger.error({ err: describe(err), event_id: event.id, session_id: decision.sessionId }, "stripe: crediting a top-up failed; Stripe will retry");
+          this.logger.error({ err: errorSummary(err), event_id: event.id, session_id: decision.sessionId }, "stripe: crediting a top-up failed; Stripe will retry");
           return webhookError(500, "INTERNAL", "could not record the top-up; Stripe will redeliver the event");
         }
       }
@@ -113,7 +114,7 @@ export class StripeTopups implements Topups {
 }
 
 /** Error summary for logs: type and message only (Stripe errors carry request headers we don't log). */
-function describe(err: unknown): Record<string, unknown> {
+function errorSummary(err: unknown): Record<string, unknown> {
   if (err instanceof StripeErrors.StripeError) return { type: err.type, message: err.message, status: err.statusCode };
   if (err instanceof Error) return { type: err.name, message: err.message };
   return { type: typeof err };

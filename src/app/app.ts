@@ -1,0 +1,171 @@
+// The composition root: builds every part from a Config and starts the servers. main.ts adds process
+// signals; tests call startApp() directly with a temp data dir and the tiny model.
+import type * as grpc from "@grpc/grpc-js";
+import fs from "node:fs";
+import path from "node:path";
+import { createBilling, type BillingService } from "../billing";
+import { InMemoryRateLimiter, RedisRateLimiter, connectRedis, type RateLimiter } from "../billing/ratelimit";
+import { createTopups, type Topups } from "../billing/stripe";
+import type { CatalogEntry } from "../config/catalog";
+import type { Config } from "../config/config";
+import { loadCatalog } from "../config/load-catalog";
+import { systemClock, type Clock } from "../core/clock";
+import { ensureReferenceModels } from "../../gpu/build-reference-models";
+import { createRunner } from "../../gpu/runner";
+import { createLogger, type Logger } from "../observability/logger";
+import { Metrics } from "../observability/metrics";
+import { StatusRecorder } from "../observability/status";
+import { ModelScheduler } from "../scheduler";
+import { Guard } from "../service/guard";
+import { buildMethods } from "../service/methods";
+import type { ModelSlot } from "../service/ports";
+import { PredictFlow } from "../service/predict-flow";
+import { InflightRequests, ModelRegistry } from "../service/registry";
+import type { Readiness } from "../service/status-rpcs";
+import { bindGrpc, createGrpcServer } from "../transport/grpc/server";
+import { createRestServer, type RestServer } from "../transport/rest";
+import { billingPort } from "./billing";
+import { codecPort } from "./codecs";
+import { SchedulerEngine } from "./engine";
+import { rateLimitPort } from "./limiter";
+
+export const VERSION = "0.1.0";
+
+export interface App {
+  config: Readonly<Config>;
+  grpcPort: number;
+  httpPort: number;
+  billing: BillingService;
+  topups: Topups;
+  registry: ModelRegistry;
+  logger: Logger;
+  /** Resolves when every enabled model has finished loading (live or failed). */
+  modelsLoaded: Promise<void>;
+  /** Stop admitting, finish in-flight work (up to the grace period), then close everything. */
+  shutdown(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+function filesPresent(config: Config, entry: CatalogEntry): string | undefined {
+  for (const f of [entry.files.encoder, entry.files.step]) {
+    const p = path.join(config.modelDir, f);
+    if (!fs.existsSync(p)) return `ONNX file not installed: ${p}`;
+  }
+  return undefined;
+}
+
+export async function startApp(config: Readonly<Config>, options: AppOptions = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const startedWallMs = clock.wallMs();
+  const catalog = loadCatalog(config.catalogPath);
+  const enabled = (e: CatalogEntry) => config.modelsEnabled === undefined || config.modelsEnabled.includes(e.slug);
+  await ensureReferenceModels(config.modelDir, { models: catalog.models.filter((e) => e.reference && enabled(e)) });
+
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const billing = await createBilling({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, clock, logger });
+  await billing.start();
+  const redisForLimits = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  const limiter: RateLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits }) : new InMemoryRateLimiter({ clock });
+  const topups = createTopups(
+    {
+      secretKey: config.stripe?.secretKey,
+      webhookSecret: config.stripe?.webhookSecret,
+      successUrl: config.stripe?.successUrl,
+      cancelUrl: config.stripe?.cancelUrl,
+      client: config.stripe?.apiHost ? { host: config.stripe.apiHost, port: config.stripe.apiPort, protocol: config.stripe.apiProtocol, maxNetworkRetries: 1 } : undefined,
+      logger,
+    },
+    billing,
+  );
+
+  // Models: every catalog entry is listed; enabled ones with files get a runner and a scheduler.
+  const slots: ModelSlot[] = catalog.models.map((entry) => {
+    const missing = filesPresent(config, entry);
+    if (!enabled(entry)) return { entry, status: "unavailable", statusReason: "not enabled on this server (DREAM_MODELS)", engine: undefined };
+    if (missing) return { entry, status: "unavailable", statusReason: missing, engine: undefined };
+    return { entry, status: "loading", statusReason: "warming up", engine: undefined };
+  });
+  const runners: { close(): Promise<void> }[] = [];
+  const modelsLoaded = Promise.all(
+    slots
+      .filter((s) => s.status === "loading")
+      .map(async (slot) => {
+        try {
+          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, chunkTimeoutMs: config.chunkTimeoutMs });
+          runners.push(runner);
+          await runner.load();
+          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, model: slot.entry.slug, clock });
+          slot.engine = new SchedulerEngine(slot.entry, scheduler, runner);
+          slot.status = "live";
+          slot.statusReason = "";
+          logger.info({ model: slot.entry.slug, ep: config.executionProvider }, "model live");
+        } catch (err) {
+          slot.status = "failed";
+          slot.statusReason = err instanceof Error ? err.message : String(err);
+          logger.error({ model: slot.entry.slug, err: slot.statusReason }, "model failed to load");
+        }
+      }),
+  ).then(() => undefined);
+
+  const registry = new ModelRegistry(slots);
+  const inflight = new InflightRequests();
+  const status = new StatusRecorder(clock);
+  const metrics = new Metrics(registry);
+  status.onRecord((slug, o) => metrics.observePredict(slug, o));
+  const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);
+  const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope)));
+  const flow = new PredictFlow({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
+  let draining = false;
+  const readiness: Readiness = {
+    draining: () => draining,
+    checks: async () => {
+      const checks = await billing.healthChecks();
+      if (redisForLimits) checks.rate_limiter = (await redisForLimits.ping().then(() => "ok", (e: Error) => e.message)) as string;
+      return checks;
+    },
+  };
+  const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION });
+  const isReady = async () => {
+    const checks = await readiness.checks();
+    return !draining && slots.every((s) => s.status !== "loading") && Object.values(checks).every((v) => v === "ok");
+  };
+
+  const grpcServer: grpc.Server = createGrpcServer({ methods, logger, isReady, onCallEnd: (m, code, ms) => metrics.observeCall("grpc", m, code, ms) });
+  const grpcPort = await bindGrpc(grpcServer, config.grpcAddr);
+  const rest: RestServer = createRestServer({
+    methods,
+    logger,
+    extras: {
+      stripeWebhook: (rawBody, signature) => topups.handleWebhook(rawBody, signature),
+      metrics: () => metrics.render(),
+    },
+    onRequestEnd: (route, status, ms) => metrics.observeCall("http", route, status, ms),
+  });
+  const httpPort = await rest.listen(config.httpAddr);
+  logger.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, "")}:${grpcPort}`, http: `${config.httpAddr.replace(/:\d+$/, "")}:${httpPort}`, dataDir: config.dataDir, ledger: config.databaseUrl ? "postgres" : "embedded", balances: config.redisUrl ? "redis" : "in-process" }, "dream engine serving");
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = () =>
+    (shutdownPromise ??= (async () => {
+      draining = true;
+      logger.info({ graceMs: config.shutdownGraceMs }, "draining: no new requests; finishing in-flight work");
+      const drains = Promise.all(slots.map((s) => s.engine?.drain()));
+      const grace = new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref());
+      await Promise.race([drains, grace]);
+      await new Promise<void>((r) => grpcServer.tryShutdown(() => r()));
+      grpcServer.forceShutdown();
+      await rest.close();
+      await modelsLoaded;
+      await Promise.all(runners.map((r) => r.close().catch(() => undefined)));
+      await billing.close();
+      redisForLimits?.disconnect();
+      logger.info("stopped");
+    })());
+
+  return { config, grpcPort, httpPort, billing, topups, registry, logger, modelsLoaded, shutdown };
+}

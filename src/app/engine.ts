@@ -1,0 +1,59 @@
+// A ModelScheduler driving a runner → the service's ModelEngine.
+import type { CatalogEntry } from "../config/catalog";
+import type { ModelScheduler } from "../scheduler";
+import type { CancelOutcome, EngineRequest, EngineSink, EngineStats, ModelEngine } from "../service/ports";
+
+export interface RunnerHandle {
+  readonly state: string;
+  readonly restarts: number;
+  close(): Promise<void>;
+}
+
+export class SchedulerEngine implements ModelEngine {
+  constructor(
+    readonly entry: CatalogEntry,
+    private readonly scheduler: ModelScheduler,
+    private readonly runner: RunnerHandle,
+  ) {}
+
+  submit(request: EngineRequest, sink: EngineSink): void {
+    let queueUs = 0;
+    this.scheduler.submit(
+      { requestId: request.requestId, lanes: request.lanes, startFrame: request.startFrame, numSteps: request.numSteps, guidance: request.guidance, seed: request.seed, deadlineUs: request.deadlineUs },
+      {
+        onStart: (q) => {
+          queueUs = q;
+          sink.onStart?.(q);
+        },
+        onChunk: (chunk) => sink.onChunk(chunk),
+        onEnd: (end) => sink.onEnd({ ...end, queueUs }),
+      },
+    );
+  }
+
+  cancel(requestId: string, candidateIndices?: number[]): CancelOutcome {
+    const r = this.scheduler.cancel(requestId, candidateIndices);
+    return r.known ? { found: true, cancelled: r.cancelled, stillRunning: r.stillRunning } : { found: false, cancelled: [], stillRunning: [] };
+  }
+
+  stats(): EngineStats {
+    const s = this.scheduler.stats();
+    return {
+      queueRequests: s.queuedRequests,
+      queueLanes: s.queuedLanes,
+      runningRequests: s.runningRequests,
+      runningLanes: s.runningLanes,
+      runnerState: this.runner.state,
+      runnerRestarts: this.runner.restarts,
+      lastBatchLanes: s.lastBatchLanes,
+    };
+  }
+
+  drain(): Promise<void> {
+    return this.scheduler.drain();
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+}

@@ -1,0 +1,84 @@
+// Prometheus metrics (prom-client) on a private registry: calls by transport/method/code, latency,
+// batch sizes, queue depth, frames generated, billing outcomes and rate-limit rejections.
+import client from "prom-client";
+import type { ModelRegistry } from "../service/registry";
+import type { Observation } from "./status";
+
+export type BillingOutcome = "reserved" | "posted" | "voided" | "insufficient_credits";
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly calls: client.Counter<"transport" | "method" | "code">;
+  private readonly callSeconds: client.Histogram<"transport" | "method">;
+  private readonly predictSeconds: client.Histogram<"model">;
+  private readonly batchLanes: client.Histogram<"model">;
+  private readonly billing: client.Counter<"outcome">;
+  private readonly billedMicros: client.Counter;
+  private readonly rateLimited: client.Counter<"scope">;
+
+  constructor(models: ModelRegistry) {
+    const registers = [this.registry];
+    this.calls = new client.Counter({ name: "dream_calls_total", help: "Finished calls by transport, method and status code", labelNames: ["transport", "method", "code"], registers });
+    this.callSeconds = new client.Histogram({ name: "dream_call_seconds", help: "Call latency", labelNames: ["transport", "method"], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers });
+    this.predictSeconds = new client.Histogram({ name: "dream_predict_seconds", help: "Predict latency from admission to settlement", labelNames: ["model"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers });
+    this.batchLanes = new client.Histogram({ name: "dream_request_candidates", help: "Candidates (K) per predict", labelNames: ["model"], buckets: [1, 2, 4, 8, 16, 32], registers });
+    this.billing = new client.Counter({ name: "dream_billing_events_total", help: "Billing outcomes of predicts", labelNames: ["outcome"], registers });
+    this.billedMicros = new client.Counter({ name: "dream_billed_micros_total", help: "Micro-USD captured by predicts", registers });
+    this.rateLimited = new client.Counter({ name: "dream_rate_limited_total", help: "Calls rejected by the rate limiter", labelNames: ["scope"], registers });
+    new client.Gauge({
+      name: "dream_queue_requests",
+      help: "Requests waiting per model",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().queueRequests);
+      },
+    });
+    new client.Gauge({
+      name: "dream_running_lanes",
+      help: "Candidates in flight per model",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().runningLanes);
+      },
+    });
+    new client.Gauge({
+      name: "dream_runner_restarts",
+      help: "Runner replacements after crashes or hangs",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().runnerRestarts);
+      },
+    });
+    client.collectDefaultMetrics({ register: this.registry, prefix: "dream_process_" });
+  }
+
+  observeCall(transport: "grpc" | "http", method: string, code: number, durationMs: number): void {
+    this.calls.inc({ transport, method, code: String(code) });
+    this.callSeconds.observe({ transport, method }, durationMs / 1000);
+  }
+
+  observeRateLimited(scope: "key" | "ip"): void {
+    this.rateLimited.inc({ scope });
+  }
+
+  observePredict(model: string, o: Observation): void {
+    this.predictSeconds.observe({ model }, o.latencyMs / 1000);
+    this.batchLanes.observe({ model }, o.batchLanes);
+  }
+
+  observeBilling(outcome: BillingOutcome, micros = 0): void {
+    this.billing.inc({ outcome });
+    if (outcome === "posted") this.billedMicros.inc(micros);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

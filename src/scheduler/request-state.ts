@@ -1,0 +1,87 @@
+// The scheduler's bookkeeping for one request and its lanes. Mutated only by the loop and cancel().
+import type { ServiceError } from "../core/errors";
+import { chunkCountOf } from "./chunks";
+import type { RequestSink, SubmitRequest } from "./request";
+
+/**
+ * live → cancelling (cancel() while the lane holds state: it stops at the next chunk boundary)
+ *      → cancelled (stopped, state released);  live → done (ran its last chunk).
+ * A queued lane that is cancelled goes straight to cancelled: it holds no state.
+ */
+export type LaneStatus = "live" | "cancelling" | "cancelled" | "done";
+
+export interface LaneState {
+  readonly candidateIndex: number;
+  readonly actions: Float32Array;
+  readonly stateKey: string;
+  status: LaneStatus;
+  /** Predicted frames generated so far (trimmed); what billing charges. */
+  frames: number;
+  /** The executor may hold a state under stateKey (set once a step writing it has been issued). */
+  stateHeld: boolean;
+}
+
+export type Phase = "queued" | "running" | "ended";
+
+export class RequestState {
+  readonly requestId: string;
+  readonly numSteps: number;
+  readonly guidance: number;
+  readonly seed: bigint;
+  readonly deadlineUs: number | undefined;
+  readonly chunkCount: number;
+  /** Key of the encoded start frame; every lane reads it for chunk 0, then it is released. */
+  readonly encodeKey: string;
+  readonly lanes: LaneState[];
+
+  phase: Phase = "queued";
+  /** Dropped after encoding: a queued 480x640 frame is 0.9 MB we need not keep. */
+  startFrame: Uint8Array | undefined;
+  /** Next chunk to run. All live lanes of a request move together, so one index serves them all. */
+  nextChunk = 0;
+  /** Lower = has waited longer for service; decides which numSteps group steps next (see plan.ts). */
+  readySeq: number;
+  startUs: number | undefined;
+  encodeHeld = false;
+  /** onChunk promises not yet settled (backpressure bound). */
+  pendingChunks = 0;
+  /** Why the scheduler cancelled the lanes itself (consumer stalled or failed). */
+  stopError: ServiceError | undefined;
+
+  constructor(
+    request: SubmitRequest,
+    readonly sink: RequestSink,
+    readonly actionSteps: number,
+    chunkSize: number,
+    readonly enqueuedUs: number,
+    serial: number,
+  ) {
+    this.requestId = request.requestId;
+    this.numSteps = request.numSteps;
+    this.guidance = request.guidance;
+    this.seed = request.seed;
+    this.deadlineUs = request.deadlineUs;
+    this.startFrame = request.startFrame;
+    this.chunkCount = chunkCountOf(actionSteps, chunkSize);
+    this.readySeq = serial;
+    // The serial keeps keys unique even when a client reuses a request id after the first one ended.
+    const base = `${request.requestId}#${serial}`;
+    this.encodeKey = `${base}/start`;
+    this.lanes = request.lanes.map((actions, candidateIndex) => ({
+      candidateIndex,
+      actions,
+      stateKey: `${base}/c${candidateIndex}`,
+      status: "live",
+      frames: 0,
+      stateHeld: false,
+    }));
+  }
+
+  candidatesWith(...statuses: LaneStatus[]): number[] {
+    return this.lanes.filter((l) => statuses.includes(l.status)).map((l) => l.candidateIndex);
+  }
+
+  get liveLaneCount(): number {
+    return this.lanes.reduce((n, l) => n + (l.status === "live" ? 1 : 0), 0);
+  }
+}

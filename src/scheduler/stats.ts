@@ -1,0 +1,31 @@
+// What status pages and metrics read from a scheduler. A snapshot: plain numbers, safe to serialise.
+import type { EndReason } from "./request";
+
+export interface SchedulerStats {
+  /** Requests / live lanes waiting for admission. */
+  queuedRequests: number;
+  queuedLanes: number;
+  /** Requests / live lanes holding executor state (admitted, not ended). */
+  runningRequests: number;
+  runningLanes: number;
+  /** An encode or step call is in flight. */
+  busy: boolean;
+  draining: boolean;
+  /** Lanes in the most recent step call. */
+  lastBatchLanes: number;
+  /** Step calls made (each runs one chunk for a batch of lanes). */
+  chunksStepped: number;
+  /** Sum of lanes over all step calls: chunks of lane work done. */
+  laneChunksStepped: number;
+  encodeCalls: number;
+  /** Smoothed duration of a step call, as used for deadline decisions. */
+  stepUsEstimate: number;
+  /** Requests ended, by reason. */
+  ended: Record<EndReason, number>;
+  /** Sink callbacks that threw or rejected. */
+  sinkErrors: number;
+}
+
+export function emptyEnded(): Record<EndReason, number> {
+  return { completed: 0, cancelled: 0, deadline: 0, failed: 0 };
+}

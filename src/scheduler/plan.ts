@@ -79,11 +79,16 @@ export type Plan =
   | (Expiries & { kind: "wait"; waitUs: number })
   | (Expiries & { kind: "idle" });
 
+/** A running request stops at the first chunk boundary at or after its deadline. */
+export function deadlinePassed(deadlineUs: number | undefined, nowUs: number): boolean {
+  return deadlineUs !== undefined && deadlineUs <= nowUs;
+}
+
 export function plan(state: PlanState, nowUs: number, config: PlanConfig): Plan {
   const stop: string[] = [];
   const expire: string[] = [];
   const running = state.running.filter((r) => {
-    const passed = r.deadlineUs !== undefined && r.deadlineUs <= nowUs;
+    const passed = deadlinePassed(r.deadlineUs, nowUs);
     if (passed) stop.push(r.requestId);
     return !passed;
   });

@@ -1,0 +1,41 @@
+// A ModelScheduler wired to a FakeClock, a ManualTimer and a FakeExecutor, with recording sinks.
+import { FakeClock } from "../../src/core/clock";
+import type { ModelGeometry } from "../../src/scheduler/executor";
+import { ModelScheduler, type ModelSchedulerOptions } from "../../src/scheduler/loop";
+import { ManualTimer } from "../../src/scheduler/timer";
+import { FakeExecutor, makeRequest, RecordingSink } from "./fakes";
+
+export const smallGeometry: ModelGeometry = { height: 2, width: 2, actionDim: 3, chunkSize: 4 };
+
+export interface HarnessOptions extends Partial<Omit<ModelSchedulerOptions, "executor" | "clock" | "timer">> {
+  geometry?: ModelGeometry;
+  manual?: boolean;
+}
+
+export function harness(options: HarnessOptions = {}) {
+  const { geometry = smallGeometry, manual = false, ...schedulerOptions } = options;
+  const clock = new FakeClock();
+  const timer = new ManualTimer(clock);
+  const exec = new FakeExecutor(geometry, clock);
+  exec.manual = manual;
+  const scheduler = new ModelScheduler({
+    batchLanesMax: 8,
+    queueDelayUs: 0,
+    model: "test-model",
+    ...schedulerOptions,
+    executor: exec,
+    clock,
+    timer,
+  });
+  const log: string[] = [];
+  const sinks = new Map<string, RecordingSink>();
+  let tag = 0;
+  function submit(id: string, o: Parameters<typeof makeRequest>[2] = {}): RecordingSink {
+    const sink = new RecordingSink(id, log);
+    // Distinct action tags per request, so recorded step lanes trace back to (request, candidate).
+    scheduler.submit(makeRequest(geometry, id, { tagBase: (tag += 100), ...o }), sink);
+    sinks.set(id, sink);
+    return sink;
+  }
+  return { clock, timer, exec, scheduler, log, sinks, submit, geometry };
+}

@@ -37,5 +37,10 @@ export function harness(options: HarnessOptions = {}) {
     sinks.set(id, sink);
     return sink;
   }
-  return { clock, timer, exec, scheduler, log, sinks, submit, geometry };
+  /** End-of-test check: executor contract kept, every state released, and no sink assertion swallowed. */
+  function clean(): void {
+    exec.assertClean();
+    if (scheduler.stats().sinkErrors !== 0) throw new Error(`${scheduler.stats().sinkErrors} sink callbacks threw (a RecordingSink assertion?)`);
+  }
+  return { clock, timer, exec, scheduler, log, sinks, submit, geometry, clean };
 }

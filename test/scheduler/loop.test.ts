@@ -2,8 +2,10 @@
 // "later" is a FakeClock move or a step the test completes explicitly.
 import assert from "node:assert/strict";
 import { ServiceError } from "../../src/core/errors";
-import { harness } from "./harness";
-import { settle } from "./fakes";
+import type { EndEvent } from "../../src/scheduler/request";
+import { ModelScheduler } from "../../src/scheduler/loop";
+import { harness, smallGeometry } from "./harness";
+import { makeRequest, settle } from "./fakes";
 
 function stepLaneCounts(h: ReturnType<typeof harness>): number[] {
   return h.exec.steps.map((s) => s.lanes.length);
@@ -44,7 +46,7 @@ describe("scheduler/loop", () => {
       assert.deepEqual(sink.end.framesPerCandidate, new Array(8).fill(8));
       assert.deepEqual(sink.end.cancelled, []);
       assert.deepEqual(sink.deliveredFrames(8), sink.end.framesPerCandidate);
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("delivers frames as views into the executor's output, lane by lane", async () => {
@@ -142,7 +144,7 @@ describe("scheduler/loop", () => {
         "end long completed",
       ]);
       assert.equal(h.exec.encodes.length, 2, "one encode per request");
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("lanes with different numSteps never share a step; groups take turns", async () => {
@@ -155,7 +157,7 @@ describe("scheduler/loop", () => {
         [4, 8, 4, 8],
       );
       assert.equal(h.exec.encodes.length, 1, "both admitted (and encoded) together");
-      h.exec.assertClean();
+      h.clean();
     });
   });
 
@@ -197,7 +199,7 @@ describe("scheduler/loop", () => {
       assert.equal(sink.end.reason, "cancelled");
       assert.deepEqual(sink.end.framesPerCandidate, [4, 4, 4, 4]);
       assert.deepEqual(sink.end.cancelled, [0, 1, 2, 3]);
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("partial cancel: prune 6 of 8 candidates after chunk 0; the other 2 finish", async () => {
@@ -220,7 +222,7 @@ describe("scheduler/loop", () => {
         sink.chunks.map((c) => c.lanes.length),
         [8, 2, 2, 2],
       );
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("a cancel during the last chunk lets the lane complete", async () => {
@@ -262,7 +264,7 @@ describe("scheduler/loop", () => {
       await runToIdle(h);
       assert.equal(late.end.reason, "deadline");
       assert.equal(h.exec.encodes.length, 1);
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("a deadline passing mid-rollout stops at the next chunk boundary with what was generated", async () => {
@@ -275,7 +277,7 @@ describe("scheduler/loop", () => {
       assert.equal(sink.end.error?.reason, "DEADLINE_EXCEEDED");
       assert.deepEqual(sink.end.framesPerCandidate, [12, 12]);
       assert.equal(sink.end.engineUs, 3_000);
-      h.exec.assertClean();
+      h.clean();
     });
   });
 
@@ -299,7 +301,7 @@ describe("scheduler/loop", () => {
       const d = h.submit("d", { k: 1 });
       await runToIdle(h);
       assert.equal(d.end.reason, "completed");
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("an ENGINE_FAILURE from the executor passes through unchanged, after earlier chunks were reported", async () => {
@@ -310,7 +312,7 @@ describe("scheduler/loop", () => {
       await settle();
       assert.equal(sink.end.error, own);
       assert.deepEqual(sink.end.framesPerCandidate, [4], "frames from chunk 0 were generated and reported");
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("a rejected encode fails the requests it carried and nothing is stepped for them", async () => {
@@ -326,8 +328,35 @@ describe("scheduler/loop", () => {
       const b = h.submit("b", { k: 2 });
       await settle();
       assert.equal(b.end.reason, "completed");
-      h.exec.assertClean();
+      h.clean();
     });
+  });
+
+  it("malformed step output fails the call's requests as ENGINE_FAILURE instead of crashing", async () => {
+    const released: string[] = [];
+    const scheduler = new ModelScheduler({
+      executor: {
+        geometry: smallGeometry,
+        encode: async () => {},
+        step: async () => ({ frames: new Uint8Array(5), computeUs: 0 }),
+        release: (keys) => released.push(...keys),
+      },
+      batchLanesMax: 8,
+      queueDelayUs: 0,
+    });
+    const end = await new Promise<EndEvent>((resolve) => scheduler.submit(makeRequest(smallGeometry, "a", { k: 2 }), { onChunk() {}, onEnd: resolve }));
+    assert.equal(end.reason, "failed");
+    assert.equal(end.error?.reason, "ENGINE_FAILURE");
+    assert.deepEqual(end.framesPerCandidate, [0, 0]);
+    assert.equal(released.length, 3, "start state and both lane states released");
+  });
+
+  it("runs on the real clock and setTimeout when none are injected", async () => {
+    const h = harness(); // only for its executor; the scheduler below uses the defaults
+    const scheduler = new ModelScheduler({ executor: h.exec, batchLanesMax: 8, queueDelayUs: 1_000 });
+    const end = await new Promise<EndEvent>((resolve) => scheduler.submit(makeRequest(smallGeometry, "a", { k: 1, t: 8 }), { onChunk() {}, onEnd: resolve }));
+    assert.equal(end.reason, "completed");
+    assert.deepEqual(end.framesPerCandidate, [8]);
   });
 
   describe("admission limits", () => {
@@ -344,7 +373,7 @@ describe("scheduler/loop", () => {
       const stats = h.scheduler.stats();
       assert.deepEqual([stats.queuedRequests, stats.queuedLanes], [2, 7]);
       await runToIdle(h);
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("the lane bound rejects a request that would push queued candidates past queueLanesMax", async () => {
@@ -390,7 +419,7 @@ describe("scheduler/loop", () => {
       assert.equal(running.end.reason, "completed");
       assert.equal(queued.end.reason, "completed");
       assert.ok(h.scheduler.stats().draining);
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("cuts a company wait short, and resolves at once when idle", async () => {
@@ -415,7 +444,7 @@ describe("scheduler/loop", () => {
       assert.equal(slow.end.error?.reason, "CANCELLED");
       assert.deepEqual(slow.end.framesPerCandidate, [12], "3 chunks delivered, the 3rd unflushed one tripped the bound");
       assert.equal(fast.end.reason, "completed");
-      h.exec.assertClean();
+      h.clean();
     });
 
     it("a consumer that keeps up (promises settle) is never cut off", async () => {

@@ -35,7 +35,10 @@ export interface StepBatch {
 }
 
 export interface StepResult {
-  /** uint8 [lanes, chunkSize, height, width, 3]; lane i's frames start at i*chunkSize*height*width*3. */
+  /**
+   * uint8 [lanes, chunkSize, height, width, 3]; lane i's frames start at i*chunkSize*height*width*3.
+   * A fresh buffer per call, never reused: the scheduler hands out views into it without copying.
+   */
   frames: Uint8Array;
   /** Time the step took inside the runner, excluding queueing. */
   computeUs: number;

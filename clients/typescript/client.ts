@@ -1,0 +1,155 @@
+// Typed gRPC client for Dream Engine: promise-based calls, the API key on every call, and errors as
+// DreamError carrying the same `reason` vocabulary as the server, REST and the Python SDK.
+import * as grpc from "@grpc/grpc-js";
+import {
+  BillingClient,
+  FrameEncoding,
+  ModelsClient,
+  StatusClient,
+  type Actions,
+  type Balance,
+  type CancelCandidatesResponse,
+  type GetStatusResponse,
+  type ModelSpec,
+  type PredictBatchRequest,
+  type PredictBatchResponse,
+  type StreamPredictResponse,
+} from "../../src/gen/dream/v1/dream";
+import { errorInfoOf, retryInfoOf } from "../../src/transport/grpc/status";
+
+export class DreamError extends Error {
+  override name = "DreamError";
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details: Record<string, string>,
+    readonly retryAfterS: number | undefined,
+    readonly requestId: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+function toDreamError(err: grpc.ServiceError): DreamError {
+  const info = errorInfoOf(err.metadata);
+  const retry = retryInfoOf(err.metadata);
+  const requestId = err.metadata?.get("x-dreamengine-request-id")[0];
+  return new DreamError(err.code, info?.reason ?? grpc.status[err.code] ?? "UNKNOWN", err.details, info?.metadata ?? {}, retry?.retryDelay?.seconds, typeof requestId === "string" ? requestId : undefined);
+}
+
+/** Packs a (T, D) action sequence into the wire form: little-endian float32 bytes plus the shape. */
+export function packActions(values: Float32Array, steps: number, dim: number): Actions {
+  if (values.length !== steps * dim) throw new Error(`expected ${steps * dim} values for (${steps}, ${dim}), got ${values.length}`);
+  return { data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength), shape: [steps, dim] };
+}
+
+export interface ClientOptions {
+  address: string;
+  apiKey?: string;
+  /** Per-call deadline; default none. */
+  timeoutMs?: number;
+}
+
+export interface CallResult<T> {
+  response: T;
+  headers: Record<string, string>;
+}
+
+export class DreamClient {
+  readonly models: InstanceType<typeof ModelsClient>;
+  readonly billing: InstanceType<typeof BillingClient>;
+  readonly status: InstanceType<typeof StatusClient>;
+
+  constructor(private readonly options: ClientOptions) {
+    const channelOptions: grpc.ChannelOptions = { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 };
+    const creds = grpc.credentials.createInsecure();
+    this.models = new ModelsClient(options.address, creds, channelOptions);
+    this.billing = new BillingClient(options.address, creds, channelOptions);
+    this.status = new StatusClient(options.address, creds, channelOptions);
+  }
+
+  metadata(extra: Record<string, string> = {}): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.options.apiKey) md.set("authorization", `Bearer ${this.options.apiKey}`);
+    for (const [k, v] of Object.entries(extra)) md.set(k, v);
+    return md;
+  }
+
+  callOptions(timeoutMs = this.options.timeoutMs): grpc.CallOptions {
+    return timeoutMs ? { deadline: new Date(Date.now() + timeoutMs) } : {};
+  }
+
+  private unary<Req, Res>(
+    target: { [k: string]: any },
+    method: string,
+    request: Req,
+    extra: { metadata?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<CallResult<Res>> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = {};
+      const call = target[method](request, this.metadata(extra.metadata), this.callOptions(extra.timeoutMs), (err: grpc.ServiceError | null, res: Res) => {
+        if (err) reject(toDreamError(err));
+        else resolve({ response: res, headers });
+      });
+      call.on("metadata", (md: grpc.Metadata) => {
+        for (const [k, v] of Object.entries(md.getMap())) headers[k] = String(v);
+      });
+    });
+  }
+
+  listModels(): Promise<ModelSpec[]> {
+    return this.unary<object, { models: ModelSpec[] }>(this.models, "listModels", {}).then((r) => r.response.models);
+  }
+
+  getModel(slug: string): Promise<ModelSpec> {
+    return this.unary<object, ModelSpec>(this.models, "getModel", { slug }).then((r) => r.response);
+  }
+
+  predictBatch(request: Partial<PredictBatchRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult<PredictBatchResponse>> {
+    return this.unary(this.models, "predictBatch", fillBatch(request), extra);
+  }
+
+  /** Server stream as an async iterator; `call` is exposed so callers can cancel. */
+  streamPredict(request: Partial<PredictBatchRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}) {
+    const call: grpc.ClientReadableStream<StreamPredictResponse> = this.models.streamPredict(fillBatch(request), this.metadata(extra.metadata), this.callOptions(extra.timeoutMs));
+    async function* messages(): AsyncGenerator<StreamPredictResponse> {
+      try {
+        for await (const m of call as AsyncIterable<StreamPredictResponse>) yield m;
+      } catch (err) {
+        throw toDreamError(err as grpc.ServiceError);
+      }
+    }
+    return { call, messages: messages() };
+  }
+
+  cancelCandidates(requestId: string, candidateIndices: number[] = []): Promise<CancelCandidatesResponse> {
+    return this.unary<object, CancelCandidatesResponse>(this.models, "cancelCandidates", { requestId, candidateIndices }).then((r) => r.response);
+  }
+
+  getBalance(): Promise<Balance> {
+    return this.unary<object, Balance>(this.billing, "getBalance", {}).then((r) => r.response);
+  }
+
+  getStatus(): Promise<GetStatusResponse> {
+    return this.unary<object, GetStatusResponse>(this.status, "getStatus", {}).then((r) => r.response);
+  }
+
+  close(): void {
+    this.models.close();
+    this.billing.close();
+    this.status.close();
+  }
+}
+
+function fillBatch(r: Partial<PredictBatchRequest> & { model: string }): PredictBatchRequest {
+  return {
+    model: r.model,
+    startFrame: r.startFrame,
+    candidates: r.candidates ?? [],
+    params: r.params,
+    output: r.output ?? { encoding: FrameEncoding.RAW_RGB8, jpegQuality: 0 },
+    deadlineMs: r.deadlineMs ?? 0,
+    requestId: r.requestId ?? "",
+  };
+}

@@ -1,0 +1,79 @@
+// Starts the whole server in-process on ephemeral ports with a temp data dir (embedded ledger and
+// in-process balances unless the caller passes DATABASE_URL / REDIS_URL), for end-to-end tests.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startApp, type App } from "../../src/app/app";
+import { loadConfig } from "../../src/config/config";
+import { silentLogger } from "../../src/observability/logger";
+import { DreamClient } from "../../clients/typescript/client";
+
+export interface Harness {
+  app: App;
+  client: DreamClient;
+  apiKey: string;
+  customerId: string;
+  grpcAddress: string;
+  httpBase: string;
+  newKey(creditsUsd: number): Promise<{ rawKey: string; customerId: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(env: Record<string, string | undefined> = {}, creditsUsd = 100): Promise<Harness> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-"));
+  const config = loadConfig({
+    DREAM_GRPC_ADDR: "127.0.0.1:0",
+    DREAM_HTTP_ADDR: "127.0.0.1:0",
+    DREAM_DATA_DIR: dataDir,
+    DREAM_MODELS: "dream-reference-tiny",
+    DREAM_LOG_LEVEL: "silent",
+    DREAM_STARTER_CREDITS_USD: "0",
+    DREAM_SHUTDOWN_GRACE_MS: "2000",
+    ...env,
+  });
+  const app = await startApp(config, { logger: silentLogger });
+  await app.modelsLoaded;
+  const newKey = async (usd: number) => {
+    const key = await app.billing.createKey({ name: `e2e-${Date.now()}`, creditsMicros: Math.round(usd * 1_000_000) });
+    return { rawKey: key.rawKey, customerId: key.customerId };
+  };
+  const key = await newKey(creditsUsd);
+  const grpcAddress = `127.0.0.1:${app.grpcPort}`;
+  const client = new DreamClient({ address: grpcAddress, apiKey: key.rawKey });
+  return {
+    app,
+    client,
+    apiKey: key.rawKey,
+    customerId: key.customerId,
+    grpcAddress,
+    httpBase: `http://127.0.0.1:${app.httpPort}`,
+    newKey,
+    async stop() {
+      client.close();
+      await app.shutdown();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A deterministic start frame with structure (gradients + a bright square), raw RGB8. */
+export function testFrame(height: number, width: number): Uint8Array {
+  const f = new Uint8Array(height * width * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const square = Math.abs(y - height / 2) < height / 8 && Math.abs(x - width / 2) < width / 8;
+      f[i] = square ? 240 : Math.floor((255 * x) / width);
+      f[i + 1] = square ? 220 : Math.floor((255 * y) / height);
+      f[i + 2] = square ? 30 : 128;
+    }
+  }
+  return f;
+}
+
+/** Deterministic actions (T, dim) for candidate k: different k → different actions. */
+export function testActions(steps: number, dim: number, k: number): Float32Array {
+  const a = new Float32Array(steps * dim);
+  for (let t = 0; t < steps; t++) for (let d = 0; d < dim; d++) a[t * dim + d] = Math.sin(0.1 * t + 0.37 * d + 1.3 * k) * 0.8;
+  return a;
+}

@@ -1,0 +1,92 @@
+// Body limits and content types: 413 without reading a huge body, 415 for the wrong media type.
+
+import { strict as assert } from "node:assert";
+import { limits } from "../../src/core/limits";
+import { CreateTopupResponse } from "../../src/gen/dream/v1/dream";
+import { FakeMethods, json, rawSocket, readUntil, start, type Started } from "./helpers";
+
+const TOPUP = "/dream.v1.Billing/CreateTopup";
+
+describe("rest: body limits and content types", () => {
+  let s: Started;
+  const small = { ...limits, httpBodyBytesMax: 64 * 1024 };
+  const fake = new FakeMethods().unary(TOPUP, (req) => CreateTopupResponse.fromPartial({ amountUsd: req.amountUsd }));
+  before(async () => (s = await start(fake.table, {}, { limits: small })));
+  after(() => s.close());
+
+  it("a declared Content-Length over the limit is refused with 413 before the body is sent", async () => {
+    const socket = await rawSocket(s.port);
+    const huge = 10 * 1024 * 1024 * 1024; // 10 GiB declared; we send only the headers and one small chunk
+    socket.write(`POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${huge}\r\n\r\n{"amount_usd":`);
+    const answer = await readUntil(socket, (t) => t.includes("\r\n\r\n") && t.includes("}}"));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+    assert.match(answer, /connection: close/i);
+    assert.match(answer, /x-dreamengine-request-id: /i);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    assert.equal(body.error.reason, "PAYLOAD_TOO_LARGE");
+    assert.equal(fake.calls.length, 0, "the handler never ran");
+  });
+
+  it("a chunked body is counted while streaming and refused at the limit, without waiting for its end", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    let sent = 0;
+    let answered = false;
+    const answer = readUntil(socket, (t) => t.includes("}}")).then((t) => {
+      answered = true;
+      return t;
+    });
+    // Keep sending (never the terminating chunk) until the server answers; it must answer early.
+    while (!answered && sent < 100 * small.httpBodyBytesMax) {
+      if (!socket.destroyed) socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString()}\r\n`);
+      sent += chunk.length;
+      await new Promise((r) => setImmediate(r));
+      if (sent % (256 * 1024) === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    const text = await answer;
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.ok(sent < 100 * small.httpBodyBytesMax, `answered after ${sent} bytes`);
+    // A client that keeps sending after the answer is cut off by the server (after a short linger).
+    let closed = false;
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => (closed = true));
+    for (let i = 0; i < 1000 && !closed; i++) {
+      if (!socket.destroyed) socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString()}\r\n`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    socket.destroy();
+    assert.ok(closed, "the server closed the connection");
+  });
+
+  it("a body within the limit is accepted", async () => {
+    const res = await fetch(`${s.url}/v1/billing/topup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ amount_usd: 25 }) });
+    assert.equal(res.status, 200);
+    assert.equal(fake.last().request.amountUsd, 25);
+    assert.equal((await json(res)).amount_usd, 25);
+  });
+
+  it("the wrong content type is 415 UNSUPPORTED_MEDIA_TYPE", async () => {
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const res = await fetch(`${s.url}/v1/billing/topup`, { method: "POST", headers: { "content-type": type }, body: "amount_usd=25" });
+      assert.equal(res.status, 415, type);
+      const body = await json(res);
+      assert.equal(body.error.reason, "UNSUPPORTED_MEDIA_TYPE");
+      assert.equal(body.error.code, "invalid_argument");
+    }
+    const noType = await fetch(`${s.url}/v1/billing/topup`, { method: "POST", body: new Uint8Array(Buffer.from('{"amount_usd": 25}')) });
+    assert.equal(noType.status, 415, "a body without Content-Type");
+  });
+
+  it("an empty body on a body route is the empty message", async () => {
+    const res = await fetch(`${s.url}/v1/billing/topup`, { method: "POST" });
+    assert.equal(res.status, 200);
+    assert.equal(fake.last().request.amountUsd, 0);
+  });
+
+  it("keeps serving on a fresh connection after refusing a body", async () => {
+    const res = await fetch(`${s.url}/v1/billing/topup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ amount_usd: 6 }) });
+    assert.equal(res.status, 200);
+  });
+});

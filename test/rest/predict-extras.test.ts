@@ -204,6 +204,12 @@ describe("rest: predict extras (multipart, MP4, multipart/mixed)", () => {
     assert.match((await json(noBoundary)).error.message, /boundary/);
   });
 
+  it("a uint64 the generated code cannot hold (seed > 2^53) is a 400, not a 500", async () => {
+    const res = await fetch(`${s.url}/v1/models/m/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ params: { seed: "18446744073709551615" } }) });
+    assert.equal(res.status, 400);
+    assert.match((await json(res)).error.message, /MAX_SAFE_INTEGER/);
+  });
+
   it("routes without a media adapter refuse multipart with 415", async () => {
     const res = await post("/v1/models/m/stream_predict", formBody([{ name: "frame", data: PNG_BYTES }]));
     assert.equal(res.status, 415);

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { HealthResponse, ListModelsResponse, ModelSpec, ListTransactionsResponse } from "../../src/gen/dream/v1/dream";
+import { createRestServer } from "../../src/transport/rest";
 import { matchTemplate, parseTemplate, TemplateSyntaxError } from "../../src/transport/rest/path-template";
 import { FakeMethods, json, start, type Started } from "./helpers";
 
@@ -105,6 +106,11 @@ describe("rest: routing from google.api.http", () => {
     const res = await fetch(`${s.url}/v1/status`);
     assert.equal(res.status, 404);
     assert.equal((await json(res)).error.reason, "NOT_FOUND");
+  });
+
+  it("refuses to start when a MethodTable entry's kind contradicts the proto", () => {
+    const wrong = new FakeMethods().stream("/dream.v1.Models/GetModel", async () => {});
+    assert.throws(() => createRestServer({ methods: wrong.table }), /GetModel: MethodTable kind server-stream/);
   });
 
   it("rejects unknown query parameters by name", async () => {

@@ -68,7 +68,8 @@ export function buildContext(req: IncomingMessage, res: ServerResponse, requestI
   const controller = new AbortController();
   const deadlineMs = deadlineMsFrom(req, limits);
   let timer: NodeJS.Timeout | undefined;
-  if (deadlineMs !== undefined) {
+  // setTimeout treats anything above 2^31-1 ms (~24.8 days) as 1 ms; such a deadline needs no timer.
+  if (deadlineMs !== undefined && deadlineMs <= 2_147_483_647) {
     timer = setTimeout(() => controller.abort(new ServiceError("DEADLINE_EXCEEDED", `deadline of ${deadlineMs} ms passed`)), Math.max(0, Math.ceil(deadlineMs)));
     timer.unref();
   }

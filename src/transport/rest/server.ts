@@ -104,6 +104,11 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const extras = options.extras ?? {};
   const api = options.api ?? loadApi();
   const router = new Router(api);
+  // A handler registered with the wrong kind would be called with the wrong arguments: fail at start.
+  for (const m of api.methods) {
+    const impl = options.methods.get(m.path);
+    if (impl !== undefined && (impl.kind === "server-stream") !== m.responseStream) throw new Error(`${m.path}: MethodTable kind ${impl.kind} does not match the proto (${m.responseStream ? "server-stream" : "unary"})`);
+  }
   const adapters = mediaAdapters();
   const openapi = buildOpenApi(api, { stripeWebhook: extras.stripeWebhook !== undefined, webhookPath: STRIPE_WEBHOOK_PATH, openapiPath: OPENAPI_PATH });
   const openapiBytes = Buffer.from(JSON.stringify(openapi));

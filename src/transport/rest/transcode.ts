@@ -73,5 +73,11 @@ function setAt(tree: FieldTree, type: protobuf.Type, fieldPath: string[], value:
 /** The handler's view of the request: exactly what the gRPC server's deserializer produces. */
 export function toHandlerRequest(route: Route, tree: FieldTree): unknown {
   const bytes = encodeTree(route.method.requestType, tree);
-  return route.method.codec.requestDeserialize(bytes);
+  try {
+    return route.method.codec.requestDeserialize(bytes);
+  } catch (err) {
+    // Valid proto, but not representable by the generated code (ts-proto int64 fields are JS numbers
+    // and refuse values beyond 2^53): the caller's value is the problem, so 400, not 500.
+    throw invalidArgument("body", `a value cannot be represented by this server: ${(err as Error).message}`);
+  }
 }

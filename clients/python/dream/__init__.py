@@ -1,0 +1,49 @@
+"""Dream Engine Python SDK: action-conditioned video world models over HTTP.
+
+    import dream
+    client = dream.Client()                       # DREAM_API_KEY, DREAM_BASE_URL
+    model = client.models.get("dreamdojo-2b-gr1")
+    rollout = model.predict(start_frame=frame, actions=actions)   # (480, 640, 3) uint8, (T, 384) float32
+    rollout.save("rollout.mp4")
+"""
+
+from .client import DEFAULT_BASE_URL, AsyncClient, AsyncModelHandle, Client, __version__
+from .errors import (
+    AuthError,
+    DreamError,
+    EngineError,
+    InputValidationError,
+    InsufficientCreditsError,
+    ModelNotActiveError,
+    ModelNotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from .models import ModelHandle
+from .retry import RetryPolicy
+from .rollout import BatchRollout, Rollout
+
+__all__ = [
+    "Client",
+    "AsyncClient",
+    "AsyncModelHandle",
+    "RetryPolicy",
+    "ModelHandle",
+    "Rollout",
+    "BatchRollout",
+    "DreamError",
+    "AuthError",
+    "InsufficientCreditsError",
+    "RateLimitError",
+    "ModelNotFoundError",
+    "ValidationError",
+    "InputValidationError",
+    "ServerError",
+    "EngineError",
+    "ModelNotActiveError",
+    "TransportError",
+    "DEFAULT_BASE_URL",
+    "__version__",
+]

@@ -1,0 +1,166 @@
+"""Client (blocking) and AsyncClient (asyncio).
+
+AsyncClient runs the blocking client's calls in a worker thread (``asyncio.to_thread``) rather than
+reimplementing HTTP on asyncio: the SDK stays stdlib-only and both clients behave identically. Each
+in-flight call occupies one thread of the default executor while it waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from typing import Any, Callable, List, Optional, TypeVar
+
+from ._http import Transport
+from ._records import Record, record
+from .billing import Billing
+from .errors import AuthError, DreamError
+from .models import ModelHandle, Models
+from .retry import RetryPolicy
+from .rollout import BatchRollout, Rollout
+
+__version__ = "0.1.0"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+T = TypeVar("T")
+
+
+def _env_key() -> Optional[str]:
+    # DREAM_API_KEY wins; DREAM_ENGINE_API_KEY is the legacy name.
+    for name in ("DREAM_API_KEY", "DREAM_ENGINE_API_KEY"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+class Client:
+    """Blocking client. No network call happens in the constructor."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, timeout_s: float = 300.0,
+                 retry_policy: RetryPolicy = RetryPolicy()) -> None:
+        self.api_key = api_key or _env_key()
+        self.base_url = (base_url or os.environ.get("DREAM_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if not timeout_s or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        self.timeout_s = float(timeout_s)
+        self.retry_policy = retry_policy
+        self._transport = Transport(self.base_url, self.api_key, self.timeout_s, retry_policy,
+                                    user_agent=f"dream-python/{__version__}")
+        self.models = Models(self)
+        self.billing = Billing(self)
+
+    def __repr__(self) -> str:
+        key = f"{self.api_key[:8]}…" if self.api_key else None
+        return f"<dream.Client base_url={self.base_url!r} api_key={key!r}>"
+
+    def _require_key(self, what: str) -> None:
+        if not self.api_key:
+            raise AuthError(f"{what} needs an API key: pass api_key= or set DREAM_API_KEY", reason="UNAUTHENTICATED")
+
+    def status(self) -> Record:
+        """Rolling per-model and overall request counts, error rates, latencies, queue depth."""
+        return record(self._transport.request("GET", "/v1/status").json())
+
+    def healthz(self) -> Record:
+        """Liveness/readiness. A not-ready server (503 with a health body) is returned, not raised."""
+        try:
+            return record(self._transport.request("GET", "/healthz", retry=False).json())
+        except DreamError as exc:
+            body = exc.body
+            if exc.status_code == 503 and isinstance(body, dict) and "status" in body and "error" not in body:
+                return record(body)
+            raise
+
+    def close(self) -> None:
+        """Nothing to release (no pooled connections); here for symmetry and `with` blocks."""
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# asyncio mirror
+# ---------------------------------------------------------------------------------------------
+
+async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+
+class AsyncModelHandle:
+    def __init__(self, handle: ModelHandle) -> None:
+        self._handle = handle
+
+    def __getattr__(self, name: str) -> Any:  # slug, active, spec, action_dim, resolution, ...
+        return getattr(self._handle, name)
+
+    def __repr__(self) -> str:
+        return repr(self._handle).replace("<ModelHandle", "<AsyncModelHandle", 1)
+
+    async def predict(self, *args: Any, **kwargs: Any) -> Rollout:
+        return await _in_thread(self._handle.predict, *args, **kwargs)
+
+    async def predict_batch(self, *args: Any, **kwargs: Any) -> BatchRollout:
+        return await _in_thread(self._handle.predict_batch, *args, **kwargs)
+
+
+class AsyncModels:
+    def __init__(self, models: Models) -> None:
+        self._models = models
+
+    async def list(self) -> List[AsyncModelHandle]:
+        return [AsyncModelHandle(h) for h in await _in_thread(self._models.list)]
+
+    async def get(self, slug: str) -> AsyncModelHandle:
+        return AsyncModelHandle(await _in_thread(self._models.get, slug))
+
+
+class AsyncBilling:
+    def __init__(self, billing: Billing) -> None:
+        self._billing = billing
+
+    async def balance(self) -> Record:
+        return await _in_thread(self._billing.balance)
+
+    async def topup(self, amount_usd: float) -> Record:
+        return await _in_thread(self._billing.topup, amount_usd)
+
+    async def transactions(self, limit: int = 50) -> List[Record]:
+        return await _in_thread(self._billing.transactions, limit)
+
+
+class AsyncClient:
+    """asyncio mirror of Client; each call runs the blocking client in a worker thread."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, timeout_s: float = 300.0,
+                 retry_policy: RetryPolicy = RetryPolicy()) -> None:
+        self._sync = Client(api_key=api_key, base_url=base_url, timeout_s=timeout_s, retry_policy=retry_policy)
+        self.api_key = self._sync.api_key
+        self.base_url = self._sync.base_url
+        self.models = AsyncModels(self._sync.models)
+        self.billing = AsyncBilling(self._sync.billing)
+
+    @property
+    def sync_client(self) -> Client:
+        return self._sync
+
+    async def status(self) -> Record:
+        return await _in_thread(self._sync.status)
+
+    async def healthz(self) -> Record:
+        return await _in_thread(self._sync.healthz)
+
+    async def close(self) -> None:
+        self._sync.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

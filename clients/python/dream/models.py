@@ -1,0 +1,152 @@
+"""client.models: the catalog and the predict calls."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
+
+from . import _inputs
+from ._http import Response
+from ._multipart import encode_form_data, parse_multipart
+from ._records import normalize
+from .errors import DreamError, InputValidationError, ModelNotActiveError
+from .rollout import BatchRollout, Rollout
+
+if TYPE_CHECKING:
+    from .client import Client
+
+H_REQUEST_ID = "X-DreamEngine-Request-Id"
+H_CHARGE = "X-DreamEngine-Estimated-Charge-USD"
+H_FRAMES = "X-DreamEngine-Frames"
+H_WALL = "X-DreamEngine-Engine-Wall-Ms"
+H_CANDIDATE = "X-DreamEngine-Candidate-Index"
+H_CUSTOMER = "X-DreamEngine-Customer-Id"
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> Optional[int]:
+    v = headers.get(name)
+    try:
+        return int(float(v)) if v not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _float_header(headers: Mapping[str, str], name: str) -> float:
+    v = headers.get(name)
+    try:
+        return float(v) if v not in (None, "") else 0.0
+    except ValueError:
+        return 0.0
+
+
+class ModelHandle:
+    """One catalog entry plus predict()/predict_batch(). Obtained from client.models.get()/list()."""
+
+    def __init__(self, client: "Client", spec: Mapping[str, Any]) -> None:
+        self._client = client
+        self.spec = normalize(dict(spec))
+        arch = self.spec.get("arch") or {}
+        self.slug: str = self.spec.get("slug", "")
+        self.active: bool = bool(self.spec.get("active", False))
+        self.status: Optional[str] = self.spec.get("status")
+        res = arch.get("resolution") or [480, 640]
+        self.resolution: Tuple[int, int] = (int(res[0]), int(res[1]))
+        self.action_dim: int = int(arch.get("action_dim") or 384)
+        self.chunk_size: int = int(arch.get("chunk_size") or 12)
+        self.fps: int = int(arch.get("fps") or 10)
+        self.model_size: Optional[str] = arch.get("model_size")
+
+    def __repr__(self) -> str:
+        return f"<ModelHandle {self.slug} active={self.active} {self.resolution[0]}x{self.resolution[1]} action_dim={self.action_dim}>"
+
+    # -----------------------------------------------------------------------------------------
+
+    def _ensure_active(self) -> None:
+        if not self.active:
+            why = self.spec.get("status_reason") or self.status or "not active"
+            raise ModelNotActiveError(
+                f"model {self.slug} is not active ({why}); fetch it again with client.models.get() later",
+                reason="MODEL_UNAVAILABLE",
+            )
+
+    def _build(self, batch: bool, start_frame: Any, actions: Any, num_steps: Any, guidance: Any, seed: Any,
+               frame_bytes: Any, actions_bytes: Any, frame_path: Any, actions_path: Any) -> Tuple[bytes, str, Tuple[int, ...]]:
+        frame_src, actions_src = _inputs.pick_style(start_frame, actions, frame_bytes, actions_bytes, frame_path, actions_path)
+        fields = _inputs.sampling_fields(num_steps, guidance, seed)
+        frame, frame_name, frame_type = _inputs.frame_to_wire(frame_src, self.resolution)
+        npy, shape = _inputs.actions_to_wire(actions_src, self.action_dim, batch)
+        self._ensure_active()
+        body, content_type = encode_form_data(
+            fields + [("output", "mp4")],
+            [("frame", frame_name, frame_type, frame), ("actions", "actions.npy", "application/x-npy", npy)],
+        )
+        return body, content_type, shape
+
+    def _post(self, op: str, body: bytes, content_type: str, accept: str) -> Response:
+        path = f"/v1/models/{urllib.parse.quote(self.slug, safe='')}/{op}"
+        return self._client._transport.request("POST", path, body=body, content_type=content_type, accept=accept)
+
+    def predict(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
+                guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
+                actions_bytes: Optional[bytes] = None, frame_path: Any = None, actions_path: Any = None) -> Rollout:
+        """One rollout from a start frame and (T, action_dim) actions → Rollout (MP4, T+1 frames)."""
+        body, ctype, _ = self._build(False, start_frame, actions, num_steps, guidance, seed,
+                                     frame_bytes, actions_bytes, frame_path, actions_path)
+        resp = self._post("predict", body, ctype, "video/mp4")
+        h = resp.headers
+        return Rollout(resp.body, request_id=h.get(H_REQUEST_ID), cost_usd=_float_header(h, H_CHARGE),
+                       engine_wall_ms=_int_header(h, H_WALL), wall_s=resp.wall_s,
+                       num_frames=_int_header(h, H_FRAMES), resolution=self.resolution, model=self.slug)
+
+    def predict_batch(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
+                      guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
+                      actions_bytes: Optional[bytes] = None, frame_path: Any = None,
+                      actions_path: Any = None) -> BatchRollout:
+        """K rollouts sharing one start frame; actions (K, T, action_dim) or a list of K (T, action_dim)."""
+        body, ctype, shape = self._build(True, start_frame, actions, num_steps, guidance, seed,
+                                         frame_bytes, actions_bytes, frame_path, actions_path)
+        k = shape[0]
+        resp = self._post("predict_batch", body, ctype, "multipart/mixed")
+        h = resp.headers
+        request_id = h.get(H_REQUEST_ID)
+        try:
+            parts = parse_multipart(h.get("Content-Type", ""), resp.body)
+        except ValueError as exc:
+            raise DreamError(f"predict_batch: unreadable multipart/mixed response ({exc})", resp.status, request_id) from None
+        indexed = []
+        for pos, part in enumerate(parts):
+            idx = part.headers.get(H_CANDIDATE.lower())
+            indexed.append((int(idx) if idx is not None and idx.strip().isdigit() else pos, part))
+        indexed.sort(key=lambda p: p[0])
+        if [i for i, _ in indexed] != list(range(k)):
+            raise DreamError(f"predict_batch: expected candidates 0..{k - 1}, got {[i for i, _ in indexed]}",
+                             resp.status, request_id)
+        total_frames = _int_header(h, H_FRAMES)
+        per = total_frames // k if total_frames else None
+        rollouts = [
+            Rollout(part.body, request_id=request_id, cost_usd=0.0, engine_wall_ms=_int_header(h, H_WALL),
+                    wall_s=resp.wall_s, num_frames=_int_header(part.headers, H_FRAMES.lower()) or per,
+                    resolution=self.resolution, candidate_index=i, model=self.slug)
+            for i, part in indexed
+        ]
+        return BatchRollout(rollouts, request_id=request_id, batch_size=k, engine_wall_ms=_int_header(h, H_WALL),
+                            cost_usd=_float_header(h, H_CHARGE), customer_id=h.get(H_CUSTOMER),
+                            wall_s=resp.wall_s, num_frames=total_frames)
+
+
+class Models:
+    def __init__(self, client: "Client") -> None:
+        self._client = client
+
+    def list(self) -> List[ModelHandle]:
+        data = self._client._transport.request("GET", "/v1/models").json()
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            raise DreamError("GET /v1/models: response has no 'models' list")
+        return [ModelHandle(self._client, m) for m in models]
+
+    def get(self, slug: str) -> ModelHandle:
+        if not isinstance(slug, str) or not slug:
+            raise InputValidationError(f"slug: expected a non-empty string, got {slug!r}")
+        spec = self._client._transport.request("GET", f"/v1/models/{urllib.parse.quote(slug, safe='')}").json()
+        return ModelHandle(self._client, spec)

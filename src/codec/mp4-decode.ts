@@ -58,7 +58,7 @@ export async function decodeMp4(mp4: Buffer, options: DecodeMp4Options = {}): Pr
 
 async function runDecoder(mp4: Buffer, expectedBytes: number): Promise<Buffer> {
   // ffmpeg needs to seek to read an MP4 whose moov is at the end, so give it a file, not a pipe.
-  const tmp = join(tmpdir(), `dream-dec-${randomUUID()}.mp4`);
+  const tmp = join(tmpdir(), `dream-codec-dec-${randomUUID()}.mp4`);
   await fsp.writeFile(tmp, mp4);
   try {
     // -vsync passthrough: emit exactly the coded frames (no duplication/dropping to a frame rate).

@@ -31,6 +31,8 @@ export interface Mp4EncoderOptions {
   threads?: number;
   /** "faststart" (default, temp file) or "fragmented" (pipe, no temp file). */
   layout?: "faststart" | "fragmented";
+  /** Where faststart temp files go (default os.tmpdir()); deleted on finish/abort either way. */
+  tmpDir?: string;
 }
 
 export interface Mp4Encoder {
@@ -97,7 +99,7 @@ class FfmpegMp4Encoder implements Mp4Encoder {
   constructor(o: Mp4EncoderOptions) {
     this.frameBytes = o.height * o.width * 3;
     const layout = o.layout ?? "faststart";
-    this.tmpPath = layout === "faststart" ? join(tmpdir(), `dream-${randomUUID()}.mp4`) : undefined;
+    this.tmpPath = layout === "faststart" ? join(o.tmpDir ?? tmpdir(), `dream-codec-${randomUUID()}.mp4`) : undefined;
     const output =
       layout === "faststart"
         ? ["-movflags", "+faststart", "-f", "mp4", "-y", this.tmpPath!]

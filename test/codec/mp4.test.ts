@@ -1,5 +1,6 @@
 import { strict as assert } from "assert";
-import { readdirSync } from "fs";
+import { mkdtempSync, readdirSync, rmSync } from "fs";
+import { join } from "path";
 import { tmpdir } from "os";
 import { decodeMp4 } from "../../src/codec/mp4-decode";
 import { Mp4Encoder, openMp4Encoder, openMp4Encoders } from "../../src/codec/mp4-encoder";
@@ -31,7 +32,10 @@ function meanAbsError(a: Uint8Array, b: Uint8Array): number {
   return e / a.length;
 }
 
-const ourTempFiles = () => readdirSync(tmpdir()).filter((f) => f.startsWith("dream-"));
+// Encoders in this file write their temp files into a private directory, so "nothing left behind"
+// is checkable without racing other processes that use os.tmpdir().
+const TMP = mkdtempSync(join(tmpdir(), "codec-mp4-test-"));
+const ourTempFiles = () => readdirSync(TMP);
 
 async function encode(frames: Uint8Array[], enc: Mp4Encoder): Promise<Buffer> {
   for (const f of frames) await enc.push(f); // frames stream in one at a time, as a rollout produces them
@@ -42,8 +46,10 @@ describe("codec/MP4 (H.264 via the npm ffmpeg)", () => {
   const frames = Array.from({ length: N }, (_, t) => syntheticFrame(H, W, t));
   let mp4: Buffer;
 
+  after(() => rmSync(TMP, { recursive: true, force: true }));
+
   before(async () => {
-    mp4 = await encode(frames, await openMp4Encoder({ height: H, width: W, fps: FPS }));
+    mp4 = await encode(frames, await openMp4Encoder({ height: H, width: W, fps: FPS, tmpDir: TMP }));
   });
 
   it("49 frames of 480x640 decode back to 49 frames of 480x640 at 10 fps", async () => {
@@ -72,13 +78,13 @@ describe("codec/MP4 (H.264 via the npm ffmpeg)", () => {
   });
 
   it("same frames → same bytes (bitexact muxing)", async () => {
-    const again = await encode(frames.slice(0, 5), await openMp4Encoder({ height: H, width: W, fps: FPS }));
-    const again2 = await encode(frames.slice(0, 5), await openMp4Encoder({ height: H, width: W, fps: FPS }));
+    const again = await encode(frames.slice(0, 5), await openMp4Encoder({ height: H, width: W, fps: FPS, tmpDir: TMP }));
+    const again2 = await encode(frames.slice(0, 5), await openMp4Encoder({ height: H, width: W, fps: FPS, tmpDir: TMP }));
     assert.ok(again.equals(again2));
   });
 
   it("fragmented layout (pipe, no temp file) also decodes to the right frames and fps", async () => {
-    const frag = await encode(frames.slice(0, 12), await openMp4Encoder({ height: H, width: W, fps: FPS, layout: "fragmented" }));
+    const frag = await encode(frames.slice(0, 12), await openMp4Encoder({ height: H, width: W, fps: FPS, layout: "fragmented", tmpDir: TMP }));
     const info = probeMp4(frag);
     assert.equal(info.fragmented, true);
     assert.equal(info.frameCount, 12);
@@ -88,7 +94,7 @@ describe("codec/MP4 (H.264 via the npm ffmpeg)", () => {
   });
 
   it("abort kills ffmpeg, returns the pool permits and removes the temp file", async () => {
-    const encs = await openMp4Encoders(3, { height: H, width: W, fps: FPS });
+    const encs = await openMp4Encoders(3, { height: H, width: W, fps: FPS, tmpDir: TMP });
     assert.equal(codecPoolStats().video.inUse, 3);
     for (const e of encs) await e.push(frames[0]!);
     await Promise.all(encs.map((e) => e.abort()));
@@ -99,7 +105,7 @@ describe("codec/MP4 (H.264 via the npm ffmpeg)", () => {
   });
 
   it("an ffmpeg failure becomes ENGINE_FAILURE with ffmpeg's own words", async () => {
-    const enc = await openMp4Encoder({ height: H, width: W, fps: FPS, preset: "no-such-preset" });
+    const enc = await openMp4Encoder({ height: H, width: W, fps: FPS, preset: "no-such-preset", tmpDir: TMP });
     const err = await encode(frames.slice(0, 3), enc).then(
       () => assert.fail("expected a failure"),
       (e: unknown) => e,
@@ -108,17 +114,18 @@ describe("codec/MP4 (H.264 via the npm ffmpeg)", () => {
     assert.equal(err.reason, "ENGINE_FAILURE");
     assert.match(err.message, /^MP4 encode failed: ffmpeg exited with code \d+/);
     assert.equal(codecPoolStats().video.inUse, 0);
+    assert.deepEqual(ourTempFiles(), []);
   });
 
   it("finish without frames is an ENGINE_FAILURE, not an empty video", async () => {
-    const enc = await openMp4Encoder({ height: 48, width: 64, fps: FPS });
+    const enc = await openMp4Encoder({ height: 48, width: 64, fps: FPS, tmpDir: TMP });
     await assert.rejects(enc.finish(), (e: unknown) => e instanceof ServiceError && e.reason === "ENGINE_FAILURE" && /no frames/.test(e.message));
     assert.equal(codecPoolStats().video.inUse, 0);
   });
 
   it("refuses more encoders than the pool can ever hold instead of waiting forever", async () => {
     await assert.rejects(
-      openMp4Encoders(limits.videoEncodersMax + 1, { height: 48, width: 64, fps: FPS }),
+      openMp4Encoders(limits.videoEncodersMax + 1, { height: 48, width: 64, fps: FPS, tmpDir: TMP }),
       (e: unknown) => e instanceof ServiceError && e.reason === "UNAVAILABLE",
     );
   });

@@ -1,6 +1,6 @@
 """Client (blocking) and AsyncClient (asyncio).
 
-AsyncClient runs the blocking client's calls in a worker thread (``asyncio.to_thread``) rather than
+AsyncClient runs the blocking client's calls in the default thread executor (``run_in_executor``) rather than
 reimplementing HTTP on asyncio: the SDK stays stdlib-only and both clients behave identically. Each
 in-flight call occupies one thread of the default executor while it waits on the network.
 """

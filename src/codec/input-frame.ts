@@ -55,7 +55,9 @@ export async function decodeInputFrame(
   const format = sniffImageFormat(data);
   if (format === undefined) {
     const head = Buffer.from(data.subarray(0, 4)).toString("hex");
-    throw invalidArgument(field, `not a decodable PNG or JPEG (unrecognised leading bytes 0x${head})`);
+    const rawHint =
+      data.length === expected.height * expected.width * 3 ? "; it has the length of a raw frame: send it as RAW_RGB8 with height and width" : "";
+    throw invalidArgument(field, `not a decodable PNG or JPEG (unrecognised leading bytes 0x${head})${rawHint}`);
   }
   if (input.encoding !== "UNSPECIFIED" && input.encoding !== format) {
     throw invalidArgument(field, `declared ${input.encoding} but the bytes are ${format}`, {

@@ -56,7 +56,7 @@ describe("codec/decodeInputFrame", () => {
     assert.equal((await sharp(greyAlpha).metadata()).channels, 2);
     assert.equal((await decodeInputFrame({ encoding: "PNG", data: greyAlpha }, model)).length, H * W * 3);
 
-    const palette = await fromRaw(rgb, H, W, 3).png({ palette: true }).toBuffer();
+    const palette = await fromRaw(rgb, H, W, 3).png({ palette: true, effort: 1 }).toBuffer();
     assert.equal((await sharp(palette).metadata()).isPalette, true);
     assert.equal((await decodeInputFrame({ encoding: "PNG", data: palette }, model)).length, H * W * 3);
 
@@ -110,6 +110,7 @@ describe("codec/decodeInputFrame", () => {
       /^start_frame: not a decodable PNG or JPEG \(PNG: /,
     );
     await rejects(decodeInputFrame({ encoding: "PNG", data: new Uint8Array(0) }, model), "INVALID_ARGUMENT", /empty frame/);
+    await rejects(decodeInputFrame({ encoding: "UNSPECIFIED", data: rgb }, model), "INVALID_ARGUMENT", /send it as RAW_RGB8 with height and width/);
   });
 
   it("rejects a declared encoding or size that disagrees with the bytes", async () => {

@@ -1,0 +1,43 @@
+// The one place billing constructs ioredis connections. Exported for other billing parts (the rate
+// limiter may share it). Commands fail fast while disconnected instead of queueing: a money call that
+// cannot reach Redis must answer "unavailable, nothing happened" at once, not hang for seconds.
+import Redis from "ioredis";
+
+export type RedisClient = Redis;
+
+export interface CreateRedisOptions {
+  /** Shown in CLIENT LIST. */
+  connectionName?: string;
+  /** Reject commands while disconnected (default) rather than queue them until reconnect. */
+  failFast?: boolean;
+}
+
+export function createRedis(url: string, options: CreateRedisOptions = {}): RedisClient {
+  const failFast = options.failFast ?? true;
+  const redis = new Redis(url, {
+    connectionName: options.connectionName ?? "dream-engine:billing",
+    lazyConnect: true,
+    enableOfflineQueue: !failFast,
+    maxRetriesPerRequest: failFast ? 0 : 1,
+    connectTimeout: 2_000,
+    // Keep reconnecting, quickly: a restarted Redis should be back in use within a second.
+    retryStrategy: (times) => Math.min(50 * times, 500),
+  });
+  // Connection errors surface on the commands that hit them; an unhandled 'error' event would crash.
+  redis.on("error", () => undefined);
+  return redis;
+}
+
+/** Connects (lazyConnect) and waits until the client is ready; rejects if the first connect fails. */
+export async function connectRedis(redis: RedisClient): Promise<void> {
+  if (redis.status === "ready") return;
+  await redis.connect();
+}
+
+/** The server's run id: it changes on every restart, which is how a restart is told from a blip. */
+export async function serverRunId(redis: RedisClient): Promise<string> {
+  const info = await redis.info("server");
+  const m = /run_id:([0-9a-f]+)/.exec(info);
+  if (!m) throw new Error("INFO server has no run_id");
+  return m[1]!;
+}

@@ -59,8 +59,10 @@ export interface Started {
 
 export async function start(methods: MethodTable, extras?: RestExtras, more: Partial<RestServerOptions> = {}): Promise<Started> {
   const rest = createRestServer({ methods, extras, ...more });
-  const addr = await rest.listen({ host: "127.0.0.1", port: 0 });
-  return { rest, url: addr.url, port: addr.port, close: () => rest.close() };
+  const port = await rest.listen({ host: "127.0.0.1", port: 0 });
+  const addr = rest.address()!;
+  if (addr.port !== port) throw new Error("address() disagrees with listen()");
+  return { rest, url: addr.url, port, close: () => rest.close() };
 }
 
 export const FIXTURE_PROTO_DIR = path.resolve(__dirname, "../fixtures/proto");

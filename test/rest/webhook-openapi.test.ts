@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { errorTable } from "../../src/core/errors";
+import { errorTable, ServiceError } from "../../src/core/errors";
 import { Balance } from "../../src/gen/dream/v1/dream";
 import { buildOpenApi, loadApi } from "../../src/transport/rest";
 import { OPENAPI_PATH, STRIPE_WEBHOOK_PATH } from "../../src/transport/rest/server";
-import { FakeMethods, json, start, type Started } from "./helpers";
+import { eventually, FakeMethods, json, start, type Started } from "./helpers";
 
 describe("rest: Stripe webhook passthrough", () => {
   let s: Started;
@@ -102,5 +102,35 @@ describe("rest: OpenAPI document", () => {
     const committed = JSON.parse(fs.readFileSync(path.resolve(__dirname, "../../docs/openapi.json"), "utf8"));
     const fresh = buildOpenApi(loadApi(), { stripeWebhook: true, webhookPath: STRIPE_WEBHOOK_PATH, openapiPath: OPENAPI_PATH });
     assert.deepEqual(committed, JSON.parse(JSON.stringify(fresh)));
+  });
+});
+
+describe("rest: metrics route and request observation", () => {
+  it("serves extras.metrics at GET /metrics and reports each request's route template, status and duration", async () => {
+    const seen: Array<[string, number, number, string | undefined]> = [];
+    const fake = new FakeMethods().unary("/dream.v1.Models/GetModel", () => {
+      throw new ServiceError("MODEL_NOT_FOUND", "no such model");
+    });
+    const s = await start(fake.table, { metrics: async () => "# HELP x y\nx 1\n" }, { onRequestEnd: (route, status, ms, e) => seen.push([route, status, ms, e.reason]) });
+    try {
+      const m = await fetch(`${s.url}/metrics`);
+      assert.equal(m.status, 200);
+      assert.match(m.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+      assert.equal(await m.text(), "# HELP x y\nx 1\n");
+      await (await fetch(`${s.url}/v1/models/nope`)).text();
+      await (await fetch(`${s.url}/nowhere`)).text();
+      await eventually(() => seen.length === 3, "three observations");
+      assert.deepEqual(
+        seen.map(([route, status, , reason]) => [route, status, reason]),
+        [
+          ["/metrics", 200, undefined],
+          ["/v1/models/{slug}", 404, "MODEL_NOT_FOUND"],
+          ["unmatched", 404, "NOT_FOUND"],
+        ],
+      );
+      assert.ok(seen.every(([, , ms]) => ms >= 0));
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -22,6 +22,7 @@ import { Router, type Route } from "./routes";
 import { requestTree, toHandlerRequest } from "./transcode";
 
 export const OPENAPI_PATH = "/v1/openapi.json";
+export const METRICS_PATH = "/metrics";
 export const STRIPE_WEBHOOK_PATH = "/v1/billing/stripe/webhook";
 
 export interface WebhookResult {
@@ -53,10 +54,10 @@ export interface RequestEvent {
 export interface RestExtras {
   /** Stripe webhook: the raw body bytes exactly as received (never parsed first) and the Stripe-Signature header. */
   stripeWebhook?: (rawBody: Buffer, signature: string | undefined, ctx: CallContext) => Promise<WebhookResult>;
+  /** Prometheus exposition text for GET /metrics (no API key: scrape it on a private network). */
+  metrics?: () => Promise<string>;
   /** Extra exact-path routes, checked before the transcoded ones. */
   rawRoutes?: RawRoute[];
-  /** Called once per request when its response is finished or aborted. Must not throw. */
-  observe?: (event: RequestEvent) => void;
 }
 
 /** The pino subset we use; pino.Logger satisfies it. */
@@ -73,6 +74,8 @@ export interface RestServerOptions {
   clock?: Clock;
   /** The descriptors to route from; default: proto/dream/v1/dream.proto with the generated codecs. */
   api?: Api;
+  /** Called once per request when its response is finished or aborted; `route` is the template. Must not throw. */
+  onRequestEnd?: (route: string, status: number, durationMs: number, event: RequestEvent) => void;
 }
 
 export interface ListenAddress {
@@ -86,8 +89,10 @@ export interface RestServer {
   readonly api: Api;
   readonly router: Router;
   readonly openapi: Record<string, unknown>;
-  /** `port`, "host:port", or {host, port}; host defaults to 127.0.0.1 and port to 0 (any free port). */
-  listen(addr?: number | string | { host?: string; port?: number }): Promise<ListenAddress>;
+  /** `port`, "host:port", or {host, port}; host defaults to 127.0.0.1 and port to 0 (any free port). Resolves with the bound port. */
+  listen(addr?: number | string | { host?: string; port?: number }): Promise<number>;
+  /** Where the server listens (after listen). */
+  address(): ListenAddress | undefined;
   /** Stop accepting, close idle connections, let in-flight requests finish (forced after 10 s). */
   close(): Promise<void>;
 }
@@ -124,6 +129,13 @@ export function createRestServer(options: RestServerOptions): RestServer {
     res.end(openapiBytes);
   });
   addExact("POST", STRIPE_WEBHOOK_PATH, (req, res, ctx) => stripeWebhook(req, res, ctx));
+  const metrics = extras.metrics;
+  if (metrics !== undefined)
+    addExact("GET", METRICS_PATH, async (_req, res) => {
+      const text = Buffer.from(await metrics());
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": String(text.length), "cache-control": "no-store" });
+      res.end(text);
+    });
   for (const r of extras.rawRoutes ?? []) addExact(r.method, r.path, r.handle);
 
   async function stripeWebhook(req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext): Promise<void> {
@@ -234,9 +246,10 @@ export function createRestServer(options: RestServerOptions): RestServer {
     let built: BuiltContext | undefined;
     res.once("close", () => {
       built?.dispose();
-      if (extras.observe === undefined) return;
+      if (options.onRequestEnd === undefined) return;
+      const durationMs = (clock.nowUs() - startedUs) / 1000;
       try {
-        extras.observe({ method, route: routeLabel, status: res.statusCode, reason, durationMs: (clock.nowUs() - startedUs) / 1000, requestId, aborted: !res.writableFinished });
+        options.onRequestEnd(routeLabel, res.statusCode, durationMs, { method, route: routeLabel, status: res.statusCode, reason, durationMs, requestId, aborted: !res.writableFinished });
       } catch {
         // Metrics must never break a response.
       }
@@ -301,15 +314,19 @@ export function createRestServer(options: RestServerOptions): RestServer {
     openapi,
     listen(addr) {
       const { host, port } = parseListenAddress(addr);
-      return new Promise<ListenAddress>((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
-          const a = server.address() as AddressInfo;
-          const shownHost = a.family === "IPv6" ? `[${a.address}]` : a.address;
-          resolve({ host: a.address, port: a.port, url: `http://${shownHost}:${a.port}` });
+          resolve((server.address() as AddressInfo).port);
         });
       });
+    },
+    address() {
+      const a = server.address();
+      if (a === null || typeof a === "string") return undefined;
+      const shownHost = a.family === "IPv6" ? `[${a.address}]` : a.address;
+      return { host: a.address, port: a.port, url: `http://${shownHost}:${a.port}` };
     },
     close() {
       return new Promise<void>((resolve) => {

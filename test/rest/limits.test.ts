@@ -90,3 +90,31 @@ describe("rest: body limits and content types", () => {
     assert.equal(res.status, 200);
   });
 });
+
+describe("rest: Expect: 100-continue", () => {
+  let s: Started;
+  const fake = new FakeMethods().unary(TOPUP, (req) => CreateTopupResponse.fromPartial({ amountUsd: req.amountUsd }));
+  before(async () => (s = await start(fake.table, {}, { limits: { ...limits, httpBodyBytesMax: 1024 } })));
+  after(() => s.close());
+
+  it("answers an oversized upload with 413 instead of 100 Continue", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    const answer = await readUntil(socket, (t) => t.includes("}}"));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 413 /, "no 100 Continue first");
+  });
+
+  it("invites a body that fits and serves it", async () => {
+    const socket = await rawSocket(s.port);
+    const body = JSON.stringify({ amount_usd: 9 });
+    socket.write(`POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    const cont = await readUntil(socket, (t) => t.includes("\r\n\r\n"));
+    assert.match(cont, /^HTTP\/1\.1 100 Continue/);
+    socket.write(body);
+    const answer = await readUntil(socket, (t) => t.includes("}"));
+    socket.destroy();
+    assert.match(answer, /HTTP\/1\.1 200 /);
+    assert.equal(fake.last().request.amountUsd, 9);
+  });
+});

@@ -300,11 +300,19 @@ export function createRestServer(options: RestServerOptions): RestServer {
     );
   }
 
-  const server = http.createServer({ maxHeaderSize: limits.httpHeaderBytesMax }, (req, res) => {
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch((err) => {
       log?.error({ err }, "REST request handling failed");
       res.destroy();
     });
+  };
+  const server = http.createServer({ maxHeaderSize: limits.httpHeaderBytesMax }, serve);
+  // curl sends `Expect: 100-continue` before large uploads: invite the body only if its declared size
+  // fits, so an oversized upload gets its 413 before a single body byte is sent.
+  server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const declared = Number(req.headers["content-length"]);
+    if (!(declared > limits.httpBodyBytesMax)) res.writeContinue();
+    serve(req, res);
   });
 
   return {

@@ -118,3 +118,28 @@ describe("rest: Expect: 100-continue", () => {
     assert.equal(fake.last().request.amountUsd, 9);
   });
 });
+
+describe("rest: bodies on routes that take none", () => {
+  let s: Started;
+  const fake = new FakeMethods().unary("/dream.v1.Billing/GetBalance", () => ({ customerId: "c", balanceMicros: 0, balanceMils: 0, balanceCents: 0, balanceUsd: 0, heldMicros: 0 }));
+  before(async () => (s = await start(fake.table, {}, { limits: { ...limits, httpBodyBytesMax: 1024 } })));
+  after(() => s.close());
+
+  it("a GET with a huge declared body is refused with 413 and never read", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("GET /v1/billing/balance HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n");
+    const answer = await readUntil(socket, (t) => t.includes("}}"));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+    assert.equal(fake.calls.length, 0);
+  });
+
+  it("a GET with a small unread body is served, and its connection is closed afterwards", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("GET /v1/billing/balance HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    const answer = await readUntil(socket, (t) => t.includes("}"));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.match(answer, /connection: close/i);
+  });
+});

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from "../../core/clock";
 import { ServiceError } from "../../core/errors";
 import { limits as defaultLimits, type Limits } from "../../core/limits";
 import type { CallContext, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
-import { consumeBody, parseContentType, readBody, type MediaType } from "./body";
+import { checkDeclaredLength, consumeBody, parseContentType, readBody, type MediaType } from "./body";
 import { buildContext, requestIdFrom, type BuiltContext } from "./call-context";
 import { loadApi, type Api } from "./descriptors";
 import { sendError } from "./errors";
@@ -226,7 +226,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
 
   /** After answering without reading the whole body: close the connection, discarding the rest for a moment. */
   function closeAfterResponse(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (req.complete || res.headersSent) return;
+    if (req.complete || res.headersSent || res.getHeader("connection") === "close") return;
     res.setHeader("connection", "close");
     res.once("finish", () => {
       // Closing with unread bytes would make the kernel send RST, and an RST can destroy the answer
@@ -269,6 +269,11 @@ export function createRestServer(options: RestServerOptions): RestServer {
       if (match.kind === "none") throw new ServiceError("NOT_FOUND", `no route for ${method} ${path.slice(0, 200)}`);
       if (match.kind === "method-not-allowed") return methodNotAllowed(req, res, requestId, match.allow, path);
       routeLabel = match.route.template.source;
+      // A body on a route that takes none is never read: refuse a huge one and do not keep its connection.
+      if (match.route.binding.body === undefined && hasBody(req)) {
+        checkDeclaredLength(req, limits.httpBodyBytesMax);
+        closeAfterResponse(req, res);
+      }
       built = buildContext(req, res, requestId, clock, limits);
       await callRoute(match.route, match.pathParams, query, req, res, built.ctx);
     } catch (err) {
@@ -350,6 +355,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
     },
   };
 }
+
+const hasBody = (req: http.IncomingMessage): boolean => req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 
 function parseJson(raw: Buffer): unknown {
   try {

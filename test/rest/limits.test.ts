@@ -134,6 +134,18 @@ describe("rest: bodies on routes that take none", () => {
     assert.equal(fake.calls.length, 0);
   });
 
+  it("error answers to body-less requests keep the connection alive", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    const first = await readUntil(socket, (t) => t.includes("}}"));
+    assert.match(first, /^HTTP\/1\.1 404 /);
+    assert.doesNotMatch(first, /connection: close/i);
+    socket.write("GET /v1/billing/balance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const second = await readUntil(socket, (t) => t.includes("}"));
+    socket.destroy();
+    assert.match(second, /^HTTP\/1\.1 200 /);
+  });
+
   it("a GET with a small unread body is served, and its connection is closed afterwards", async () => {
     const socket = await rawSocket(s.port);
     socket.write("GET /v1/billing/balance HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");

@@ -226,7 +226,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
 
   /** After answering without reading the whole body: close the connection, discarding the rest for a moment. */
   function closeAfterResponse(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (req.complete || res.headersSent || res.getHeader("connection") === "close") return;
+    if (!hasBody(req) || req.complete || res.headersSent || res.getHeader("connection") === "close") return;
     res.setHeader("connection", "close");
     res.once("finish", () => {
       // Closing with unread bytes would make the kernel send RST, and an RST can destroy the answer

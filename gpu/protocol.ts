@@ -1,0 +1,37 @@
+// Messages between the runner (main thread) and its worker thread (gpu/worker.ts).
+import type { ErrorDetails, Reason } from "../src/core/errors";
+import type { CatalogEntry } from "../src/config/catalog";
+import type { EncodeItem, StepLane } from "../src/scheduler/executor";
+
+export const WORKER_KIND = "dream-ort-runner";
+
+export interface WorkerInit {
+  kind: typeof WORKER_KIND;
+  modelDir: string;
+  entry: CatalogEntry;
+  executionProvider: string;
+  intraOpThreads?: number;
+  /** Lanes of the warm-up step (pre-grows ORT's arena); 1 by default. */
+  warmLanes: number;
+}
+
+export type FaultKind = "throw" | "crash" | "hang";
+
+export type Request =
+  | { id: number; op: "encode"; items: EncodeItem[] }
+  | { id: number; op: "step"; numSteps: number; lanes: StepLane[] }
+  | { id: number; op: "release"; keys: string[] }
+  | { id: number; op: "fault"; kind: FaultKind; atStep: number };
+
+export interface WireError {
+  message: string;
+  /** Set when the worker threw a ServiceError (e.g. a missing state). */
+  reason?: Reason;
+  details?: ErrorDetails;
+}
+
+export type Reply =
+  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number }
+  | { id: number; ok: false; error: WireError };
+
+export type Status = { status: "ready"; latentSize: number; warmMs: number } | { status: "load-failed"; error: WireError };

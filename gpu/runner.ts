@@ -1,0 +1,316 @@
+// OrtRunner: the Executor the scheduler drives, backed by one worker thread (gpu/worker.ts) that owns
+// the ORT sessions and the latent states. Calls are serialized here (one encode/step in flight), so a
+// step's timeout measures its execution, not its wait.
+//
+// Isolation: a step that throws in the worker rejects with ENGINE_FAILURE and the worker lives on. A
+// worker that exits, crashes, or runs a call past chunkTimeoutMs is terminated; every pending call
+// rejects with ENGINE_FAILURE (all latent states are gone with it), and a fresh worker is loaded and
+// warmed automatically, so the next call succeeds. More than limits.runnerRestartsPerMinuteMax
+// restarts in a minute, or a failed reload, leaves the runner "failed".
+import { Worker } from "node:worker_threads";
+import { join } from "node:path";
+import { assert } from "../src/core/assert";
+import { systemClock, type Clock } from "../src/core/clock";
+import { ServiceError } from "../src/core/errors";
+import { limits } from "../src/core/limits";
+import type { CatalogEntry } from "../src/config/catalog";
+import type { EncodeItem, Executor, ModelGeometry, StepBatch, StepResult } from "../src/scheduler/executor";
+import { checkExecutionProvider, formatExecutionProvider, parseExecutionProvider } from "./ep";
+import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
+
+export type RunnerState = "loading" | "idle" | "busy" | "restarting" | "failed";
+
+export interface RunnerOptions {
+  modelDir: string;
+  entry: CatalogEntry;
+  /** "cpu" (default), "cuda" or "cuda:N"; CUDA without its libraries fails load() at once. */
+  executionProvider?: string;
+  intraOpThreads?: number;
+  /** A single encode or step running longer than this is treated as a hung worker. */
+  chunkTimeoutMs: number;
+  /** Budget for creating + warming the sessions of one worker. Default 5 minutes. */
+  loadTimeoutMs?: number;
+  /** Restarts allowed in any minute before the runner gives up ("failed"); default and cap: limits.runnerRestartsPerMinuteMax. */
+  restartsPerMinuteMax?: number;
+  /** Lanes of the warm-up step; default 1. A larger value pre-grows ORT's arena for full batches. */
+  warmLanes?: number;
+  onStateChange?: (state: RunnerState, detail: { reason?: string; restarts: number }) => void;
+  clock?: Clock;
+}
+
+export interface InjectedFault {
+  kind: FaultKind;
+  /** Which later step fires it: 0 (default) = the next step, 1 = the one after, ... */
+  atStep?: number;
+}
+
+interface Pending {
+  req: Request;
+  /** Release messages expect no reply; they only keep their place in the order. */
+  awaitsReply: boolean;
+  resolve(reply: Reply): void;
+  reject(err: unknown): void;
+}
+
+export class OrtRunner implements Executor {
+  readonly geometry: ModelGeometry;
+  private readonly ep: string;
+  private _state: RunnerState = "loading";
+  private _restarts = 0;
+  private _chunks = 0;
+  private _statesLost = 0;
+  private _lastFailure: string | undefined;
+  private worker: Worker | null = null;
+  private ready = false;
+  private closed = false;
+  private loadPromise: Promise<void> | null = null;
+  /** Aborts a worker that is still loading (close() during load or restart). */
+  private abortLoad: (() => void) | null = null;
+  private readonly queue: Pending[] = [];
+  private inflight: { pending: Pending; timer: NodeJS.Timeout } | null = null;
+  private nextId = 1;
+  /** Keys the worker holds, tracked here so a crash can say how many states it took with it. */
+  private readonly liveKeys = new Set<string>();
+  private readonly restartTimesMs: number[] = [];
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: RunnerOptions) {
+    assert(opts.chunkTimeoutMs > 0 && opts.chunkTimeoutMs <= limits.chunkTimeoutMsMax, `chunkTimeoutMs must be in (0, ${limits.chunkTimeoutMsMax}]`);
+    const [height, width] = opts.entry.resolution;
+    this.geometry = Object.freeze({ height, width, actionDim: opts.entry.actionDim, chunkSize: opts.entry.chunkSize });
+    this.ep = formatExecutionProvider(parseExecutionProvider(opts.executionProvider)); // a bad string throws here
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get state(): RunnerState {
+    return this._state;
+  }
+  get restarts(): number {
+    return this._restarts;
+  }
+  get chunksExecuted(): number {
+    return this._chunks;
+  }
+  /** Latent states dropped by worker failures since start. */
+  get statesLost(): number {
+    return this._statesLost;
+  }
+  get lastFailure(): string | undefined {
+    return this._lastFailure;
+  }
+
+  /** Creates the sessions in a worker and warms them. Rejects (and the runner is "failed") if the model cannot load. */
+  load(): Promise<void> {
+    if (this.loadPromise === null) {
+      this.loadPromise = (async () => {
+        checkExecutionProvider(parseExecutionProvider(this.ep)); // fail fast, before spawning anything
+        await this.startWorker();
+      })().catch((err: unknown) => {
+        this._lastFailure = err instanceof Error ? err.message : String(err);
+        this.setState("failed", this._lastFailure);
+        throw err;
+      });
+    }
+    return this.loadPromise;
+  }
+
+  async encode(items: EncodeItem[]): Promise<void> {
+    const frameBytes = this.geometry.height * this.geometry.width * 3;
+    assert(items.length > 0 && items.length <= limits.encodeConcurrencyMax, `encode takes 1..${limits.encodeConcurrencyMax} frames, got ${items.length}`);
+    for (const it of items) assert(it.frame.length === frameBytes, `encode ${it.stateKey}: ${it.frame.length} bytes, expected ${frameBytes}`);
+    await this.call({ id: 0, op: "encode", items });
+    for (const it of items) this.liveKeys.add(it.stateKey);
+  }
+
+  async step(batch: StepBatch): Promise<StepResult> {
+    const { chunkSize, actionDim, height, width } = this.geometry;
+    assert(batch.lanes.length > 0 && batch.lanes.length <= limits.batchLanesMax, `a step takes 1..${limits.batchLanesMax} lanes, got ${batch.lanes.length}`);
+    assert(Number.isInteger(batch.numSteps) && batch.numSteps >= 1 && batch.numSteps <= limits.numStepsMax, `numSteps must be 1..${limits.numStepsMax}, got ${batch.numSteps}`);
+    for (const lane of batch.lanes) assert(lane.actions.length === chunkSize * actionDim, `lane ${lane.outStateKey}: ${lane.actions.length} action values, expected ${chunkSize * actionDim}`);
+    const reply = await this.call({ id: 0, op: "step", numSteps: batch.numSteps, lanes: batch.lanes });
+    assert(reply.ok && reply.frames !== undefined && reply.computeUs !== undefined, "step reply without frames");
+    assert(reply.frames.length === batch.lanes.length * chunkSize * height * width * 3, "step reply has the wrong number of frame bytes");
+    this._chunks++;
+    for (const lane of batch.lanes) this.liveKeys.add(lane.outStateKey);
+    return { frames: reply.frames, computeUs: reply.computeUs };
+  }
+
+  release(stateKeys: string[]): void {
+    if (stateKeys.length === 0 || this.closed) return;
+    for (const k of stateKeys) this.liveKeys.delete(k);
+    this.queue.push({ req: { id: this.nextId++, op: "release", keys: stateKeys }, awaitsReply: false, resolve: () => {}, reject: () => {} });
+    this.pump();
+  }
+
+  /** Test-only: arm a fault that fires inside the worker thread during a later step. */
+  async injectFault(fault: InjectedFault): Promise<void> {
+    await this.call({ id: 0, op: "fault", kind: fault.kind, atStep: fault.atStep ?? 0 });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failPending(new ServiceError("UNAVAILABLE", `runner for ${this.opts.entry.slug} is closed`));
+    this.abortLoad?.();
+    const w = this.worker;
+    this.worker = null;
+    this.ready = false;
+    if (w !== null) {
+      w.removeAllListeners();
+      await w.terminate();
+    }
+  }
+
+  // --- internals -------------------------------------------------------------------------------------
+
+  private setState(state: RunnerState, reason?: string): void {
+    if (this._state === state) return;
+    this._state = state;
+    this.opts.onStateChange?.(state, { reason, restarts: this._restarts });
+  }
+
+  private call(req: Request): Promise<Reply & { ok: true }> {
+    if (this.closed) return Promise.reject(new ServiceError("UNAVAILABLE", `runner for ${this.opts.entry.slug} is closed`));
+    if (this._state === "failed") {
+      return Promise.reject(new ServiceError("ENGINE_FAILURE", `runner for ${this.opts.entry.slug} has failed: ${this._lastFailure ?? "not loaded"}`));
+    }
+    return new Promise((resolve, reject) => {
+      req.id = this.nextId++;
+      this.queue.push({ req, awaitsReply: true, resolve: resolve as (r: Reply) => void, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.ready && this.inflight === null && this.queue.length > 0) {
+      const pending = this.queue.shift()!;
+      this.worker!.postMessage(pending.req);
+      if (!pending.awaitsReply) continue;
+      const timer = setTimeout(() => this.onWorkerFailure(`${pending.req.op} exceeded chunkTimeoutMs=${this.opts.chunkTimeoutMs}`), this.opts.chunkTimeoutMs);
+      this.inflight = { pending, timer };
+      this.setState("busy");
+    }
+    if (this.ready && this.inflight === null) this.setState("idle");
+  }
+
+  private onReply(reply: Reply): void {
+    const current = this.inflight;
+    if (current === null || current.pending.req.id !== reply.id) return; // reply to a release
+    clearTimeout(current.timer);
+    this.inflight = null;
+    if (reply.ok) current.pending.resolve(reply);
+    else current.pending.reject(engineFailure(`${current.pending.req.op} failed in the runner: ${reply.error.message}`, reply.error));
+    this.pump();
+  }
+
+  private failPending(err: ServiceError): void {
+    if (this.inflight !== null) {
+      clearTimeout(this.inflight.timer);
+      this.inflight.pending.reject(err);
+      this.inflight = null;
+    }
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+
+  private spawn(): Worker {
+    const init: WorkerInit = {
+      kind: WORKER_KIND,
+      modelDir: this.opts.modelDir,
+      entry: this.opts.entry,
+      executionProvider: this.ep,
+      intraOpThreads: this.opts.intraOpThreads,
+      warmLanes: this.opts.warmLanes ?? 1,
+    };
+    // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook inside the
+    // worker thread first. Compiled, the sibling worker.js runs as is.
+    if (__filename.endsWith(".ts")) {
+      const code = `require(${JSON.stringify(require.resolve("tsx/cjs"))}); require(${JSON.stringify(join(__dirname, "worker.ts"))});`;
+      return new Worker(code, { eval: true, workerData: init });
+    }
+    return new Worker(join(__dirname, "worker.js"), { workerData: init });
+  }
+
+  /** Spawns a worker and waits until its sessions are created and warm. */
+  private startWorker(): Promise<void> {
+    const w = this.spawn();
+    this.worker = w;
+    return new Promise<void>((resolve, reject) => {
+      const loadTimeoutMs = this.opts.loadTimeoutMs ?? 300_000;
+      const timer = setTimeout(() => {
+        fail(new ServiceError("MODEL_UNAVAILABLE", `loading ${this.opts.entry.slug} took longer than ${loadTimeoutMs} ms`));
+      }, loadTimeoutMs);
+      let settled = false;
+      this.abortLoad = () => fail(new ServiceError("UNAVAILABLE", `runner for ${this.opts.entry.slug} was closed while loading`));
+      const fail = (err: ServiceError) => {
+        if (settled) return;
+        settled = true;
+        this.abortLoad = null;
+        clearTimeout(timer);
+        w.removeAllListeners();
+        void w.terminate();
+        if (this.worker === w) this.worker = null;
+        reject(err);
+      };
+      w.once("message", (msg: Status) => {
+        if (msg.status === "load-failed") {
+          fail(new ServiceError(msg.error.reason ?? "MODEL_UNAVAILABLE", msg.error.message, msg.error.details ?? {}));
+          return;
+        }
+        settled = true;
+        this.abortLoad = null;
+        clearTimeout(timer);
+        w.on("message", (reply: Reply) => this.onReply(reply));
+        this.ready = true;
+        this.pump();
+        resolve();
+      });
+      w.on("error", (err: Error) => (settled ? this.onWorkerFailure(`worker error: ${err.message}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker failed while loading: ${err.message}`))));
+      w.on("exit", (code: number) => (settled ? this.onWorkerFailure(`worker exited with code ${code}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker exited with code ${code} while loading`))));
+    });
+  }
+
+  private onWorkerFailure(reason: string, from?: Worker): void {
+    const w = this.worker;
+    if (w === null || (from !== undefined && from !== w) || this.closed) return; // already handled
+    this.worker = null;
+    this.ready = false;
+    w.removeAllListeners();
+    void w.terminate(); // a thread stuck inside a native call stops when it returns; we do not wait for it
+    const lost = this.liveKeys.size;
+    this.liveKeys.clear();
+    this._statesLost += lost;
+    this._restarts++;
+    const now = this.clock.nowUs() / 1000;
+    this.restartTimesMs.push(now);
+    while (this.restartTimesMs.length > 0 && this.restartTimesMs[0]! < now - 60_000) this.restartTimesMs.shift();
+    const budget = Math.min(this.opts.restartsPerMinuteMax ?? limits.runnerRestartsPerMinuteMax, limits.runnerRestartsPerMinuteMax);
+    const giveUp = this.restartTimesMs.length > budget;
+    this._lastFailure = giveUp ? `more than ${budget} restarts in a minute; last: ${reason}` : reason;
+    this.failPending(
+      new ServiceError(
+        "ENGINE_FAILURE",
+        `runner for ${this.opts.entry.slug} failed (${reason}); its ${lost} latent states were lost and ${giveUp ? "it gave up after too many restarts" : "it is restarting"}`,
+        { cause: reason, statesLost: lost },
+      ),
+    );
+    if (giveUp) {
+      this.setState("failed", this._lastFailure);
+      return;
+    }
+    this.setState("restarting", reason);
+    this.startWorker().catch((err: unknown) => {
+      if (this.closed) return;
+      this._lastFailure = `restart failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.failPending(new ServiceError("ENGINE_FAILURE", `runner for ${this.opts.entry.slug}: ${this._lastFailure}`));
+      this.setState("failed", this._lastFailure);
+    });
+  }
+}
+
+function engineFailure(message: string, err: WireError): ServiceError {
+  return new ServiceError("ENGINE_FAILURE", message, { ...(err.details ?? {}), ...(err.reason !== undefined ? { workerReason: err.reason } : {}) });
+}
+
+export function createRunner(opts: RunnerOptions): OrtRunner {
+  return new OrtRunner(opts);
+}

@@ -1,0 +1,91 @@
+// The runner's worker thread: owns the ORT sessions and every latent state of its model, so that
+// session.run (synchronous in onnxruntime-node) never blocks the server's event loop. Requests are
+// handled strictly in arrival order (one promise chain), replies carry frames as a transferred buffer.
+import { parentPort, workerData } from "node:worker_threads";
+import { ServiceError } from "../src/core/errors";
+import { NoiseCache, packStep, scatterNextState } from "./packing";
+import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
+import { ModelSessions } from "./sessions";
+
+function wire(err: unknown): WireError {
+  if (err instanceof ServiceError) return { message: err.message, reason: err.reason, details: err.details };
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Test-only faults, armed by the runner's injectFault(); they fire inside this thread on purpose. */
+function fire(kind: FaultKind): void {
+  switch (kind) {
+    case "throw":
+      throw new Error("injected fault: step threw");
+    case "crash":
+      process.exit(70); // in a worker thread this ends the thread only
+    case "hang":
+      // Block this thread without burning a core; only worker.terminate() ends it.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  }
+}
+
+async function main(init: WorkerInit): Promise<void> {
+  const port = parentPort!;
+  let sessions: ModelSessions;
+  const t0 = performance.now();
+  try {
+    sessions = await ModelSessions.open({ modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads });
+    await sessions.warm(init.warmLanes);
+  } catch (err) {
+    port.postMessage({ status: "load-failed", error: wire(err) } satisfies Status);
+    return;
+  }
+  const states = new Map<string, Float32Array>();
+  const noise = new NoiseCache(sessions.latentSize);
+  const geo = { latentSize: sessions.latentSize, chunkSize: init.entry.chunkSize, actionDim: init.entry.actionDim };
+  let fault: { kind: FaultKind; remaining: number } | null = null;
+
+  async function handle(req: Request): Promise<Reply> {
+    switch (req.op) {
+      case "encode": {
+        const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
+        const batch = new Uint8Array(req.items.length * frameBytes);
+        req.items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
+        const encoded = await sessions.encode(batch, req.items.length);
+        req.items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
+        return { id: req.id, ok: true };
+      }
+      case "step": {
+        if (fault !== null && fault.remaining-- === 0) {
+          const kind = fault.kind;
+          fault = null;
+          fire(kind);
+        }
+        const s0 = performance.now();
+        const out = await sessions.step(packStep(req.lanes, states, geo, noise), req.numSteps);
+        scatterNextState(req.lanes, out.nextState, geo.latentSize, states);
+        return { id: req.id, ok: true, frames: out.frames, computeUs: Math.round((performance.now() - s0) * 1000) };
+      }
+      case "release":
+        for (const k of req.keys) states.delete(k);
+        return { id: req.id, ok: true };
+      case "fault":
+        fault = { kind: req.kind, remaining: req.atStep };
+        return { id: req.id, ok: true };
+    }
+  }
+
+  let chain = Promise.resolve();
+  port.on("message", (req: Request) => {
+    chain = chain.then(async () => {
+      let reply: Reply;
+      try {
+        reply = await handle(req);
+      } catch (err) {
+        reply = { id: req.id, ok: false, error: wire(err) };
+      }
+      // Frames move to the main thread without a copy: the buffer is transferred, not cloned.
+      port.postMessage(reply, reply.ok && reply.frames ? [reply.frames.buffer as ArrayBuffer] : []);
+    });
+  });
+  port.postMessage({ status: "ready", latentSize: sessions.latentSize, warmMs: Math.round(performance.now() - t0) } satisfies Status);
+}
+
+const init = workerData as WorkerInit | undefined;
+if (parentPort !== null && init?.kind === WORKER_KIND) void main(init);

@@ -1,6 +1,5 @@
 // src/codec → the service's CodecPort.
-import { decodeInputFrame, encodeFrame, openMp4Encoder, type FrameOutputEncoding, type Mp4Encoder } from "../codec";
-import { assert } from "../core/assert";
+import { decodeInputFrame, encodeFrame, openMp4Encoders, type FrameOutputEncoding, type Mp4Encoder } from "../codec";
 import type { CodecPort, RolloutEncoder } from "../service/ports";
 
 /** Per-frame encodings collect encoded frames as they arrive; MP4 streams frames into ffmpeg. */
@@ -19,30 +18,27 @@ function frameRolloutEncoder(encoding: FrameOutputEncoding, geometry: { height: 
   };
 }
 
-function mp4RolloutEncoder(geometry: { height: number; width: number; fps: number }): RolloutEncoder {
-  // Opening takes an encoder slot from a bounded pool, so it is deferred to the first frame.
-  let opened: Promise<Mp4Encoder> | undefined;
-  let aborted = false;
-  const open = () => (opened ??= openMp4Encoder({ height: geometry.height, width: geometry.width, fps: geometry.fps }));
+function mp4RolloutEncoder(encoder: Mp4Encoder): RolloutEncoder {
   return {
-    async push(frame) {
-      await (await open()).push(frame);
-    },
+    push: (frame) => encoder.push(frame),
     async finish() {
-      assert(!aborted, "finish after abort");
-      if (!opened) return { frames: [], video: new Uint8Array(0) };
-      return { frames: [], video: await (await opened).finish() };
+      // A candidate cancelled before its first frame has no video; ffmpeg would fail on empty input.
+      if (encoder.framesPushed === 0) {
+        await encoder.abort();
+        return { frames: [], video: new Uint8Array(0) };
+      }
+      return { frames: [], video: await encoder.finish() };
     },
-    abort() {
-      aborted = true;
-      opened?.then((e) => e.abort(), () => undefined);
-    },
+    abort: () => void encoder.abort(),
   };
 }
 
 export const codecPort: CodecPort = {
   decodeStartFrame: (input, expected) => decodeInputFrame({ encoding: input.encoding, data: input.data, height: input.height, width: input.width }, expected),
-  rolloutEncoder: (encoding, geometry) =>
-    encoding === "MP4" ? mp4RolloutEncoder(geometry) : frameRolloutEncoder(encoding as FrameOutputEncoding, geometry),
+  openRolloutEncoders: async (count, encoding, geometry) => {
+    if (encoding !== "MP4") return Array.from({ length: count }, () => frameRolloutEncoder(encoding as FrameOutputEncoding, geometry));
+    const encoders = await openMp4Encoders(count, { height: geometry.height, width: geometry.width, fps: geometry.fps });
+    return encoders.map(mp4RolloutEncoder);
+  },
   encodeFrame: async (encoding, frame, geometry) => (await encodeFrame(frame, geometry, { encoding: encoding as FrameOutputEncoding, jpegQuality: geometry.jpegQuality })).data,
 };

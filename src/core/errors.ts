@@ -40,6 +40,7 @@ export const errorTable = {
   INSUFFICIENT_CREDITS: { code: Code.FAILED_PRECONDITION, http: 402, retryable: false, summary: "balance does not cover the price; checked before any GPU work" },
   MODEL_NOT_FOUND: { code: Code.NOT_FOUND, http: 404, retryable: false, summary: "unknown model slug" },
   NOT_FOUND: { code: Code.NOT_FOUND, http: 404, retryable: false, summary: "unknown route, request id or resource" },
+  METHOD_NOT_ALLOWED: { code: Code.UNIMPLEMENTED, http: 405, retryable: false, summary: "HTTP method not served on a known path; the Allow header lists those that are" },
   PAYLOAD_TOO_LARGE: { code: Code.RESOURCE_EXHAUSTED, http: 413, retryable: false, summary: "request body or message over its limit" },
   UNSUPPORTED_MEDIA_TYPE: { code: Code.INVALID_ARGUMENT, http: 415, retryable: false, summary: "content type the endpoint does not accept" },
   RATE_LIMITED: { code: Code.RESOURCE_EXHAUSTED, http: 429, retryable: true, summary: "token bucket empty; Retry-After says when to come back" },

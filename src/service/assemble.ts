@@ -5,17 +5,19 @@ import type { CodecPort, EngineChunk, RolloutEncoder } from "./ports";
 import type { ValidatedOutput } from "./validate";
 
 export class RolloutAssembler {
-  private readonly encoders: RolloutEncoder[];
   private readonly pushed: number[];
 
-  constructor(
-    codecs: CodecPort,
+  private constructor(
+    private readonly encoders: RolloutEncoder[],
     private readonly output: ValidatedOutput,
     private readonly geometry: { height: number; width: number; fps: number },
-    candidates: number,
   ) {
-    this.encoders = Array.from({ length: candidates }, () => codecs.rolloutEncoder(output.encoding, { ...geometry, jpegQuality: output.jpegQuality }));
-    this.pushed = new Array<number>(candidates).fill(0);
+    this.pushed = new Array<number>(encoders.length).fill(0);
+  }
+
+  static async open(codecs: CodecPort, output: ValidatedOutput, geometry: { height: number; width: number; fps: number }, candidates: number): Promise<RolloutAssembler> {
+    const encoders = await codecs.openRolloutEncoders(candidates, output.encoding, { ...geometry, jpegQuality: output.jpegQuality });
+    return new RolloutAssembler(encoders, output, geometry);
   }
 
   async onChunk(chunk: EngineChunk): Promise<void> {

@@ -3,9 +3,6 @@
 import type { CallContext } from "./context";
 import type { Account, BillingPort, RateLimitPort } from "./ports";
 
-/** Unauthenticated endpoints (health, status, catalog) are limited per peer address. */
-export const PUBLIC_POLICY = { ratePerS: 20, burst: 100 };
-
 export class Guard {
   constructor(
     private readonly billing: BillingPort,
@@ -15,13 +12,13 @@ export class Guard {
   /** Authenticates the API key, then spends one token of its bucket (before any balance check). */
   async authorize(ctx: CallContext): Promise<Account> {
     const account = await this.billing.authenticate(ctx.apiKey);
-    const headers = await this.limiter.take(`key:${account.keyId}`, account.rateLimit);
+    const headers = await this.limiter.takeKey(account.keyId, account.rateLimit);
     for (const [name, value] of Object.entries(headers)) ctx.responseHeaders.set(name.toLowerCase(), value);
     return account;
   }
 
   /** Per-IP bound for endpoints that answer without a key, so they cannot be used to flood the server. */
   async publicCall(ctx: CallContext): Promise<void> {
-    await this.limiter.take(`ip:${ctx.peer}`, PUBLIC_POLICY);
+    await this.limiter.takePeer(ctx.peer);
   }
 }

@@ -111,8 +111,10 @@ export interface BillingPort {
 }
 
 export interface RateLimitPort {
-  /** Throws ServiceError RATE_LIMITED (with retryAfterS); returns headers to send on success. */
-  take(key: string, policy: { ratePerS: number; burst: number }): Promise<Record<string, string>>;
+  /** Per API key. Throws ServiceError RATE_LIMITED (with retryAfterS); returns headers to send on success. */
+  takeKey(keyId: string, policy: { ratePerS: number; burst: number }): Promise<Record<string, string>>;
+  /** Per caller address, for keyless endpoints; the per-IP policy belongs to the limiter. */
+  takePeer(peer: string): Promise<Record<string, string>>;
 }
 
 // ----- codecs -----
@@ -133,8 +135,12 @@ export interface RolloutEncoder {
 
 export interface CodecPort {
   decodeStartFrame(input: ImageInput, expected: { height: number; width: number }): Promise<Uint8Array>;
-  /** encoding: RAW_RGB8 | PNG | JPEG | MP4. */
-  rolloutEncoder(encoding: string, geometry: { height: number; width: number; fps: number; jpegQuality: number }): RolloutEncoder;
+  /**
+   * One encoder per candidate (encoding: RAW_RGB8 | PNG | JPEG | MP4), opened together: MP4 encoders
+   * are pooled processes, and taking them one at a time could deadlock two requests against each other.
+   * Rejects with UNAVAILABLE when the pool cannot hold `count` at all.
+   */
+  openRolloutEncoders(count: number, encoding: string, geometry: { height: number; width: number; fps: number; jpegQuality: number }): Promise<RolloutEncoder[]>;
   /** Per-frame encode for streaming (RAW_RGB8 | PNG | JPEG). */
   encodeFrame(encoding: string, frame: Uint8Array, geometry: { height: number; width: number; jpegQuality: number }): Promise<Uint8Array>;
 }

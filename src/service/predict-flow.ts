@@ -101,6 +101,12 @@ export class PredictFlow {
     return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs };
   }
 
+  /** Gives back an admitted request that never reached the engine: the whole hold is released. */
+  async abandon(a: Admitted): Promise<void> {
+    this.deps.inflight.remove(a.requestId);
+    await this.deps.billing.void(a.requestId);
+  }
+
   /**
    * Runs an admitted request to its end, handing each chunk to `onChunk` (awaited: the consumer's
    * backpressure), then settles the money. Throws the engine's ServiceError after voiding on failure,

@@ -9,7 +9,13 @@ import type { CodecPort } from "./ports";
 export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: PredictInput, ctx: CallContext): Promise<PredictBatchResponse> {
   const admitted = await flow.admit(ctx, input);
   const [height, width] = admitted.slot.entry.resolution;
-  const assembler = new RolloutAssembler(codecs, admitted.output, { height, width, fps: admitted.slot.entry.fps }, admitted.lanes.length);
+  let assembler: RolloutAssembler;
+  try {
+    assembler = await RolloutAssembler.open(codecs, admitted.output, { height, width, fps: admitted.slot.entry.fps }, admitted.lanes.length);
+  } catch (err) {
+    await flow.abandon(admitted);
+    throw err;
+  }
   try {
     const settled = await flow.run(admitted, ctx, (chunk) => assembler.onChunk(chunk));
     const rollouts = await assembler.finish(settled.end.cancelled);

@@ -100,7 +100,7 @@ export function buildOpenApi(api: Api, extras: OpenApiExtras): Record<string, un
         required: ["code", "reason", "message", "request_id"],
         properties: {
           code: { type: "string", description: "gRPC status code name in lower case, e.g. failed_precondition" },
-          reason: { type: "string", enum: [...Object.keys(errorTable), "METHOD_NOT_ALLOWED"] },
+          reason: { type: "string", enum: Object.keys(errorTable) },
           message: { type: "string" },
           request_id: { type: "string" },
         },

@@ -97,8 +97,6 @@ export interface RestServer {
   close(): Promise<void>;
 }
 
-/** Not in the shared errorTable (405 is purely an HTTP notion), so it is rendered here. */
-const METHOD_NOT_ALLOWED = { status: 405, reason: "METHOD_NOT_ALLOWED", code: "unimplemented" };
 /** How long an answered-but-unread upload may keep its socket while we discard the rest. */
 const LINGER_MS = 2000;
 const CLOSE_FORCE_MS = 10_000;
@@ -297,12 +295,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
       res.end();
       return;
     }
-    sendJson(
-      res,
-      METHOD_NOT_ALLOWED.status,
-      { error: { code: METHOD_NOT_ALLOWED.code, reason: METHOD_NOT_ALLOWED.reason, message: `${req.method} not allowed on ${path.slice(0, 200)}; allowed: ${allowHeader}`, request_id: requestId, allow: allow } },
-      { allow: allowHeader },
-    );
+    const err = new ServiceError("METHOD_NOT_ALLOWED", `${req.method} not allowed on ${path.slice(0, 200)}; allowed: ${allowHeader}`, { allow });
+    sendError(res, err, requestId, { allow: allowHeader });
   }
 
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {

@@ -65,6 +65,8 @@ export type CreditInput =
 export type HoldResult = { status: "held"; hold: Hold; created: boolean; balanceMicros: number } | { status: "insufficient"; balanceMicros: number };
 
 export interface Ledger {
+  /** One round trip; throws LedgerUnavailableError when unreachable. */
+  ping(): Promise<void>;
   /** Idempotent; creates the customer row money hangs off. */
   ensureCustomer(customerId: string, atMs: number): Promise<void>;
   customerExists(customerId: string): Promise<boolean>;

@@ -70,6 +70,10 @@ function isUniqueViolation(err: unknown): boolean {
 export class SqlLedger implements Ledger {
   constructor(private readonly db: SqlDriver) {}
 
+  async ping(): Promise<void> {
+    await this.db.query("SELECT 1");
+  }
+
   async ensureCustomer(customerId: string, atMs: number): Promise<void> {
     await this.db.query("INSERT INTO billing_customers (customer_id, created_at_ms) VALUES ($1, $2) ON CONFLICT (customer_id) DO NOTHING", [customerId, atMs]);
   }

@@ -275,7 +275,23 @@ export class BillingService implements TopupCreditor {
         return this.duplicate(status.settlement.outcome, requestId, customerId, amountMicros, expiresAtMs, recorded.balanceMicros);
       }
     }
+    if (recorded.created && storeJustHeld) await this.confirmStoreHold(customerId, requestId);
     return { requestId, customerId, heldMicros: amountMicros, expiresAtMs, balanceMicros: recorded.balanceMicros, duplicate: !recorded.created, state: "pending" };
+  }
+
+  /**
+   * A sweeper (any server) may have released our store hold as an orphan if the ledger write was
+   * slower than TTL + grace. The ledger is right; bring the customer's store state back in line.
+   */
+  private async confirmStoreHold(customerId: string, requestId: string): Promise<void> {
+    const hold = await this.store.hold(requestId).catch(() => undefined);
+    if (hold === undefined || hold?.state === "pending") return; // unreachable: the sweeper repairs later
+    this.log.warn({ requestId, customerId }, "store hold was released while the ledger recorded it; resyncing the customer");
+    try {
+      await this.mirror.repair([customerId]);
+    } catch {
+      this.mirror.scheduleRepair(customerId);
+    }
   }
 
   private duplicate(state: HoldState, requestId: string, customerId: string, heldMicros: number, expiresAtMs: number, balanceMicros: number): Reservation {

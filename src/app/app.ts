@@ -86,8 +86,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   // Models: every catalog entry is listed; enabled ones with files get a runner and a scheduler.
   const slots: ModelSlot[] = catalog.models.map((entry) => {
     const missing = filesPresent(config, entry);
-    if (!enabled(entry)) return { entry, status: "unavailable", statusReason: "not enabled on this server (DREAM_MODELS)", engine: undefined };
     if (missing) return { entry, status: "unavailable", statusReason: missing, engine: undefined };
+    if (!enabled(entry)) return { entry, status: "unavailable", statusReason: "not enabled on this server (DREAM_MODELS)", engine: undefined };
     return { entry, status: "loading", statusReason: "warming up", engine: undefined };
   });
   const runners: { close(): Promise<void> }[] = [];

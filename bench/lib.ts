@@ -1,0 +1,79 @@
+// Shared bench helpers: start the real server as a child process, percentiles, JSON + summary output.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+export interface ServerProcess {
+  grpcAddress: string;
+  httpBase: string;
+  apiKey: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `npm start` equivalent on embedded defaults in a temp data dir; resolves once /healthz is ready. */
+export async function startServer(env: Record<string, string> = {}, readyTimeoutMs = 180_000): Promise<ServerProcess> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-bench-"));
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src", "main.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, DREAM_DATA_DIR: dataDir, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_STARTER_CREDITS_USD: "10000", DREAM_LOG_LEVEL: "warn", DATABASE_URL: "", REDIS_URL: "", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const httpBase = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${httpBase}/healthz`);
+      const body = (await res.json()) as { ready?: boolean };
+      if (body.ready && fs.existsSync(path.join(dataDir, "starter-key.txt"))) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error("server did not become ready");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const apiKey = fs.readFileSync(path.join(dataDir, "starter-key.txt"), "utf8").trim();
+  return {
+    grpcAddress: `127.0.0.1:${grpcPort}`,
+    httpBase,
+    apiKey,
+    child,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export function peakRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 0);
+}
+
+export function argInt(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}

@@ -1,0 +1,70 @@
+// `npm run bench:overhead`: served PredictBatch (gRPC over loopback, raw RGB8 output, the real server
+// in its own process) vs the same ONNX sessions run directly in this process with the same batch —
+// the floor on this machine. Reps alternate served/direct so drift on a shared machine hits both.
+// Prints one JSON row per (model, k) and a one-line summary.
+import fs from "node:fs";
+import path from "node:path";
+import { DreamClient, packActions } from "../clients/typescript/client";
+import { loadCatalog } from "../src/config/load-catalog";
+import { FrameEncoding } from "../src/gen/dream/v1/dream";
+import { DirectModel } from "../gpu/direct";
+import { ensureReferenceModels } from "../gpu/build-reference-models";
+import { testActions, testFrame } from "../test/e2e/harness";
+import { ROOT, argInt, percentile, round, startServer } from "./lib";
+
+const MODELS = ["dream-reference-tiny", "dream-reference-480p"];
+const T = 48;
+
+async function main(): Promise<void> {
+  const reps = argInt("reps", 3);
+  const catalog = loadCatalog(path.join(ROOT, "gpu", "catalog.json"));
+  const modelDir = path.join(ROOT, "gpu", "models");
+  await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => MODELS.includes(e.slug)) });
+  const server = await startServer({ DREAM_MODELS: MODELS.join(",") });
+  const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey });
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const slug of MODELS) {
+      const entry = catalog.models.find((e) => e.slug === slug)!;
+      const [h, w] = entry.resolution;
+      const frame = testFrame(h, w);
+      const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8 });
+      for (const k of [1, 8]) {
+        const perLane = Array.from({ length: k }, (_, i) => testActions(T, entry.actionDim, i));
+        const stacked = new Float32Array(k * T * entry.actionDim);
+        perLane.forEach((a, i) => stacked.set(a, i * T * entry.actionDim));
+        const request = { model: slug, startFrame: { encoding: FrameEncoding.RAW_RGB8, data: frame, height: h, width: w }, candidates: perLane.map((a) => packActions(a, T, entry.actionDim)), params: { numSteps: 0, seed: 1 } };
+        // Warm both paths once (first-call allocations), unmeasured.
+        await client.predictBatch(request);
+        await direct.run({ k, t: T, numSteps: entry.defaultNumSteps, seed: 1n, frame, actions: stacked });
+        const servedMs: number[] = [];
+        const directMs: number[] = [];
+        for (let r = 0; r < reps; r++) {
+          const t0 = performance.now();
+          const res = await client.predictBatch(request);
+          servedMs.push(performance.now() - t0);
+          if (res.response.rollouts.length !== k || res.response.rollouts[0]!.frames.length !== T + 1) throw new Error("served response has the wrong shape");
+          directMs.push((await direct.run({ k, t: T, numSteps: entry.defaultNumSteps, seed: 1n, frame, actions: stacked })).wallMs);
+        }
+        const served = percentile(servedMs, 0.5);
+        const directMedian = percentile(directMs, 0.5);
+        const row = { model: slug, k, t: T, reps, direct_ms: round(directMedian), served_ms: round(served), ratio: round(served / directMedian, 3), direct_all_ms: directMs.map((x) => round(x)), served_all_ms: servedMs.map((x) => round(x)), response_mb: round((k * (T + 1) * h * w * 3) / 1e6, 1) };
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      }
+      await direct.close();
+    }
+  } finally {
+    client.close();
+    await server.stop();
+  }
+  const target = rows.find((r) => r.model === "dream-reference-480p" && r.k === 8);
+  const summary = rows.map((r) => `${String(r.model).replace("dream-reference-", "")} K=${r.k}: ${r.served_ms} ms served / ${r.direct_ms} ms direct = ${r.ratio}`).join("; ");
+  process.stdout.write(`summary: ${summary}. Target ratio <= 1.10 at K=8 on 480p: ${target && Number(target.ratio) <= 1.1 ? "met" : "NOT met"}\n`);
+  if (process.env.BENCH_OUT) fs.writeFileSync(process.env.BENCH_OUT, JSON.stringify(rows, null, 2));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

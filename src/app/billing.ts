@@ -1,0 +1,45 @@
+// src/billing (+ Stripe top-ups) → the service's BillingPort, counting outcomes for /metrics.
+import type { BillingService } from "../billing";
+import type { Topups } from "../billing/stripe";
+import { ServiceError } from "../core/errors";
+import type { Metrics } from "../observability/metrics";
+import type { Account, BillingPort } from "../service/ports";
+
+export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: number, metrics: Metrics): BillingPort {
+  // The service only ever sees its own Account shape; the billing module's carries a few more fields.
+  const accounts = new WeakMap<Account, { stripeCustomerId: string | null }>();
+  return {
+    async authenticate(rawKey) {
+      const a = await billing.authenticate(rawKey);
+      const account: Account = { customerId: a.customerId, keyId: a.keyId, rateLimit: a.rateLimit };
+      accounts.set(account, { stripeCustomerId: a.stripeCustomerId });
+      return account;
+    },
+    async reserve(account, requestId, amountMicros) {
+      try {
+        const r = await billing.reserve({ customerId: account.customerId, requestId, amountMicros, ttlMs: holdTtlMs });
+        if (r.duplicate) {
+          // The id belongs to an earlier request (running or settled): never run, or bill, it twice.
+          throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} was already used by an earlier request; send a fresh id`, { field: "request_id" });
+        }
+        metrics.observeBilling("reserved", amountMicros);
+      } catch (err) {
+        if (err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS") metrics.observeBilling("insufficient_credits");
+        throw err;
+      }
+    },
+    async post(requestId, actualMicros) {
+      const s = await billing.post(requestId, actualMicros);
+      metrics.observeBilling("posted", s.capturedMicros);
+    },
+    async void(requestId) {
+      await billing.void(requestId);
+      metrics.observeBilling("voided");
+    },
+    balance: (account) => billing.balance(account.customerId),
+    transactions: async (account, limit) =>
+      (await billing.transactions(account.customerId, limit)).map((t) => ({ ...t, requestId: t.requestId ?? "" })),
+    createTopup: (account, amountUsd) =>
+      topups.createTopup({ customerId: account.customerId, stripeCustomerId: accounts.get(account)?.stripeCustomerId ?? undefined, amountUsd }),
+  };
+}

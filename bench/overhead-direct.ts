@@ -4,6 +4,7 @@
 //
 //   node --import tsx bench/overhead-direct.ts [--slug dream-reference-480p] [--k 8] [--t 48]
 //        [--num-steps 4] [--repeats 3] [--threads N] [--ep cpu]
+import { loadavg } from "node:os";
 import type { CatalogEntry } from "../src/config/catalog";
 import { DEFAULT_MODEL_DIR, ensureReferenceModels, readCatalog } from "../gpu/build-reference-models";
 import { DirectModel } from "../gpu/direct";
@@ -33,6 +34,13 @@ export interface DirectBenchResult {
   medianWallMs: number;
   /** Per-chunk step times of the median run. */
   medianStepMs: number[];
+  /**
+   * Process CPU time (user+sys, all threads) of each rollout: far less sensitive than wall time to
+   * other work on the machine. On an idle 2-core host wall ≈ cpu / 2.
+   */
+  cpuMs: number[];
+  /** Load average (1 min) when the measurement ended, to judge how noisy the wall times are. */
+  loadAverage1m: number;
   frames: number;
   frameBytes: number;
 }
@@ -53,13 +61,15 @@ export async function measureDirect(opts: DirectBenchOptions): Promise<DirectBen
   const repeats = opts.repeats ?? 3;
   const { frame, actions } = await directInputs(entry, opts.k, opts.t);
   const model = await DirectModel.open(modelDir, entry, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, warmLanes: opts.k });
-  const runs: { wallMs: number; stepMs: number[] }[] = [];
+  const runs: { wallMs: number; stepMs: number[]; cpuMs: number }[] = [];
   try {
     const input = { k: opts.k, t: opts.t, numSteps, seed: opts.seed ?? 0n, frame, actions };
     await model.run(input); // first full-size rollout grows ORT's arena; not counted
     for (let i = 0; i < repeats; i++) {
+      const cpu0 = process.cpuUsage();
       const r = await model.run(input);
-      runs.push({ wallMs: r.wallMs, stepMs: r.stepMs });
+      const cpu = process.cpuUsage(cpu0);
+      runs.push({ wallMs: r.wallMs, stepMs: r.stepMs, cpuMs: (cpu.user + cpu.system) / 1000 });
     }
   } finally {
     await model.close();
@@ -77,6 +87,8 @@ export async function measureDirect(opts: DirectBenchOptions): Promise<DirectBen
     minWallMs: Math.round(sorted[0]!.wallMs),
     medianWallMs: Math.round(median.wallMs),
     medianStepMs: median.stepMs.map((s) => Math.round(s)),
+    cpuMs: runs.map((r) => Math.round(r.cpuMs)),
+    loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
     frames: opts.k * (opts.t + 1),
     frameBytes: opts.k * (opts.t + 1) * h * w * 3,
   };
@@ -102,7 +114,7 @@ if (require.main === module) {
       console.log(JSON.stringify(r));
       console.error(
         `direct ${r.slug} K=${r.k} T=${r.t} num_steps=${r.numSteps}: median ${r.medianWallMs} ms, min ${r.minWallMs} ms over ${r.repeats} runs ` +
-          `(chunks ${r.medianStepMs.join("/")} ms; ${r.frames} frames, ${(r.frameBytes / 1e6).toFixed(0)} MB)`,
+          `(chunks ${r.medianStepMs.join("/")} ms; cpu ${r.cpuMs.join("/")} ms; load ${r.loadAverage1m}; ${r.frames} frames, ${(r.frameBytes / 1e6).toFixed(0)} MB)`,
       );
     },
     (err: unknown) => {

@@ -32,7 +32,11 @@ export interface RunnerOptions {
   loadTimeoutMs?: number;
   /** Restarts allowed in any minute before the runner gives up ("failed"); default and cap: limits.runnerRestartsPerMinuteMax. */
   restartsPerMinuteMax?: number;
-  /** Lanes of the warm-up step; default 1. A larger value pre-grows ORT's arena for full batches. */
+  /**
+   * Lanes of the warm-up step; default: the entry's batchLanesMax. ORT's CPU arena grows on the first
+   * run of a bigger batch than it has seen (about +25% on that chunk at 480p), so warming at the largest
+   * batch means no real request pays for it.
+   */
   warmLanes?: number;
   onStateChange?: (state: RunnerState, detail: { reason?: string; restarts: number }) => void;
   clock?: Clock;
@@ -219,7 +223,7 @@ export class OrtRunner implements Executor {
       entry: this.opts.entry,
       executionProvider: this.ep,
       intraOpThreads: this.opts.intraOpThreads,
-      warmLanes: this.opts.warmLanes ?? 1,
+      warmLanes: Math.min(this.opts.warmLanes ?? this.opts.entry.batchLanesMax, limits.batchLanesMax),
     };
     // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook inside the
     // worker thread first. Compiled, the sibling worker.js runs as is.

@@ -37,7 +37,7 @@ export interface ReferenceParams {
  * several seconds direct (docs/MODEL_CONTRACT.md has the measured figure): real DreamDojo 2B is heavily
  * compute-bound and the overhead bench needs a realistic compute floor.
  */
-const REFINE_CHANNELS = { full: 64, tiny: 16 } as const;
+const REFINE_CHANNELS = { full: 96, tiny: 16 } as const;
 
 export function referenceParams(entry: CatalogEntry): ReferenceParams {
   assert(entry.reference !== undefined, `${entry.slug} is not a reference model`);

@@ -3,6 +3,7 @@
 // handled strictly in arrival order (one promise chain), replies carry frames as a transferred buffer.
 import { parentPort, workerData } from "node:worker_threads";
 import { ServiceError } from "../src/core/errors";
+import { limits } from "../src/core/limits";
 import { NoiseCache, packStep, scatterNextState } from "./packing";
 import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 import { ModelSessions } from "./sessions";
@@ -44,11 +45,15 @@ async function main(init: WorkerInit): Promise<void> {
   async function handle(req: Request): Promise<Reply> {
     switch (req.op) {
       case "encode": {
+        // At most encodeConcurrencyMax frames per encoder run, which bounds its batch memory.
         const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
-        const batch = new Uint8Array(req.items.length * frameBytes);
-        req.items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
-        const encoded = await sessions.encode(batch, req.items.length);
-        req.items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
+        for (let from = 0; from < req.items.length; from += limits.encodeConcurrencyMax) {
+          const items = req.items.slice(from, from + limits.encodeConcurrencyMax);
+          const batch = new Uint8Array(items.length * frameBytes);
+          items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
+          const encoded = await sessions.encode(batch, items.length);
+          items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
+        }
         return { id: req.id, ok: true };
       }
       case "step": {

@@ -3,6 +3,7 @@ import { strict as assert } from "node:assert";
 import { MessageChannel } from "node:worker_threads";
 import type { CatalogEntry } from "../../src/config/catalog";
 import { ServiceError } from "../../src/core/errors";
+import { limits } from "../../src/core/limits";
 import { DirectModel } from "../../gpu/direct";
 import { NoiseCache, packStep } from "../../gpu/packing";
 import { createRunner, type OrtRunner, type RunnerState } from "../../gpu/runner";
@@ -118,6 +119,15 @@ describe("gpu/runner: OrtRunner in a worker thread (tiny model)", () => {
     await runner.encode([{ stateKey: "ok", frame }]);
     await runner.step({ numSteps: 1, lanes: [lane("ok", "ok", randomActions(T * A, 4))] });
     runner.release(["ok"]);
+  });
+
+  it("encodes more frames than encodeConcurrencyMax in one call (in slices), each under its own key", async () => {
+    const items = Array.from({ length: limits.encodeConcurrencyMax + 2 }, (_, i) => ({ stateKey: `many/${i}`, frame: i === 0 ? frame : new Uint8Array(FB).fill(i * 20) }));
+    await runner.encode(items);
+    const acts = randomActions(T * A, 6);
+    const r = await runner.step({ numSteps: 1, lanes: [lane("many/0", "m0", acts), lane(`many/${items.length - 1}`, "m1", acts)] });
+    assert.ok(!bytesEqual(r.frames.subarray(0, CHUNK), r.frames.subarray(CHUNK)), "different frames, different states");
+    runner.release([...items.map((i) => i.stateKey), "m0", "m1"]);
   });
 
   it("serializes concurrent calls in order", async () => {

@@ -9,11 +9,12 @@ export interface RunnerHandle {
   close(): Promise<void>;
 }
 
-export class SchedulerEngine implements ModelEngine {
+export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements ModelEngine {
   constructor(
     readonly entry: CatalogEntry,
-    private readonly scheduler: ModelScheduler,
-    private readonly runner: RunnerHandle,
+    readonly scheduler: ModelScheduler,
+    /** Exposed for operators' tooling and fault-injection tests (chunk counters, injectFault). */
+    readonly runner: R,
   ) {}
 
   submit(request: EngineRequest, sink: EngineSink): void {

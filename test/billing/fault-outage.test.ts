@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { ServiceError } from "../../src/core/errors";
 import { BillingService } from "../../src/billing/billing";
 import { LedgerUnavailableError, type Ledger } from "../../src/billing/ledger/ledger";
-import { StoreUnavailableError, type BalanceStore } from "../../src/billing/store/balance-store";
+import { StoreUnavailableError } from "../../src/billing/store/balance-store";
 import { forEachStore, HOLD_TTL_MS, openStore, type BillingFixture } from "./helpers/billing";
 import { REDIS_URL, describeWithEnv } from "./helpers/env";
 import { openBilling } from "./helpers/billing";

@@ -67,10 +67,10 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   await ensureReferenceModels(config.modelDir, { models: catalog.models.filter((e) => e.reference && enabled(e)) });
 
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const billing = await createBilling({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, clock, logger });
+  const billing = await createBilling({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, pgSchema: config.pgSchema, redisPrefix: config.redisPrefix, dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, clock, logger });
   await billing.start();
   const redisForLimits = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
-  const limiter: RateLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits }) : new InMemoryRateLimiter({ clock });
+  const limiter: RateLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits, keyPrefix: config.redisPrefix ? `${config.redisPrefix}:rl:` : undefined }) : new InMemoryRateLimiter({ clock });
   const topups = createTopups(
     {
       secretKey: config.stripe?.secretKey,

@@ -10,6 +10,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Redis URL for balances and rate limits; unset → in-process stores. */
   redisUrl: string | undefined;
+  /** Postgres schema for the ledger (several deployments or test runs can share one database). */
+  pgSchema: string | undefined;
+  /** Prefix of every Redis key this server writes. */
+  redisPrefix: string | undefined;
   catalogPath: string;
   modelDir: string;
   /** Which catalog slugs to serve (load runners for); default: every entry whose files exist or can be built. */
@@ -60,6 +64,9 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
   if (Boolean(stripeKey) !== Boolean(stripeHook)) {
     throw new ConfigError("set both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither");
   }
+  if (env.DREAM_PG_SCHEMA && !/^[a-z_][a-z0-9_]{0,62}$/.test(env.DREAM_PG_SCHEMA)) {
+    throw new ConfigError(`DREAM_PG_SCHEMA must be a lowercase SQL identifier, got ${JSON.stringify(env.DREAM_PG_SCHEMA)}`);
+  }
   const publicUrl = env.DREAM_PUBLIC_URL ?? "http://127.0.0.1:8080";
   const stripeApi = env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : undefined; // tests: a local fake Stripe
   const config: Config = {
@@ -68,6 +75,8 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     dataDir: path.resolve(env.DREAM_DATA_DIR ?? "./.dream"),
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    pgSchema: env.DREAM_PG_SCHEMA || undefined,
+    redisPrefix: env.DREAM_REDIS_PREFIX || undefined,
     catalogPath: path.resolve(env.DREAM_CATALOG ?? path.join(root, "gpu", "catalog.json")),
     modelDir: path.resolve(env.DREAM_MODEL_DIR ?? path.join(root, "gpu", "models")),
     modelsEnabled: env.DREAM_MODELS ? env.DREAM_MODELS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,

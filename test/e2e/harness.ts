@@ -29,6 +29,9 @@ export async function startHarness(env: Record<string, string | undefined> = {},
     DREAM_LOG_LEVEL: "silent",
     DREAM_STARTER_CREDITS_USD: "0",
     DREAM_SHUTDOWN_GRACE_MS: "2000",
+    // Each run gets its own schema and key prefix on shared real servers.
+    DREAM_PG_SCHEMA: `e2e_${process.pid}_${Date.now().toString(36)}`,
+    DREAM_REDIS_PREFIX: `e2e:${process.pid}:${Date.now().toString(36)}`,
     ...env,
   });
   const app = await startApp(config, { logger: silentLogger });
@@ -52,8 +55,32 @@ export async function startHarness(env: Record<string, string | undefined> = {},
       client.close();
       await app.shutdown();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await dropRealBackendState(config.databaseUrl, config.pgSchema, config.redisUrl, config.redisPrefix);
     },
   };
+}
+
+/** Removes this run's schema and keys from the shared Postgres / Redis servers. */
+async function dropRealBackendState(databaseUrl?: string, schema?: string, redisUrl?: string, prefix?: string): Promise<void> {
+  if (databaseUrl && schema) {
+    const { Client } = await import("pg");
+    const pg = new Client({ connectionString: databaseUrl });
+    await pg.connect();
+    await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pg.end();
+  }
+  if (redisUrl && prefix) {
+    const { default: Redis } = await import("ioredis");
+    const redis = new Redis(redisUrl, { lazyConnect: true });
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+    redis.disconnect();
+  }
 }
 
 /** A deterministic start frame with structure (gradients + a bright square), raw RGB8. */

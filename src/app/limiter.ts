@@ -1,13 +1,16 @@
 // src/billing/ratelimit → the service's RateLimitPort: a denied take becomes RATE_LIMITED (429 /
-// RESOURCE_EXHAUSTED + RetryInfo); an allowed one yields the RateLimit headers to send back.
+// RESOURCE_EXHAUSTED + RetryInfo); an allowed one yields the RateLimit headers to send back, and a denied
+// one attaches them to its error for the HTTP transport.
 import { apiKeyRateLimiter, IpRateLimiter, rateLimitedError, rateLimitHeaders, type Admission, type RateLimiter } from "../billing/ratelimit";
 import type { RateLimitPort } from "../service/ports";
+import { withHttpHeaders } from "../transport/rest/errors";
 
 export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip") => void = () => undefined): RateLimitPort {
   const verdict = (admission: Admission, scope: "key" | "ip"): Record<string, string> => {
     if (admission.decision.allowed) return rateLimitHeaders(admission);
     onReject(scope);
-    throw rateLimitedError(admission);
+    // The 429 carries RateLimit / RateLimit-Policy (and Retry-After) like every admitted response does.
+    throw withHttpHeaders(rateLimitedError(admission), rateLimitHeaders(admission));
   };
   const keys = apiKeyRateLimiter(inner);
   const ips = new IpRateLimiter(inner);

@@ -22,6 +22,22 @@ export function errorBody(err: ServiceError, requestId: string): ErrorBody {
   return { error: { ...fixed, ...details } };
 }
 
+// Headers that belong with one particular error, attached by whoever threw it (e.g. the RateLimit and
+// RateLimit-Policy headers of a 429, which only the rate limiter can compute). A WeakMap rather than a
+// field: ServiceError stays transport-neutral and nothing is added to the JSON body.
+const errorHeaders = new WeakMap<ServiceError, Record<string, string>>();
+
+/** Attach HTTP response headers to an error (returns the same error, for `throw withHttpHeaders(…)`). */
+export function withHttpHeaders<E extends ServiceError>(err: E, headers: Record<string, string>): E {
+  errorHeaders.set(err, { ...(errorHeaders.get(err) ?? {}), ...headers });
+  return err;
+}
+
+/** The headers attached with withHttpHeaders, if any. */
+export function httpHeadersOf(err: ServiceError): Record<string, string> {
+  return errorHeaders.get(err) ?? {};
+}
+
 /** Retry-After in whole seconds, at least 1 (RFC 9110 allows only integers; 0 would invite a hot loop). */
 export function retryAfterHeader(err: ServiceError): string | undefined {
   if (err.retryAfterS === undefined || !Number.isFinite(err.retryAfterS)) return undefined;
@@ -36,6 +52,7 @@ export function sendError(res: ServerResponse, err: ServiceError, requestId: str
   const payload = Buffer.from(JSON.stringify(errorBody(err, requestId)));
   const headers: Record<string, string | string[]> = {
     ...extraHeaders,
+    ...httpHeadersOf(err),
     "content-type": "application/json; charset=utf-8",
     "content-length": String(payload.length),
     "cache-control": "no-store",

@@ -6,13 +6,13 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { systemClock, type Clock } from "../../core/clock";
-import { ServiceError } from "../../core/errors";
+import { errorTable, ServiceError, type ErrorDetails, type Reason } from "../../core/errors";
 import { limits as defaultLimits, type Limits } from "../../core/limits";
 import type { CallContext, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import { checkDeclaredLength, consumeBody, parseContentType, readBody, type MediaType } from "./body";
 import { buildContext, requestIdFrom, type BuiltContext } from "./call-context";
 import { loadApi, type Api } from "./descriptors";
-import { sendError } from "./errors";
+import { errorBody, sendError } from "./errors";
 import { decodeToJson, messageToJson } from "./json";
 import { boundaryOf, MultipartParser, type FormPart } from "./multipart";
 import { buildOpenApi } from "./openapi";
@@ -140,7 +140,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
     if (extras.stripeWebhook === undefined) throw new ServiceError("TOPUPS_NOT_CONFIGURED", "Stripe is not configured on this server");
     const raw = await readBody(req, limits.httpBodyBytesMax);
     const signature = req.headers["stripe-signature"];
-    const out = await extras.stripeWebhook(raw, Array.isArray(signature) ? signature[0] : signature, ctx);
+    const out = canonicalWebhookError(await extras.stripeWebhook(raw, Array.isArray(signature) ? signature[0] : signature, ctx), ctx.requestId);
     const headers = { ...Object.fromEntries(ctx.responseHeaders), ...(out.headers ?? {}) };
     if (Buffer.isBuffer(out.body) || out.body instanceof Uint8Array) {
       res.writeHead(out.status, { "content-type": "application/octet-stream", ...headers, "content-length": String(out.body.byteLength) });
@@ -348,6 +348,21 @@ export function createRestServer(options: RestServerOptions): RestServer {
       });
     },
   };
+}
+
+/**
+ * A webhook answer shaped {"error": {reason, message, …}} with a reason from the shared table is sent as
+ * the documented error body every other route uses: code as the lower-case gRPC name, plus request_id.
+ * (Its status stays the verifier's: e.g. 503 rather than 412 for TOPUPS_NOT_CONFIGURED, so Stripe
+ * redelivers.) Anything else passes through untouched.
+ */
+function canonicalWebhookError(out: WebhookResult, requestId: string): WebhookResult {
+  const e = out.status >= 400 && typeof out.body === "object" && out.body !== null ? (out.body as { error?: unknown }).error : undefined;
+  if (typeof e !== "object" || e === null) return out;
+  const { reason, message, code: _code, request_id: _id, ...details } = e as Record<string, unknown>;
+  if (typeof reason !== "string" || !(reason in errorTable) || typeof message !== "string") return out;
+  const body = errorBody(new ServiceError(reason as Reason, message, details as ErrorDetails), requestId);
+  return { ...out, body, headers: { "cache-control": "no-store", ...(out.headers ?? {}) } };
 }
 
 const hasBody = (req: http.IncomingMessage): boolean => req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;

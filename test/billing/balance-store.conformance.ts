@@ -101,6 +101,10 @@ export function balanceStoreConformance(open: () => Promise<StoreFixture>): void
     assert.equal(cancelled.hold?.state, "cancelled");
     assert.deepEqual(await store.balance(c), { availableMicros: 2 * ROLLOUT, heldMicros: 0 });
     assert.deepEqual(await store.post("never-reserved", 1), { status: "unknown", hold: null });
+    // A cancelled attempt never reached the ledger: the same request id may reserve again.
+    assert.equal((await store.reserve(c, ROLLOUT, b, TTL)).status, "held");
+    assert.equal((await store.reserve(c, ROLLOUT, a, TTL)).status, "duplicate"); // voided is final
+    assert.deepEqual(await store.balance(c), { availableMicros: ROLLOUT, heldMicros: ROLLOUT });
   });
 
   it("holds expire only after their TTL, are listed oldest first, and are never captured after expiry", async () => {

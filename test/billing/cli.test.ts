@@ -12,7 +12,7 @@ import { openLedger } from "../../src/billing/ledger/open";
 const BIN = path.join(__dirname, "..", "..", "bin", "dream-engine.js");
 
 function cli(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, DREAM_DATA_DIR: dataDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, DREAM_DATA_DIR: dataDir };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   return new Promise((resolve, reject) => {

@@ -79,7 +79,8 @@ forEachStore("billing/fault: ledger or store briefly unreachable", (open) => {
     ledgerSw.down = false;
     assert.deepEqual(await f.store.balance(customerId), { availableMicros: 100_000, heldMicros: 0 });
     assert.equal(await ledger.holdStatus("r1"), null);
-    assert.equal(await reason(billing.reserve({ customerId, requestId: "r1", amountMicros: PRICE })), "ok"); // the retry works
+    const retry = await billing.reserve({ customerId, requestId: "r1", amountMicros: PRICE }); // the client's retry works
+    assert.deepEqual([retry.duplicate, retry.state, retry.balanceMicros], [false, "pending", 100_000 - PRICE]);
     await assertInStep();
   });
 

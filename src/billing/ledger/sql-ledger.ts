@@ -1,6 +1,7 @@
-// The Ledger over SQL (node-postgres or PGlite). Every money movement is one transaction that locks the
-// customer row, appends entries, and bumps the customer's seq; unique constraints make each call
-// idempotent, and a CHECK keeps the balance from ever going negative even if a caller is wrong.
+// The Ledger over SQL (node-postgres or PGlite). Every money movement is ONE statement (one round trip,
+// its own transaction) that updates the customer row (balance, seq) and appends entries; the row lock
+// is held only while that statement runs. Unique constraints make each call idempotent, and a CHECK
+// keeps the balance from ever going negative even if a caller is wrong.
 import { assert } from "../../core/assert";
 import { assertMicros } from "../../core/money";
 import {
@@ -102,40 +103,36 @@ export class SqlLedger implements Ledger {
   async credit(input: CreditInput): Promise<{ entry: Entry; created: boolean }> {
     assertMicros(input.amountMicros);
     assert(input.amountMicros > 0, "a credit must be positive");
+    // Bump the customer and append the entry in one statement. A reused grant key / Stripe session /
+    // event id fails a unique constraint and rolls the statement back; the existing entry answers.
+    let rows: Row[];
     try {
-      return await this.db.transaction(async (tx) => {
-        const customer = await tx.query("SELECT balance_micros, seq FROM billing_customers WHERE customer_id = $1 FOR UPDATE", [input.customerId]);
-        if (customer.length === 0) throw new LedgerNotFoundError(`unknown customer ${input.customerId}`);
-        const existing = await this.findCredit(tx, input);
-        if (existing) return { entry: existing, created: false };
-        const balanceMicros = toInt(customer[0]!.balance_micros) + input.amountMicros;
-        const seq = toInt(customer[0]!.seq) + 1;
-        const rows = await tx.query(
-          `INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, grant_key, stripe_session_id, stripe_event_id, description, created_at_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${ENTRY_COLUMNS}`,
-          [
-            input.customerId,
-            seq,
-            input.kind,
-            input.amountMicros,
-            balanceMicros,
-            input.kind === "grant" ? input.grantKey : null,
-            input.kind === "topup" ? input.stripeSessionId : null,
-            input.kind === "topup" ? input.stripeEventId : null,
-            input.description,
-            input.atMs,
-          ],
-        );
-        await tx.query("UPDATE billing_customers SET balance_micros = $2, seq = $3 WHERE customer_id = $1", [input.customerId, balanceMicros, seq]);
-        return { entry: toEntry(rows[0]!), created: true };
-      });
+      rows = await this.db.query(
+        `WITH c AS (
+           UPDATE billing_customers SET balance_micros = balance_micros + $2, seq = seq + 1
+           WHERE customer_id = $1 RETURNING balance_micros, seq)
+         INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, grant_key, stripe_session_id, stripe_event_id, description, created_at_ms)
+         SELECT $1, c.seq, $3, $2, c.balance_micros, $4, $5, $6, $7, $8 FROM c
+         RETURNING ${ENTRY_COLUMNS}`,
+        [
+          input.customerId,
+          input.amountMicros,
+          input.kind,
+          input.kind === "grant" ? input.grantKey : null,
+          input.kind === "topup" ? input.stripeSessionId : null,
+          input.kind === "topup" ? input.stripeEventId : null,
+          input.description,
+          input.atMs,
+        ],
+      );
     } catch (err) {
-      // Same key raced in from another customer's transaction: the winner's row answers.
       if (!isUniqueViolation(err)) throw err;
       const existing = await this.findCredit(this.db, input);
       if (!existing) throw err;
       return { entry: existing, created: false };
     }
+    if (rows.length === 0) throw new LedgerNotFoundError(`unknown customer ${input.customerId}`);
+    return { entry: toEntry(rows[0]!), created: true };
   }
 
   private async existingHold(q: Queryable, requestId: string): Promise<Hold | null> {
@@ -151,97 +148,101 @@ export class SqlLedger implements Ledger {
   async hold(input: { customerId: string; requestId: string; amountMicros: number; expiresAtMs: number; atMs: number }): Promise<HoldResult> {
     assertMicros(input.amountMicros);
     assert(input.amountMicros > 0, "a hold must be positive");
-    const duplicate = async (): Promise<HoldResult | null> => {
-      const hold = await this.existingHold(this.db, input.requestId);
-      if (!hold) return null;
-      if (hold.customerId !== input.customerId || hold.amountMicros !== input.amountMicros) {
-        throw new LedgerConflictError(`request ${input.requestId} already holds ${hold.amountMicros} micros for ${hold.customerId}`);
-      }
-      return { status: "held", hold, created: false, balanceMicros: (await this.balanceOf(this.db, input.customerId)) ?? 0 };
-    };
-    const seen = await duplicate();
-    if (seen) return seen;
+    // Check-and-debit under the row lock (the ledger's own guard against overspend), then append the
+    // debit, the hold and its open-hold index row, all in one statement. A repeated request id fails
+    // the hold's primary key and rolls everything back.
+    let rows: Row[];
     try {
-      return await this.db.transaction(async (tx): Promise<HoldResult> => {
-        // Check and debit in one statement under the row lock: the ledger's own guard against overspend.
-        const updated = await tx.query(
-          `UPDATE billing_customers SET balance_micros = balance_micros - $2, seq = seq + 1
-           WHERE customer_id = $1 AND balance_micros >= $2 RETURNING balance_micros, seq`,
-          [input.customerId, input.amountMicros],
-        );
-        if (updated.length === 0) {
-          const balanceMicros = await this.balanceOf(tx, input.customerId);
-          if (balanceMicros === null) throw new LedgerNotFoundError(`unknown customer ${input.customerId}`);
-          return { status: "insufficient", balanceMicros };
-        }
-        const balanceMicros = toInt(updated[0]!.balance_micros);
-        const seq = toInt(updated[0]!.seq);
-        const entry = await tx.query(
-          `INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, request_id, description, created_at_ms)
-           VALUES ($1, $2, 'debit', $3, $4, $5, 'pre-debit (hold)', $6) RETURNING entry_id`,
-          [input.customerId, seq, -input.amountMicros, balanceMicros, input.requestId, input.atMs],
-        );
-        const rows = await tx.query(
-          `INSERT INTO billing_holds AS h (request_id, customer_id, amount_micros, expires_at_ms, hold_seq, debit_entry_id, created_at_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${HOLD_COLUMNS}`,
-          [input.requestId, input.customerId, input.amountMicros, input.expiresAtMs, seq, entry[0]!.entry_id, input.atMs],
-        );
-        await tx.query("INSERT INTO billing_open_holds (request_id, customer_id, expires_at_ms) VALUES ($1, $2, $3)", [input.requestId, input.customerId, input.expiresAtMs]);
-        return { status: "held", hold: toHold(rows[0]!), created: true, balanceMicros };
-      });
+      rows = await this.db.query(
+        `WITH c AS (
+           UPDATE billing_customers SET balance_micros = balance_micros - $2, seq = seq + 1
+           WHERE customer_id = $1 AND balance_micros >= $2 RETURNING balance_micros, seq),
+         e AS (
+           INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, request_id, description, created_at_ms)
+           SELECT $1, c.seq, 'debit', -$2::bigint, c.balance_micros, $3, 'pre-debit (hold)', $5 FROM c
+           RETURNING entry_id, seq, balance_after_micros),
+         h AS (
+           INSERT INTO billing_holds (request_id, customer_id, amount_micros, expires_at_ms, hold_seq, debit_entry_id, created_at_ms)
+           SELECT $3, $1, $2, $4, e.seq, e.entry_id, $5 FROM e
+           RETURNING request_id, customer_id, amount_micros, expires_at_ms, hold_seq, created_at_ms),
+         o AS (
+           INSERT INTO billing_open_holds (request_id, customer_id, expires_at_ms) SELECT request_id, customer_id, expires_at_ms FROM h)
+         SELECT h.*, e.balance_after_micros FROM h, e`,
+        [input.customerId, input.amountMicros, input.requestId, input.expiresAtMs, input.atMs],
+      );
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      const raced = await duplicate(); // a concurrent call with the same request id won
+      const raced = await this.duplicateHold(input);
       if (!raced) throw err;
       return raced;
     }
+    if (rows.length > 0) return { status: "held", hold: toHold(rows[0]!), created: true, balanceMicros: toInt(rows[0]!.balance_after_micros) };
+    // Nothing debited: a repeat of an existing hold (reported as such even if the balance is now
+    // short), an unknown customer, or not enough money.
+    const existing = await this.duplicateHold(input);
+    if (existing) return existing;
+    const balanceMicros = await this.balanceOf(this.db, input.customerId);
+    if (balanceMicros === null) throw new LedgerNotFoundError(`unknown customer ${input.customerId}`);
+    return { status: "insufficient", balanceMicros };
+  }
+
+  private async duplicateHold(input: { customerId: string; requestId: string; amountMicros: number }): Promise<HoldResult | null> {
+    const hold = await this.existingHold(this.db, input.requestId);
+    if (!hold) return null;
+    if (hold.customerId !== input.customerId || hold.amountMicros !== input.amountMicros) {
+      throw new LedgerConflictError(`request ${input.requestId} already holds ${hold.amountMicros} micros for ${hold.customerId}`);
+    }
+    return { status: "held", hold, created: false, balanceMicros: (await this.balanceOf(this.db, input.customerId)) ?? 0 };
   }
 
   async settle(input: { requestId: string; outcome: HoldOutcome; capturedMicros: number; atMs: number }): Promise<{ settlement: Settlement; created: boolean } | null> {
     assertMicros(input.capturedMicros);
     assert(input.capturedMicros >= 0, "captured must not be negative");
     assert(input.outcome === "posted" || input.capturedMicros === 0, "only a post captures");
-    return this.db.transaction(async (tx) => {
-      const hold = await this.existingHold(tx, input.requestId);
-      if (!hold) return null;
-      // The customer row lock serializes post, void and expiry of this hold; the first one wins.
-      const customer = await tx.query("SELECT balance_micros, seq FROM billing_customers WHERE customer_id = $1 FOR UPDATE", [hold.customerId]);
-      const existing = await tx.query(`SELECT ${SETTLEMENT_COLUMNS} FROM billing_settlements s JOIN billing_holds h USING (request_id) WHERE s.request_id = $1`, [input.requestId]);
-      if (existing.length > 0) return { settlement: toSettlement(existing[0]!), created: false };
-      assert(input.capturedMicros <= hold.amountMicros, `cannot capture ${input.capturedMicros} micros from a hold of ${hold.amountMicros}`);
-      const releasedMicros = hold.amountMicros - input.capturedMicros;
-      const seq = toInt(customer[0]!.seq) + 1;
-      const balanceMicros = toInt(customer[0]!.balance_micros) + releasedMicros;
-      let refundEntryId: unknown = null;
-      if (releasedMicros > 0) {
-        const description = input.outcome === "posted" ? "refund of frames not produced" : input.outcome === "voided" ? "refund: request failed" : "refund: hold expired";
-        const rows = await tx.query(
-          `INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, request_id, description, created_at_ms)
-           VALUES ($1, $2, 'refund', $3, $4, $5, $6, $7) RETURNING entry_id`,
-          [hold.customerId, seq, releasedMicros, balanceMicros, input.requestId, description, input.atMs],
-        );
-        refundEntryId = rows[0]!.entry_id;
-      }
-      await tx.query(
-        `INSERT INTO billing_settlements (request_id, outcome, captured_micros, released_micros, settle_seq, refund_entry_id, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [input.requestId, input.outcome, input.capturedMicros, releasedMicros, seq, refundEntryId, input.atMs],
-      );
-      await tx.query("DELETE FROM billing_open_holds WHERE request_id = $1", [input.requestId]);
-      await tx.query("UPDATE billing_customers SET balance_micros = $2, seq = $3 WHERE customer_id = $1", [hold.customerId, balanceMicros, seq]);
+    const description = input.outcome === "posted" ? "refund of frames not produced" : input.outcome === "voided" ? "refund: request failed" : "refund: hold expired";
+    // One statement. Deleting the hold's open-hold row is the arbiter: of concurrent post/void/expiry,
+    // the first to delete it settles; the others wait on that row, find it gone and change nothing.
+    // The settlement's primary key backs this up.
+    const rows = await this.db.query(
+      `WITH h AS (
+         SELECT request_id, customer_id, amount_micros, hold_seq FROM billing_holds WHERE request_id = $1 AND $3::bigint <= amount_micros),
+       del AS (
+         DELETE FROM billing_open_holds o USING h WHERE o.request_id = h.request_id RETURNING o.request_id),
+       c AS (
+         UPDATE billing_customers cu SET balance_micros = cu.balance_micros + (h.amount_micros - $3::bigint), seq = cu.seq + 1
+         FROM h, del WHERE cu.customer_id = h.customer_id RETURNING cu.balance_micros, cu.seq),
+       r AS (
+         INSERT INTO billing_entries (customer_id, seq, kind, amount_micros, balance_after_micros, request_id, description, created_at_ms)
+         SELECT h.customer_id, c.seq, 'refund', h.amount_micros - $3::bigint, c.balance_micros, $1, $4, $5 FROM c, h WHERE h.amount_micros > $3::bigint
+         RETURNING entry_id),
+       s AS (
+         INSERT INTO billing_settlements (request_id, outcome, captured_micros, released_micros, settle_seq, refund_entry_id, created_at_ms)
+         SELECT $1, $2, $3, h.amount_micros - $3::bigint, c.seq, (SELECT entry_id FROM r), $5 FROM c, h
+         RETURNING settle_seq)
+       SELECT h.customer_id, h.amount_micros, h.hold_seq, s.settle_seq FROM h, s`,
+      [input.requestId, input.outcome, input.capturedMicros, description, input.atMs],
+    );
+    if (rows.length > 0) {
+      const r = rows[0]!;
+      const heldMicros = toInt(r.amount_micros);
       const settlement: Settlement = {
-        requestId: hold.requestId,
-        customerId: hold.customerId,
+        requestId: input.requestId,
+        customerId: String(r.customer_id),
         outcome: input.outcome,
-        heldMicros: hold.amountMicros,
+        heldMicros,
         capturedMicros: input.capturedMicros,
-        releasedMicros,
-        holdSeq: hold.holdSeq,
-        settleSeq: seq,
+        releasedMicros: heldMicros - input.capturedMicros,
+        holdSeq: toInt(r.hold_seq),
+        settleSeq: toInt(r.settle_seq),
         createdAtMs: input.atMs,
       };
       return { settlement, created: true };
-    });
+    }
+    const status = await this.holdStatus(input.requestId);
+    if (status === null) return null;
+    if (status.settlement !== null) return { settlement: status.settlement, created: false };
+    assert(input.capturedMicros <= status.hold.amountMicros, `cannot capture ${input.capturedMicros} micros from a hold of ${status.hold.amountMicros}`);
+    throw new Error(`hold ${input.requestId} is neither open nor settled (open-hold index out of step)`);
   }
 
   async holdStatus(requestId: string): Promise<{ hold: Hold; settlement: Settlement | null } | null> {

@@ -15,15 +15,15 @@ export const RESERVE = new LuaScript(
   `-- KEYS: gen, customer, customerPending, hold, expiry, customers; ARGV: customerId, requestId, amountMicros, expiresAtMs
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOTREADY'} end
 local avail = tonumber(redis.call('HGET', KEYS[2], 'avail') or '0')
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  local h = redis.call('HMGET', KEYS[4], 'c', 'amt', 'exp', 'st', 'cap', 'rel')
-  return {'DUPLICATE', avail, h[1], h[2], h[3], h[4], h[5], h[6]}
-end
+local h = redis.call('HMGET', KEYS[4], 'c', 'amt', 'exp', 'st', 'cap', 'rel')
+-- A cancelled record means the ledger never took that attempt: the request id may reserve again.
+if h[4] and h[4] ~= 'cancelled' then return {'DUPLICATE', avail, h[1], h[2], h[3], h[4], h[5], h[6]} end
 local amount = tonumber(ARGV[3])
 if avail < amount then return {'INSUFFICIENT', avail} end
 redis.call('HINCRBY', KEYS[2], 'avail', '-' .. ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'held', ARGV[3])
 redis.call('HSET', KEYS[4], 'c', ARGV[1], 'amt', ARGV[3], 'exp', ARGV[4], 'st', 'pending', 'cap', '0', 'rel', '0')
+if h[4] then redis.call('PERSIST', KEYS[4]) end
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
 redis.call('SADD', KEYS[6], ARGV[1])
@@ -36,10 +36,6 @@ export const SETTLE = new LuaScript(
   `-- KEYS: gen, hold, expiry
 -- ARGV: requestId, op, actualMicros, nowMs, tombstoneTtlMs, mirrored, mirrorCustomer, mirrorHeld, holdSeq, settleSeq, prefix
 local function fmt(n) return string.format('%d', n) end
-local function view(status)
-  local h = redis.call('HMGET', KEYS[2], 'c', 'amt', 'exp', 'st', 'cap', 'rel')
-  return {status, h[1], h[2], h[3], h[4], h[5], h[6]}
-end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOTREADY'} end
 local op = ARGV[2]
 local state = ({post = 'posted', void = 'voided', expire = 'expired', cancel = 'cancelled'})[op]
@@ -47,50 +43,48 @@ local prefix = ARGV[11]
 local mirrored = ARGV[6] == '1'
 local captured = 0
 if op == 'post' then captured = tonumber(ARGV[3]) end
-local st = redis.call('HGET', KEYS[2], 'st')
+-- One read of the record; replies are built from it (and from what this script writes).
+local h = redis.call('HMGET', KEYS[2], 'c', 'amt', 'exp', 'st', 'cap', 'rel')
+local st = h[4]
+local function reply(status) return {status, h[1], h[2], h[3], h[4], h[5], h[6]} end
 if st == 'pending' then
-  local c = redis.call('HGET', KEYS[2], 'c')
-  local held = tonumber(redis.call('HGET', KEYS[2], 'amt'))
+  local c = h[1]
+  local held = tonumber(h[2])
   local ckey = prefix .. ':c:' .. c
   if mirrored then
-    if tonumber(ARGV[10]) <= tonumber(redis.call('HGET', ckey, 'snap') or '0') then return view('INCONSISTENT') end
-  elseif op == 'expire' and tonumber(ARGV[4]) < tonumber(redis.call('HGET', KEYS[2], 'exp')) then
-    return view('NOTEXPIRED')
+    if tonumber(ARGV[10]) <= tonumber(redis.call('HGET', ckey, 'snap') or '0') then return reply('INCONSISTENT') end
+  elseif op == 'expire' and tonumber(ARGV[4]) < tonumber(h[3]) then
+    return reply('NOTEXPIRED')
   end
-  if captured > held then return view('OVERCAPTURE') end
+  if captured > held then return reply('OVERCAPTURE') end
   redis.call('HINCRBY', ckey, 'avail', fmt(held - captured))
   redis.call('HINCRBY', ckey, 'held', fmt(-held))
   redis.call('SREM', prefix .. ':cp:' .. c, ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('HSET', KEYS[2], 'st', state, 'cap', fmt(captured), 'rel', fmt(held - captured))
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
-  return view('APPLIED')
+  h[4], h[5], h[6] = state, fmt(captured), fmt(held - captured)
+  return reply('APPLIED')
 end
 if not mirrored then
-  if st then return view('ALREADY') end
+  if st then return reply('ALREADY') end
   return {'UNKNOWN'}
 end
-if st and st ~= 'cancelled' then return view('ALREADY') end
+if st and st ~= 'cancelled' then return reply('ALREADY') end
 -- The ledger settled a hold whose debit this store does not carry: recorded after the last rebuild
 -- but reserved before it (or cancelled here): apply the net effect of hold + settlement once.
 local c = ARGV[7]
 local ckey = prefix .. ':c:' .. c
 local snap = tonumber(redis.call('HGET', ckey, 'snap') or '0')
-if tonumber(ARGV[10]) <= snap then
-  if st then return view('ALREADY') end
-  return {'ALREADY'}
-end
-if tonumber(ARGV[9]) <= snap then
-  if st then return view('INCONSISTENT') end
-  return {'INCONSISTENT'}
-end
+if tonumber(ARGV[10]) <= snap then return reply('ALREADY') end
+if tonumber(ARGV[9]) <= snap then return reply('INCONSISTENT') end
 local held = tonumber(ARGV[8])
 if captured > held then return {'OVERCAPTURE'} end
 redis.call('HINCRBY', ckey, 'avail', fmt(-captured))
 redis.call('SADD', prefix .. ':customers', c)
 redis.call('HSET', KEYS[2], 'c', c, 'amt', ARGV[8], 'exp', '0', 'st', state, 'cap', fmt(captured), 'rel', fmt(held - captured))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return view('APPLIED')
+return {'APPLIED', c, ARGV[8], '0', state, fmt(captured), fmt(held - captured)}
 `,
 );
 

@@ -83,7 +83,9 @@ export class MemoryBalanceStore implements BalanceStore {
     this.requireReady();
     const c = this.customer(customerId);
     const existing = this.holds.get(requestId);
-    if (existing) return { status: "duplicate", availableMicros: c.availableMicros, hold: this.view(existing) };
+    // A cancelled record means the ledger never took that attempt: the request id may reserve again.
+    if (existing && existing.state !== "cancelled") return { status: "duplicate", availableMicros: c.availableMicros, hold: this.view(existing) };
+    this.tombstones.delete(requestId);
     if (c.availableMicros < amountMicros) return { status: "insufficient", availableMicros: c.availableMicros };
     const expiresAtMs = this.clock.wallMs() + ttlMs;
     c.availableMicros -= amountMicros;

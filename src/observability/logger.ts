@@ -1,5 +1,6 @@
 // Structured JSON logs (pino). Secrets never reach a log line: the redact paths below cover API keys,
-// Authorization headers, Stripe secrets and webhook bodies even if a caller logs them by mistake.
+// Authorization headers, Stripe secrets and webhook bodies even if a caller logs them by mistake, and
+// anything shaped like an API key or a Stripe secret is scrubbed from every line as it is written.
 import pino from "pino";
 
 export type Logger = pino.Logger;
@@ -19,10 +20,31 @@ export const REDACT_PATHS = [
   "*.apiKey",
   "*.rawKey",
   "*.authorization",
+  // The names Config.stripe and the Stripe top-ups config use, at the depths a caller reaches by
+  // logging `{ stripe }` or `{ config }`.
+  "secretKey",
+  "*.secretKey",
+  "*.*.secretKey",
+  "*.webhookSecret",
+  "*.*.webhookSecret",
+  "*.stripeSecretKey",
+  "*.rawBody",
+  "*.signature",
 ];
 
+/**
+ * Secrets recognised by their shape wherever they are (inside a message, an error string, any key):
+ * API keys, Stripe secret/restricted keys and webhook signing secrets. The last line of defence
+ * behind REDACT_PATHS, applied to every line before it is written.
+ */
+const SECRET_SHAPES = /\bdre_[a-z2-7]{43}\b|\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z+/=]+/g;
+
+export function scrubSecrets(line: string): string {
+  return line.replace(SECRET_SHAPES, "[redacted]");
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { svc: "dream-engine" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
+  return pino({ level, base: { svc: "dream-engine" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, hooks: { streamWrite: scrubSecrets } }, destination);
 }
 
 export const silentLogger: Logger = pino({ level: "silent" });

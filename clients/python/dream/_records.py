@@ -37,7 +37,7 @@ class Record(Mapping[str, Any]):
             value = self._data[name]
         except KeyError:
             raise AttributeError(name) from None
-        return Record(value) if isinstance(value, dict) else value
+        return _wrap(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("records are read-only")
@@ -56,6 +56,15 @@ class Record(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Record({self._data!r})"
+
+
+def _wrap(value: Any) -> Any:
+    # Nested objects, also inside lists (status().models[0].queue_depth), get attribute access too.
+    if isinstance(value, dict):
+        return Record(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
 
 
 def record(data: Any) -> Record:

@@ -111,9 +111,13 @@ class EndpointsTest(unittest.TestCase):
         self.assertEqual(self.srv.count("POST"), 1)
 
     def test_status_and_healthz(self):
-        self.srv.on("GET", "/v1/status", json_reply(200, {"status": "ok", "uptime_s": "42", "models": []}))
+        self.srv.on("GET", "/v1/status", json_reply(200, {"status": "ok", "uptime_s": "42", "overall": [{"window": "1m", "requests": "3"}],
+                                                            "models": [{"slug": "m", "queue_depth": 2, "windows": [{"window": "1h", "errors": "1"}]}]}))
         s = self.client.status()
         self.assertEqual((s.status, s.uptime_s), ("ok", 42))
+        # Objects inside lists are records too, with int64 strings as ints.
+        self.assertEqual((s.overall[0].window, s.overall[0].requests), ("1m", 3))
+        self.assertEqual((s.models[0].slug, s.models[0].queue_depth, s.models[0].windows[0].errors), ("m", 2, 1))
         self.srv.on("GET", "/healthz", json_reply(503, {"status": "starting", "live": True, "ready": False,
                                                          "checks": {"ledger": "ok", "models": "warming"}}))
         h = self.client.healthz()

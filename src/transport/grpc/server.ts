@@ -90,27 +90,40 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           call.on("cancelled", () => controller.abort());
           const ctx = callContext(call, controller);
           let headersSent = false;
+          let ended = false;
           const send = (message: unknown): Promise<void> => {
             if (controller.signal.aborted) return Promise.reject(new ServiceError("CANCELLED", "the client cancelled the stream"));
+            // A write after the status would be "write after end" and could replace the status sent.
+            if (ended) return Promise.reject(new ServiceError("CANCELLED", "the stream has already ended"));
             if (!headersSent) {
               headersSent = true;
               ctx.responseHeaders.set("x-dreamengine-request-id", ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
               call.sendMetadata(metadataFrom(ctx.responseHeaders));
             }
-            // write() returning false means grpc-js buffered it: wait for 'drain' (backpressure).
+            // Backpressure: resolve only when grpc-js has handed the message to HTTP/2 (the write
+            // callback, which waits for flow control), not when write() returns true: grpc-js's object-mode
+            // Writable accepts 16 messages before saying false, so a stalled reader would pin 16 chunks
+            // (1.4 GB at K=8 480x640) beyond the handler's own bound. grpc-js never calls back a write on a
+            // cancelled call, so a cancel rejects the pending send instead of leaving it hanging.
             return new Promise<void>((resolve, reject) => {
-              const flushed = call.write(message, (err?: Error | null) => (err ? reject(err) : undefined));
-              if (flushed) resolve();
-              else call.once("drain", () => resolve());
+              const onAbort = () => reject(new ServiceError("CANCELLED", "the client cancelled the stream"));
+              controller.signal.addEventListener("abort", onAbort, { once: true });
+              call.write(message, (err?: Error | null) => {
+                controller.signal.removeEventListener("abort", onAbort);
+                if (err) reject(err);
+                else resolve();
+              });
             });
           };
           handler(call.request, ctx, send).then(
             () => {
+              ended = true;
               // Final charges travel as trailers: they are only known once the stream has ended.
               call.end(metadataFrom(ctx.responseHeaders));
               finish(md.path, 0, started);
             },
             (err: unknown) => {
+              ended = true;
               const status = fail(md.path, err, ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
               call.emit("error", Object.assign(new Error(status.details), status));
               finish(md.path, status.code ?? 2, started);

@@ -61,7 +61,7 @@ describe("import graph", () => {
     stripe: ["src/billing/stripe/"],
     pg: ["src/billing/ledger/"],
     "@electric-sql/pglite": ["src/billing/ledger/"],
-    ioredis: ["src/billing/redis/", "src/billing/ratelimit/"],
+    ioredis: ["src/billing/redis/"],
     sharp: ["src/codec/", "gpu/tools/"], // gpu/tools: dev-only frame dumps for eyeballing the reference models
     "@ffmpeg-installer/ffmpeg": ["src/codec/"],
   };

@@ -1,9 +1,7 @@
-// The rate limiter's own ioredis connection (the only place ioredis is constructed for rate limiting).
-// The integrator may later share one connection with the balance store; RedisRateLimiter takes any
-// client, so that is a one-line change in main.ts.
-import Redis from "ioredis";
+// The rate limiter's Redis connection, built by billing's one ioredis factory (src/billing/redis).
+import { createRedis, type RedisClient } from "../redis/connection";
 
-export type RedisClient = Redis;
+export type { RedisClient };
 
 export interface RedisConnectOptions {
   /** Shown in CLIENT LIST, which helps when several subsystems share one Redis. */
@@ -11,13 +9,13 @@ export interface RedisConnectOptions {
 }
 
 export function connectRedis(url: string, options: RedisConnectOptions = {}): RedisClient {
-  return new Redis(url, {
+  return createRedis(url, {
     connectionName: options.connectionName ?? "dream-engine:ratelimit",
-    // A rate-limit check sits on every request: fail fast when Redis is down instead of queueing the
-    // request behind ioredis' default 20 reconnect attempts.
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
+    // A rate-limit check sits on every request: one retry, then fail fast, rather than queueing the
+    // request behind ioredis' default 20 reconnect attempts. Commands issued before the lazy connect
+    // completes wait for it (failFast: false keeps the offline queue).
+    failFast: false,
     // Many concurrent takes share one socket; auto-pipelining batches them into fewer writes.
-    enableAutoPipelining: true,
+    autoPipelining: true,
   });
 }

@@ -10,6 +10,8 @@ export interface CreateRedisOptions {
   connectionName?: string;
   /** Reject commands while disconnected (default) rather than queue them until reconnect. */
   failFast?: boolean;
+  /** Batch concurrent commands into fewer writes (many small independent calls share one socket). */
+  autoPipelining?: boolean;
 }
 
 export function createRedis(url: string, options: CreateRedisOptions = {}): RedisClient {
@@ -20,6 +22,7 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 0 : 1,
     connectTimeout: 2_000,
+    enableAutoPipelining: options.autoPipelining ?? false,
     // Keep reconnecting, quickly: a restarted Redis should be back in use within a second.
     retryStrategy: (times) => Math.min(50 * times, 500),
   });

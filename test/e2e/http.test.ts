@@ -46,6 +46,17 @@ function stackedNpy(k: number, steps: number): Buffer {
   return encodeNpy(all, [k, steps, D]);
 }
 
+/** A float64 (T, D) .npy as numpy.save writes it (encodeNpy only writes float32 and uint8). */
+function npyF64(values: Float32Array, shape: number[]): Buffer {
+  let dict = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+  dict += " ".repeat((64 - ((10 + dict.length + 1) % 64)) % 64) + "\n";
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(dict.length, 8);
+  const data = Float64Array.from(values);
+  return Buffer.concat([head, Buffer.from(dict, "latin1"), Buffer.from(data.buffer)]);
+}
+
 function form(frame: Buffer | undefined, actions: Buffer[], fields: Record<string, string> = {}): FormData {
   const fd = new FormData();
   if (frame) fd.append("frame", new Blob([frame], { type: "image/png" }), "frame.png");
@@ -165,7 +176,9 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
   let base: string;
   let key: Record<string, string>;
   let png: Buffer;
-  let predictCount = 0;
+  let predictCount = 0; // admitted predicts of every kind (status windows, billing events)
+  const restOk = { predict: 0, batch: 0 }; // 200s per REST route (dream_calls_total)
+  let firstMp4: Buffer;
   const predictUrl = (slug = TINY) => `${base}/v1/models/${slug}/predict`;
   const batchUrl = (slug = TINY) => `${base}/v1/models/${slug}/predict_batch`;
   const balanceMicros = async (k: Record<string, string> = key): Promise<number> => (await json(await fetch(`${base}/v1/billing/balance`, { headers: k }))).balance_micros;
@@ -244,6 +257,8 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       assert.match(res.headers.get("ratelimit-policy") ?? "", /^"per-key";q=200;w=4$/);
       assert.match(res.headers.get("ratelimit") ?? "", /^"per-key";r=\d+;t=\d+$/);
       const mp4 = Buffer.from(await res.arrayBuffer());
+      firstMp4 = mp4;
+      restOk.predict++;
       assert.equal(Number(res.headers.get("content-length")), mp4.length);
       const video = await decodeMp4(mp4);
       assert.equal(video.frameCount, 49);
@@ -270,6 +285,7 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       const res = await fetch(predictUrl(), { method: "POST", headers: { ...key, "x-dreamengine-request-id": requestId }, body: fd });
       assert.equal(res.status, 200);
       predictCount++;
+      restOk.predict++;
       assert.equal(res.headers.get("x-dreamengine-request-id"), requestId);
       assert.equal(res.headers.get("x-dreamengine-frames"), "13");
       assert.equal(res.headers.get("x-dreamengine-estimated-charge-usd"), "0.0065");
@@ -281,6 +297,7 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       const res = await fetch(batchUrl(), { method: "POST", headers: key, body: form(png, [npy(48, 0), npy(48, 1), npy(48, 2)]) });
       assert.equal(res.status, 200);
       predictCount++;
+      restOk.batch++;
       assert.match(res.headers.get("content-type") ?? "", /^multipart\/mixed; boundary=/);
       assert.match(res.headers.get("x-dreamengine-request-id") ?? "", UUID);
       assert.equal(res.headers.get("x-dreamengine-frames"), "147");
@@ -304,6 +321,7 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       const stacked = await fetch(batchUrl(), { method: "POST", headers: key, body: form(png, [stackedNpy(3, 48)]) });
       assert.equal(stacked.status, 200);
       predictCount++;
+      restOk.batch++;
       const again = parseMixed(stacked.headers.get("content-type")!, Buffer.from(await stacked.arrayBuffer()));
       assert.deepEqual(again.map((p) => p.headers["x-dreamengine-candidate-index"]), ["0", "1", "2"]);
       for (let i = 0; i < 3; i++) assert.ok(again[i]!.body.equals(parts[i]!.body), `candidate ${i}: (K,T,384) .npy and K parts give the same video`);
@@ -318,6 +336,7 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       };
       const res = await fetch(predictUrl(), { method: "POST", headers: { ...key, "content-type": "application/json" }, body: JSON.stringify(request) });
       predictCount++;
+      restOk.predict++;
       const body = await json(res);
       assert.equal(res.headers.get("x-dreamengine-frames"), "25");
       assert.equal(body.summary.request_id, res.headers.get("x-dreamengine-request-id"));
@@ -335,6 +354,7 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
         body: JSON.stringify({ startFrame: { encoding: "RAW_RGB8", data: Buffer.from(testFrame(H, W)).toString("base64"), height: H, width: W }, actions: request.actions, output: { encoding: "RAW_RGB8" } }),
       });
       predictCount++;
+      restOk.predict++;
       const rawBody = await json(raw);
       assert.equal(rawBody.rollout.encoding, "RAW_RGB8");
       assert.equal(rawBody.rollout.frames.length, 25);
@@ -345,9 +365,58 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       // JSON in, MP4 out when Accept asks for it.
       const asMp4 = await fetch(predictUrl(), { method: "POST", headers: { ...key, "content-type": "application/json", accept: "video/mp4" }, body: JSON.stringify(request) });
       predictCount++;
+      restOk.predict++;
       assert.equal(asMp4.status, 200);
       assert.equal(asMp4.headers.get("content-type"), "video/mp4");
       assert.equal((await decodeMp4(Buffer.from(await asMp4.arrayBuffer()))).frameCount, 25);
+    });
+
+    it("float64 actions are accepted and narrowed: the same video as the float32 upload", async () => {
+      const res = await fetch(predictUrl(), { method: "POST", headers: key, body: form(png, [npyF64(testActions(48, D, 0), [48, D])]) });
+      assert.equal(res.status, 200);
+      predictCount++;
+      restOk.predict++;
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(firstMp4), "identical bytes: same frame, same actions after narrowing, same seed");
+    });
+
+    it("output=png: multipart/mixed with one image/png part per frame, in order", async () => {
+      const res = await fetch(predictUrl(), { method: "POST", headers: key, body: form(png, [npy(12)], { output: "png" }) });
+      assert.equal(res.status, 200);
+      predictCount++;
+      restOk.predict++;
+      const parts = parseMixed(res.headers.get("content-type")!, Buffer.from(await res.arrayBuffer()));
+      assert.equal(parts.length, 13);
+      for (const [i, p] of parts.entries()) {
+        assert.equal(p.headers["content-type"], "image/png");
+        assert.equal(p.headers["x-dreamengine-frame-index"], String(i));
+        const { data, info } = await sharp(p.body).raw().toBuffer({ resolveWithObject: true });
+        assert.deepEqual([info.height, info.width, info.channels], [H, W, 3]);
+        if (i === 0) assert.ok(data.equals(Buffer.from(testFrame(H, W))), "PNG is lossless: frame 0 is the start frame");
+      }
+    });
+
+    it("stream_predict (annotated, no extra routing): application/x-ndjson, one line per chunk, then the summary", async () => {
+      const cands = [0, 1].map((k) => ({ data: Buffer.from(testActions(24, D, k).buffer).toString("base64"), shape: [24, D] }));
+      const res = await fetch(`${base}/v1/models/${TINY}/stream_predict`, {
+        method: "POST",
+        headers: { ...key, "content-type": "application/json" },
+        body: JSON.stringify({ start_frame: { encoding: "PNG", data: png.toString("base64") }, candidates: cands, output: { encoding: "RAW_RGB8" } }),
+      });
+      assert.equal(res.status, 200);
+      predictCount++;
+      assert.match(res.headers.get("content-type") ?? "", /^application\/x-ndjson/);
+      const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+      const chunks = lines.filter((l) => l.chunk).map((l) => l.chunk);
+      assert.deepEqual(chunks.map((c) => c.chunk_index), [0, 1]);
+      const frames = [0, 0];
+      for (const c of chunks) for (const cand of c.candidates) frames[cand.candidate_index] += cand.frames.length;
+      assert.deepEqual(frames, [25, 25]);
+      const last = lines[lines.length - 1];
+      assert.deepEqual(last.summary.frames_per_candidate, [25, 25]);
+      assert.deepEqual(last.summary.summary.cost, { micros: 25_000, usd: "0.025" });
+      // The cancel route of a finished (or unknown) request is a 404 in the documented error shape.
+      const e = await expectError(await fetch(`${base}/v1/requests/${last.summary.summary.request_id}/cancel`, { method: "POST", headers: { ...key, "content-type": "application/json" }, body: "{}" }), 404, "NOT_FOUND", "not_found");
+      assert.match(e.message, /request/);
     });
   });
 
@@ -585,8 +654,9 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
       const text = await res.text();
       const calls = (method: string, code: number) => metric(text, "dream_calls_total", { transport: "http", method, code: String(code) });
-      assert.equal(calls("/v1/models/{model}/predict", 200), predictCount - 1 - 2, "200s on /predict (the deadline one was a 504; two batches went to /predict_batch)");
-      assert.equal(calls("/v1/models/{model}/predict_batch", 200), 2);
+      assert.equal(calls("/v1/models/{model}/predict", 200), restOk.predict);
+      assert.equal(calls("/v1/models/{model}/predict_batch", 200), restOk.batch);
+      assert.equal(calls("/v1/models/{model}/stream_predict", 200), 1);
       assert.ok(calls("/v1/models/{model}/predict", 402) >= 1);
       assert.ok(calls("/v1/models/{model}/predict", 504) >= 1);
       assert.ok(calls("/v1/billing/balance", 429) >= 1);

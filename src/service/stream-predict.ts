@@ -39,7 +39,7 @@ export async function streamPredict(
     }
   };
 
-  const settled = await flow.run(admitted, ctx, (chunk) => {
+  const run = flow.run(admitted, ctx, (chunk) => {
     if (buffered >= bounds.bufferedChunksMax) {
       throw new ServiceError("STREAM_STALLED", `stream reader fell ${buffered} chunks behind (limit ${bounds.bufferedChunksMax})`);
     }
@@ -64,6 +64,17 @@ export async function streamPredict(
     });
     if (failure !== undefined) throw failure;
   });
+  let settled: Awaited<typeof run>;
+  try {
+    settled = await run;
+  } catch (err) {
+    // A deadline or engine failure ends the request while its last chunks may still be encoding or
+    // queued here: deliver them before the status, since a deadline bills them. A stalled or vanished
+    // reader gets nothing more (each send is bounded by the stall timer anyway).
+    const readerFailed = failure !== undefined || ctx.signal.aborted || (err instanceof ServiceError && err.reason === "STREAM_STALLED");
+    if (!readerFailed) await chain;
+    throw err;
+  }
   await chain;
   if (failure !== undefined) throw failure;
   summaryHeaders(ctx, settled.summary);

@@ -6,6 +6,7 @@ import type { ValidatedOutput } from "./validate";
 
 export class RolloutAssembler {
   private readonly pushed: number[];
+  private readonly chains: Promise<void>[];
 
   private constructor(
     private readonly encoders: RolloutEncoder[],
@@ -13,6 +14,7 @@ export class RolloutAssembler {
     private readonly geometry: { height: number; width: number; fps: number },
   ) {
     this.pushed = new Array<number>(encoders.length).fill(0);
+    this.chains = encoders.map(() => Promise.resolve());
   }
 
   static async open(codecs: CodecPort, output: ValidatedOutput, geometry: { height: number; width: number; fps: number }, candidates: number): Promise<RolloutAssembler> {
@@ -20,21 +22,33 @@ export class RolloutAssembler {
     return new RolloutAssembler(encoders, output, geometry);
   }
 
-  async onChunk(chunk: EngineChunk): Promise<void> {
-    const pending: Promise<void>[] = [];
+  /**
+   * Queues the chunk's frames onto each candidate's encoder, one frame at a time per encoder and the
+   * candidates in parallel. Returns nothing on purpose: the scheduler cuts off consumers that fall
+   * behind, which is right for streams but not for a unary response, whose frames are held until the
+   * response is sent anyway (so the queue is bounded by the response itself).
+   */
+  onChunk(chunk: EngineChunk): void {
     for (const lane of chunk.lanes) {
-      const encoder = this.encoders[lane.candidateIndex]!;
-      for (const frame of lane.frames) {
-        const p = encoder.push(frame);
-        if (p) pending.push(p);
-        this.pushed[lane.candidateIndex]!++;
-      }
+      const i = lane.candidateIndex;
+      const encoder = this.encoders[i]!;
+      this.chains[i] = this.chains[i]!.then(async () => {
+        for (const frame of lane.frames) {
+          await encoder.push(frame);
+          this.pushed[i]!++;
+        }
+      });
     }
-    await Promise.all(pending);
+  }
+
+  /** Waits for every queued frame to be encoded; rejects if an encoder failed. */
+  async drain(): Promise<void> {
+    await Promise.all(this.chains);
   }
 
   async finish(cancelled: number[]): Promise<Rollout[]> {
     const cancelledSet = new Set(cancelled);
+    await this.drain();
     const results = await Promise.all(this.encoders.map((e) => e.finish()));
     return results.map((r, i) => ({
       candidateIndex: i,

@@ -14,6 +14,8 @@ export interface CallContext {
   deadlineWallMs: number | undefined;
   /** Headers/metadata to send with the response (lower-case names, e.g. x-dreamengine-frames). */
   responseHeaders: Map<string, string>;
+  /** HTTP status of a successful response where it is not 200 (/healthz answers 503 while not ready). */
+  httpStatus?: number;
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;

@@ -56,7 +56,10 @@ export function buildMethods(d: ServiceDeps): MethodTable {
     })],
     ["/dream.v1.Status/Health", unary(async (_req: pb.HealthRequest, ctx): Promise<pb.HealthResponse> => {
       await publicCall(ctx);
-      return health(d.models, d.readiness);
+      const h = await health(d.models, d.readiness);
+      // Load balancers and orchestrators read readiness from the status code.
+      if (!h.ready) ctx.httpStatus = 503;
+      return h;
     })],
   ]);
 }

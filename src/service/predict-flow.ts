@@ -23,6 +23,8 @@ export interface PredictInput {
   output: OutputOptions | undefined;
   deadlineMs: number;
   requestId: string;
+  /** How errors name candidate i: `candidates[i]` for batches, `actions` for a single Predict. */
+  fieldOf?: (index: number) => string;
 }
 
 export interface PredictDeps {
@@ -71,7 +73,7 @@ export class PredictFlow {
     const { slot, engine } = deps.models.live(input.model);
     const entry = slot.entry;
     const requestId = input.requestId ? requestIdOrNew(input.requestId) : ctx.requestId;
-    const { lanes, actionSteps } = validateCandidates(input.candidates, entry, entry.batchLanesMax);
+    const { lanes, actionSteps } = validateCandidates(input.candidates, entry, entry.batchLanesMax, input.fieldOf);
     const params = validateParams(input.params, entry);
     const output = validateOutput(input.output);
     const deadlineMs = validateDeadlineMs(input.deadlineMs);
@@ -97,6 +99,7 @@ export class PredictFlow {
       throw err;
     }
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
+    ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
     return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs };
   }
@@ -112,7 +115,14 @@ export class PredictFlow {
    * backpressure), then settles the money. Throws the engine's ServiceError after voiding on failure,
    * and DEADLINE_EXCEEDED / CANCELLED after posting what was generated.
    */
-  async run(a: Admitted, ctx: CallContext, onChunk: (chunk: RolloutChunk) => Promise<void> | void): Promise<Settled> {
+  async run(
+    a: Admitted,
+    ctx: CallContext,
+    onChunk: (chunk: RolloutChunk) => Promise<void> | void,
+    /** Runs after the engine ends and before settlement (e.g. finishing encoders); a failure voids the hold. */
+    finalize?: () => Promise<void>,
+  ): Promise<Settled> {
+    const { deps } = this;
     let consumerError: unknown;
     const end = await new Promise<EngineEnd>((resolve) => {
       const onAbort = () => a.engine.cancel(a.requestId);
@@ -153,6 +163,16 @@ export class PredictFlow {
     if (ctx.signal.aborted && end.reason === "cancelled" && consumerError === undefined) {
       consumerError = new ServiceError("CANCELLED", "the client cancelled the request");
     }
+    if (finalize && end.reason !== "failed" && consumerError === undefined) {
+      try {
+        await finalize();
+      } catch (err) {
+        // The frames exist but the caller cannot receive them: that is our failure, so nothing is owed.
+        deps.logger.error({ requestId: a.requestId, err: String(err) }, "output encoding failed; voiding");
+        const error = err instanceof ServiceError ? err : new ServiceError("ENGINE_FAILURE", "encoding the output failed; the pre-debit was refunded");
+        return this.settle(a, { ...end, reason: "failed", error }, undefined);
+      }
+    }
     return this.settle(a, end, consumerError);
   }
 
@@ -173,7 +193,9 @@ export class PredictFlow {
       deps.logger.error({ requestId: a.requestId, err: String(err) }, "settlement failed; hold left for reconciliation");
     }
     const latencyMs = (deps.clock.nowUs() - a.admittedUs) / 1000;
-    deps.status.record(entry.slug, { latencyMs, error: failed || consumerError !== undefined, batchLanes: a.lanes.length });
+    // Deadlines and whole-request cancels count as errors too: the caller did not get its rollout.
+    const unsuccessful = failed || consumerError !== undefined || end.reason === "deadline" || (end.reason === "cancelled" && end.cancelled.length === a.lanes.length);
+    deps.status.record(entry.slug, { latencyMs, error: unsuccessful, batchLanes: a.lanes.length });
     const summary: RequestSummary = {
       requestId: a.requestId,
       model: entry.slug,

@@ -17,7 +17,7 @@ export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: 
     throw err;
   }
   try {
-    const settled = await flow.run(admitted, ctx, (chunk) => assembler.onChunk(chunk));
+    const settled = await flow.run(admitted, ctx, (chunk) => assembler.onChunk(chunk), () => assembler.drain());
     const rollouts = await assembler.finish(settled.end.cancelled);
     summaryHeaders(ctx, settled.summary);
     return { rollouts, summary: settled.summary };
@@ -32,7 +32,7 @@ export function batchInput(req: PredictBatchRequest): PredictInput {
 }
 
 export function singleInput(req: PredictRequest): PredictInput {
-  return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId };
+  return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId, fieldOf: () => "actions" };
 }
 
 export async function predict(flow: PredictFlow, codecs: CodecPort, req: PredictRequest, ctx: CallContext): Promise<PredictResponse> {

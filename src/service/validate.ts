@@ -48,12 +48,17 @@ export function validateActions(field: string, actions: Actions | undefined, ent
   return values;
 }
 
-export function validateCandidates(candidates: Actions[], entry: CatalogEntry, batchLanesMax: number): { lanes: Float32Array[]; actionSteps: number } {
+export function validateCandidates(
+  candidates: Actions[],
+  entry: CatalogEntry,
+  batchLanesMax: number,
+  fieldOf: (index: number) => string = (i) => `candidates[${i}]`,
+): { lanes: Float32Array[]; actionSteps: number } {
   const kMax = Math.min(limits.candidatesMax, batchLanesMax);
   if (candidates.length < 1 || candidates.length > kMax) {
     throw invalidArgument("candidates", `K must be in 1..${kMax} for ${entry.slug}, got ${candidates.length}`, { expected: `1..${kMax}`, given: candidates.length });
   }
-  const lanes = candidates.map((c, i) => validateActions(`candidates[${i}]`, c, entry));
+  const lanes = candidates.map((c, i) => validateActions(fieldOf(i), c, entry));
   const actionSteps = candidates[0]!.shape[0]!;
   candidates.forEach((c, i) => {
     if (c.shape[0] !== actionSteps) {

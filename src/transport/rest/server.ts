@@ -213,7 +213,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
     }
     let json: unknown = messageToJson(method.responseType, decoded);
     if (route.binding.responseBody !== undefined) json = (json as Record<string, unknown>)[route.binding.responseBody];
-    sendJson(res, 200, json, headers);
+    sendJson(res, ctx.httpStatus ?? 200, json, headers);
   }
 
   function toServiceError(err: unknown, requestId: string): ServiceError {

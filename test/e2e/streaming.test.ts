@@ -58,7 +58,7 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     const txs = await h.app.billing.transactions(h.customerId, 500);
     const mine = txs.filter((t) => t.requestId === requestId);
     assert.ok(mine.length > 0, `no ledger entries for ${requestId}`);
-    return -mine.reduce((s, t) => s + t.amountMicros, 0);
+    return 0 - mine.reduce((s, t) => s + t.amountMicros, 0);
   };
   /** Every hold of this customer settled (nothing in flight). */
   const holdsSettled = async () => (await h.app.billing.balance(h.customerId)).heldMicros === 0;

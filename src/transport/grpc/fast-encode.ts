@@ -1,10 +1,19 @@
-// Single-allocation encoders for the frame-heavy responses. The generic writer grows its buffer by
-// doubling and copies again in finish() and Buffer.from(): three or four copies of a 361 MB K=8 raw
-// response. Here the exact size is computed first and every frame is copied exactly once. Field order
-// within a message is free in protobuf, so the small scalar fields come from the generated encoder and
-// the frame bytes are appended after them.
+// Single-allocation encoders for the frame-heavy messages (PredictResponse, PredictBatchResponse and
+// StreamPredictResponse chunks). The generic writer grows its buffer by doubling and copies again in
+// finish() and Buffer.from(): three or four copies of a 361 MB K=8 raw response or an 88 MB chunk. Here
+// the exact size is planned first and every frame is copied exactly once. Field order within a message
+// is free in protobuf, so each message's small scalar fields come from the generated encoder (its
+// "head") and the frame bytes and nested messages are appended after them.
 import { assert } from "../../core/assert";
-import { RequestSummary, Rollout, type PredictBatchResponse, type PredictResponse } from "../../gen/dream/v1/dream";
+import {
+  CandidateFrames,
+  ChunkFrames,
+  RequestSummary,
+  Rollout,
+  StreamPredictResponse,
+  type PredictBatchResponse,
+  type PredictResponse,
+} from "../../gen/dream/v1/dream";
 
 const varintSize = (n: number): number => {
   let size = 1;
@@ -24,65 +33,79 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-const FRAMES_TAG = (3 << 3) | 2; // Rollout.frames
-const VIDEO_TAG = (4 << 3) | 2; // Rollout.video
+const lengthDelimited = (field: number): number => (field << 3) | 2;
 
-interface PlannedRollout {
+/** A message as: head bytes, then length-delimited fields (raw bytes or nested plans), in order. */
+interface Plan {
   head: Uint8Array;
-  frames: Uint8Array[];
-  video: Uint8Array;
+  fields: { field: number; value: Uint8Array | Plan }[];
   size: number;
 }
 
-function planRollout(r: Rollout): PlannedRollout {
-  const head = Rollout.encode({ ...r, frames: [], video: new Uint8Array(0) }).finish();
+const sizeOf = (v: Uint8Array | Plan): number => (v instanceof Uint8Array ? v.byteLength : v.size);
+
+function plan(head: Uint8Array, fields: { field: number; value: Uint8Array | Plan }[]): Plan {
   let size = head.byteLength;
-  for (const f of r.frames) size += 1 + varintSize(f.byteLength) + f.byteLength;
-  if (r.video.byteLength > 0) size += 1 + varintSize(r.video.byteLength) + r.video.byteLength;
-  return { head, frames: r.frames, video: r.video, size };
+  for (const f of fields) {
+    const n = sizeOf(f.value);
+    size += varintSize(lengthDelimited(f.field)) + varintSize(n) + n;
+  }
+  return { head, fields, size };
 }
 
-function writeRollout(buf: Buffer, pos: number, p: PlannedRollout): number {
+function write(buf: Buffer, pos: number, p: Plan): number {
   buf.set(p.head, pos);
   pos += p.head.byteLength;
-  for (const f of p.frames) {
-    buf[pos++] = FRAMES_TAG;
-    pos = writeVarint(buf, pos, f.byteLength);
-    buf.set(f, pos);
-    pos += f.byteLength;
-  }
-  if (p.video.byteLength > 0) {
-    buf[pos++] = VIDEO_TAG;
-    pos = writeVarint(buf, pos, p.video.byteLength);
-    buf.set(p.video, pos);
-    pos += p.video.byteLength;
+  for (const f of p.fields) {
+    pos = writeVarint(buf, pos, lengthDelimited(f.field));
+    pos = writeVarint(buf, pos, sizeOf(f.value));
+    if (f.value instanceof Uint8Array) {
+      buf.set(f.value, pos);
+      pos += f.value.byteLength;
+    } else {
+      pos = write(buf, pos, f.value);
+    }
   }
   return pos;
 }
 
-/** Encodes `rollouts` as repeated field `rolloutTag` followed by `summary` as field `summaryTag`. */
-function encodeWithRollouts(rollouts: Rollout[], rolloutField: number, summary: RequestSummary | undefined, summaryField: number): Buffer {
-  const planned = rollouts.map(planRollout);
-  const summaryBytes = summary ? RequestSummary.encode(summary).finish() : undefined;
-  let size = 0;
-  for (const p of planned) size += 1 + varintSize(p.size) + p.size;
-  if (summaryBytes) size += 1 + varintSize(summaryBytes.byteLength) + summaryBytes.byteLength;
-  const buf = Buffer.allocUnsafe(size);
-  let pos = 0;
-  for (const p of planned) {
-    buf[pos++] = (rolloutField << 3) | 2;
-    pos = writeVarint(buf, pos, p.size);
-    pos = writeRollout(buf, pos, p);
-  }
-  if (summaryBytes) {
-    buf[pos++] = (summaryField << 3) | 2;
-    pos = writeVarint(buf, pos, summaryBytes.byteLength);
-    buf.set(summaryBytes, pos);
-    pos += summaryBytes.byteLength;
-  }
-  assert(pos === size, `fast-encode size mismatch: planned ${size}, wrote ${pos}`);
+function finish(p: Plan): Buffer {
+  const buf = Buffer.allocUnsafe(p.size);
+  const end = write(buf, 0, p);
+  assert(end === p.size, `fast-encode size mismatch: planned ${p.size}, wrote ${end}`);
   return buf;
 }
 
-export const encodePredictBatchResponse = (m: PredictBatchResponse): Buffer => encodeWithRollouts(m.rollouts, 1, m.summary, 2);
-export const encodePredictResponse = (m: PredictResponse): Buffer => encodeWithRollouts(m.rollout ? [m.rollout] : [], 1, m.summary, 2);
+const EMPTY = new Uint8Array(0);
+
+function planRollout(r: Rollout): Plan {
+  const fields = r.frames.map((value) => ({ field: 3, value }));
+  if (r.video.byteLength > 0) fields.push({ field: 4, value: r.video });
+  return plan(Rollout.encode({ ...r, frames: [], video: EMPTY }).finish(), fields);
+}
+
+function planWithRollouts(rollouts: Rollout[], summary: RequestSummary | undefined): Plan {
+  const fields: { field: number; value: Uint8Array | Plan }[] = rollouts.map((r) => ({ field: 1, value: planRollout(r) }));
+  if (summary) fields.push({ field: 2, value: RequestSummary.encode(summary).finish() });
+  return plan(EMPTY, fields);
+}
+
+export const encodePredictBatchResponse = (m: PredictBatchResponse): Buffer => finish(planWithRollouts(m.rollouts, m.summary));
+export const encodePredictResponse = (m: PredictResponse): Buffer => finish(planWithRollouts(m.rollout ? [m.rollout] : [], m.summary));
+
+function planChunk(chunk: ChunkFrames): Plan {
+  const candidates = chunk.candidates.map((c) => ({
+    field: 3,
+    value: plan(
+      CandidateFrames.encode({ ...c, frames: [] }).finish(),
+      c.frames.map((value) => ({ field: 3, value })),
+    ),
+  }));
+  return plan(ChunkFrames.encode({ ...chunk, candidates: [] }).finish(), candidates);
+}
+
+/** Chunks carry the frames; the summary is small and takes the generated path. */
+export function encodeStreamPredictResponse(m: StreamPredictResponse): Buffer {
+  if (m.event?.$case !== "chunk") return Buffer.from(StreamPredictResponse.encode(m).finish());
+  return finish(plan(EMPTY, [{ field: 1, value: planChunk(m.event.value) }]));
+}

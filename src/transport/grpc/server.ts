@@ -10,7 +10,7 @@ import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1
 import type { Logger } from "../../observability/logger";
 import type { MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import { callContext } from "./context";
-import { encodePredictBatchResponse, encodePredictResponse } from "./fast-encode";
+import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictResponse } from "./fast-encode";
 import { healthImplementation, HealthService } from "./health";
 import { toGrpcStatus } from "./status";
 
@@ -32,6 +32,7 @@ function withFastEncoders<D extends AnyDefinition>(def: D): D {
   if (def === (ModelsService as unknown as D)) {
     out.predict = { ...out.predict!, responseSerialize: encodePredictResponse };
     out.predictBatch = { ...out.predictBatch!, responseSerialize: encodePredictBatchResponse };
+    out.streamPredict = { ...out.streamPredict!, responseSerialize: encodeStreamPredictResponse };
   }
   return out as D;
 }

@@ -62,7 +62,13 @@ export class DreamClient {
   readonly status: InstanceType<typeof StatusClient>;
 
   constructor(private readonly options: ClientOptions) {
-    const channelOptions: grpc.ChannelOptions = { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 };
+    const channelOptions: grpc.ChannelOptions = {
+      "grpc.max_receive_message_length": -1,
+      "grpc.max_send_message_length": -1,
+      // A K=8 raw 480x640 response is 361 MB: with HTTP/2's default 64 KiB window the server waits on
+      // WINDOW_UPDATEs constantly (measured: 2.3 s vs 1.5 s for that response over loopback).
+      "grpc-node.flow_control_window": 64 * 1024 * 1024,
+    };
     const creds = grpc.credentials.createInsecure();
     this.models = new ModelsClient(options.address, creds, channelOptions);
     this.billing = new BillingClient(options.address, creds, channelOptions);

@@ -20,6 +20,7 @@ import {
   type SettleStatus,
   type SettlementIntent,
 } from "../store/balance-store";
+import { SettleOps, type SettleOp } from "../store/settle-ops";
 import { connectRedis, serverRunId, type RedisClient } from "./connection";
 import type { LuaScript } from "./lua-script";
 import { BALANCE, BEGIN_REBUILD, CREDIT, FINISH_REBUILD, RESERVE, RESYNC, SETTLE } from "./scripts";
@@ -55,7 +56,7 @@ export interface RedisStoreOptions {
   rebuildLockTtlMs?: number;
 }
 
-export class RedisBalanceStore implements BalanceStore {
+export class RedisBalanceStore extends SettleOps implements BalanceStore {
   readonly kind = "redis";
   private readonly p: string;
   private readonly opts: typeof STORE_DEFAULTS;
@@ -69,6 +70,7 @@ export class RedisBalanceStore implements BalanceStore {
     options: RedisStoreOptions,
     private readonly ownsConnection: boolean,
   ) {
+    super();
     this.p = options.prefix ?? "dre:billing";
     this.opts = { ...STORE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k]) => k !== "prefix")) };
     redis.on("ready", () => void this.checkRestart());
@@ -155,7 +157,7 @@ export class RedisBalanceStore implements BalanceStore {
     return { status: "duplicate", availableMicros: int(r[1]), hold: this.holdView(requestId, r, 2)! };
   }
 
-  private async settle(op: "post" | "void" | "expire" | "cancel", requestId: string, actualMicros: number, mirror: LedgerMirror | undefined): Promise<SettleResult> {
+  protected async settle(op: SettleOp, requestId: string, actualMicros: number, mirror: LedgerMirror | undefined): Promise<SettleResult> {
     const r = await this.run(
       SETTLE,
       [this.key("gen"), this.key("h", requestId), this.key("exp")],
@@ -178,24 +180,6 @@ export class RedisBalanceStore implements BalanceStore {
     const status = SETTLE_STATUS[String(r[0])];
     assert(status !== undefined, `unexpected settle reply ${String(r[0])}`);
     return { status, hold: this.holdView(requestId, r, 1) };
-  }
-
-  async post(requestId: string, actualMicros: number, mirror?: LedgerMirror): Promise<SettleResult> {
-    assertMicros(actualMicros);
-    assert(actualMicros >= 0, "captured must not be negative");
-    return this.settle("post", requestId, actualMicros, mirror);
-  }
-
-  async void(requestId: string, mirror?: LedgerMirror): Promise<SettleResult> {
-    return this.settle("void", requestId, 0, mirror);
-  }
-
-  async expire(requestId: string, mirror?: LedgerMirror): Promise<SettleResult> {
-    return this.settle("expire", requestId, 0, mirror);
-  }
-
-  async cancel(requestId: string): Promise<SettleResult> {
-    return this.settle("cancel", requestId, 0, undefined);
   }
 
   async credit(customerId: string, amountMicros: number, seq?: number): Promise<{ applied: boolean; availableMicros: number }> {

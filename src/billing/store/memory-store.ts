@@ -3,6 +3,7 @@
 // rebuilt from the ledger at start, exactly like Redis after a flush.
 import { randomUUID } from "node:crypto";
 import { assert } from "../../core/assert";
+import { SettleOps, type SettleOp } from "./settle-ops";
 import type { Clock } from "../../core/clock";
 import { assertMicros } from "../../core/money";
 import {
@@ -31,10 +32,9 @@ interface Rec extends HoldView {
   forgetAtMs: number;
 }
 
-type SettleOp = "post" | "void" | "expire" | "cancel";
 const STATE_OF: Record<SettleOp, HoldState> = { post: "posted", void: "voided", expire: "expired", cancel: "cancelled" };
 
-export class MemoryBalanceStore implements BalanceStore {
+export class MemoryBalanceStore extends SettleOps implements BalanceStore {
   readonly kind = "memory";
   private readonly customersById = new Map<string, Customer>();
   private readonly holds = new Map<string, Rec>();
@@ -48,7 +48,9 @@ export class MemoryBalanceStore implements BalanceStore {
   constructor(
     private readonly clock: Clock,
     private readonly options = STORE_DEFAULTS,
-  ) {}
+  ) {
+    super();
+  }
 
   private requireReady(): void {
     if (!this.isReady) throw new StoreNotReadyError("in-process balance store not built from the ledger yet");
@@ -104,7 +106,7 @@ export class MemoryBalanceStore implements BalanceStore {
     this.tombstones.set(r.requestId, r.forgetAtMs);
   }
 
-  private settle(op: SettleOp, requestId: string, actualMicros: number, mirror: LedgerMirror | undefined): SettleResult {
+  protected settle(op: SettleOp, requestId: string, actualMicros: number, mirror: LedgerMirror | undefined): SettleResult {
     this.requireReady();
     const r = this.holds.get(requestId);
     const capturedMicros = op === "post" ? actualMicros : 0;
@@ -134,24 +136,6 @@ export class MemoryBalanceStore implements BalanceStore {
     this.holds.set(requestId, rec);
     this.settled(rec, STATE_OF[op], capturedMicros);
     return { status: "applied", hold: this.view(rec) };
-  }
-
-  async post(requestId: string, actualMicros: number, mirror?: LedgerMirror): Promise<SettleResult> {
-    assertMicros(actualMicros);
-    assert(actualMicros >= 0, "captured must not be negative");
-    return this.settle("post", requestId, actualMicros, mirror);
-  }
-
-  async void(requestId: string, mirror?: LedgerMirror): Promise<SettleResult> {
-    return this.settle("void", requestId, 0, mirror);
-  }
-
-  async expire(requestId: string, mirror?: LedgerMirror): Promise<SettleResult> {
-    return this.settle("expire", requestId, 0, mirror);
-  }
-
-  async cancel(requestId: string): Promise<SettleResult> {
-    return this.settle("cancel", requestId, 0, undefined);
   }
 
   async credit(customerId: string, amountMicros: number, seq?: number): Promise<{ applied: boolean; availableMicros: number }> {

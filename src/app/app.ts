@@ -21,7 +21,7 @@ import { buildMethods } from "../service/methods";
 import type { ModelSlot } from "../service/ports";
 import { PredictFlow } from "../service/predict-flow";
 import { InflightRequests, ModelRegistry } from "../service/registry";
-import type { Readiness } from "../service/status-rpcs";
+import { health, type Readiness } from "../service/status-rpcs";
 import { bindGrpc, createGrpcServer } from "../transport/grpc/server";
 import { createRestServer, type RestServer } from "../transport/rest";
 import { billingPort } from "./billing";
@@ -130,10 +130,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     },
   };
   const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION });
-  const isReady = async () => {
-    const checks = await readiness.checks();
-    return !draining && slots.every((s) => s.status !== "loading") && Object.values(checks).every((v) => v === "ok");
-  };
+  // grpc.health.v1 and /healthz share one definition of ready.
+  const isReady = async () => (await health(registry, readiness)).ready;
 
   const grpcServer: grpc.Server = createGrpcServer({ methods, logger, isReady, onCallEnd: (m, code, ms) => metrics.observeCall("grpc", m, code, ms) });
   const grpcPort = await bindGrpc(grpcServer, config.grpcAddr);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { DreamError, packActions } from "../../clients/typescript/client";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
+import { HealthCheckResponse_ServingStatus, HealthClient } from "../../src/gen/grpc/health/v1/health";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
@@ -54,6 +55,18 @@ describe("e2e: engine over gRPC (tiny model)", function () {
   it("lists the services through server reflection", async () => {
     const services = await listServicesByReflection(h.grpcAddress);
     for (const s of ["dream.v1.Models", "dream.v1.Billing", "dream.v1.Status", "grpc.health.v1.Health"]) assert.ok(services.includes(s), `${s} missing from ${services.join(", ")}`);
+  });
+
+  it("grpc.health.v1 and /healthz agree on readiness; unknown services are NOT_FOUND", async () => {
+    const health = new HealthClient(h.grpcAddress, grpc.credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<number>((resolve, reject) => health.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
+    const http = async () => ((await (await fetch(`${h.httpBase}/healthz`)).json()) as { ready: boolean }).ready;
+    assert.equal(await check(""), HealthCheckResponse_ServingStatus.SERVING);
+    assert.equal(await check("dream.v1.Models"), HealthCheckResponse_ServingStatus.SERVING);
+    assert.equal(await http(), true);
+    await assert.rejects(check("no.such.Service"), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+    health.close();
   });
 
   it("lists all catalog models; the DreamDojo checkpoints are unavailable until their files exist", async () => {

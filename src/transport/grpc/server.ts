@@ -8,7 +8,7 @@ import { ServiceError } from "../../core/errors";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
 import type { Logger } from "../../observability/logger";
-import type { MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
+import type { CallContext, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import { callContext } from "./context";
 import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictResponse } from "./fast-encode";
 import { healthImplementation, HealthService } from "./health";
@@ -36,6 +36,9 @@ function withFastEncoders<D extends AnyDefinition>(def: D): D {
   }
   return out as D;
 }
+
+/** The id the service settled on (a client-chosen request_id wins over the transport's). */
+const responseRequestId = (ctx: CallContext): string => ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId;
 
 function metadataFrom(headers: Map<string, string>): grpc.Metadata {
   const md = new grpc.Metadata();
@@ -71,13 +74,13 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           const ctx = callContext(call, controller);
           handler(call.request, ctx).then(
             (response) => {
-              ctx.responseHeaders.set("x-dreamengine-request-id", ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));
               call.sendMetadata(metadataFrom(ctx.responseHeaders));
               callback(null, response);
               finish(md.path, 0, started);
             },
             (err: unknown) => {
-              const status = fail(md.path, err, ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              const status = fail(md.path, err, responseRequestId(ctx));
               callback(status as grpc.ServiceError);
               finish(md.path, status.code ?? 2, started);
             },
@@ -98,7 +101,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
             if (ended) return Promise.reject(new ServiceError("CANCELLED", "the stream has already ended"));
             if (!headersSent) {
               headersSent = true;
-              ctx.responseHeaders.set("x-dreamengine-request-id", ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));
               call.sendMetadata(metadataFrom(ctx.responseHeaders));
             }
             // Backpressure: resolve only when grpc-js has handed the message to HTTP/2 (the write
@@ -125,7 +128,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
             },
             (err: unknown) => {
               ended = true;
-              const status = fail(md.path, err, ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId);
+              const status = fail(md.path, err, responseRequestId(ctx));
               call.emit("error", Object.assign(new Error(status.details), status));
               finish(md.path, status.code ?? 2, started);
             },

@@ -73,6 +73,11 @@ export function peakRssMb(): number {
   return round(process.resourceUsage().maxRSS / 1024, 0);
 }
 
+export function argString(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? String(process.argv[i + 1]) : fallback;
+}
+
 export function argInt(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;

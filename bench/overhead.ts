@@ -13,13 +13,17 @@ import { FrameEncoding } from "../src/gen/dream/v1/dream";
 import { DirectModel } from "../gpu/direct";
 import { ensureReferenceModels } from "../gpu/build-reference-models";
 import { testActions, testFrame } from "../test/e2e/harness";
-import { ROOT, argInt, percentile, round, startServer } from "./lib";
+import { ROOT, argInt, argString, percentile, round, startServer } from "./lib";
 
-const MODELS = ["dream-reference-tiny", "dream-reference-480p"];
+// `--models a,b` and `--ks 1,8` narrow the sweep (e.g. `--models dream-reference-480p --ks 8`).
+const ALL_MODELS = ["dream-reference-tiny", "dream-reference-480p"];
 const T = 48;
 
 async function main(): Promise<void> {
   const reps = argInt("reps", 3);
+  const MODELS = argString("models", ALL_MODELS.join(",")).split(",");
+  const KS = argString("ks", "1,8").split(",").map(Number);
+  for (const m of MODELS) if (!ALL_MODELS.includes(m)) throw new Error(`--models: ${m} is not one of ${ALL_MODELS.join(", ")}`);
   const catalog = loadCatalog(path.join(ROOT, "gpu", "catalog.json"));
   const modelDir = path.join(ROOT, "gpu", "models");
   await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => MODELS.includes(e.slug)) });
@@ -32,7 +36,7 @@ async function main(): Promise<void> {
       const [h, w] = entry.resolution;
       const frame = testFrame(h, w);
       const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8 });
-      for (const k of [1, 8]) {
+      for (const k of KS) {
         const perLane = Array.from({ length: k }, (_, i) => testActions(T, entry.actionDim, i));
         const stacked = new Float32Array(k * T * entry.actionDim);
         perLane.forEach((a, i) => stacked.set(a, i * T * entry.actionDim));

@@ -19,6 +19,9 @@ export const limits = Object.freeze({
   // --- transport ---
   grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
   grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
+  // Room ahead of a raw unary response's frames for the 5-byte gRPC prefix and the RequestSummary,
+  // written once the request settles (a summary is ~100 bytes: ids <= 64, a slug, the charge, counts).
+  rawResponseHeadroomBytes: 1024,
   httpBodyBytesMax: 64 * 1024 * 1024,
   httpHeaderBytesMax: 16 * 1024,
   multipartPartsMax: 64,

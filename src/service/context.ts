@@ -1,5 +1,6 @@
 // What a transport hands a service method, and what it reads back. The gRPC server and the REST shim
 // build a CallContext per call and invoke the SAME handlers; neither has business logic of its own.
+import type { Rollout } from "../gen/dream/v1/dream";
 
 export interface CallContext {
   /** The request id: from the x-request-id / X-DreamEngine-Request-Id header when valid, else fresh. */
@@ -16,7 +17,26 @@ export interface CallContext {
   responseHeaders: Map<string, string>;
   /** HTTP status of a successful response where it is not 200 (/healthz answers 503 while not ready). */
   httpStatus?: number;
+  /**
+   * Set by a transport that can send a unary raw response straight out of one buffer (gRPC): the
+   * service then copies each raw frame to its final place as its chunk arrives, so nothing is
+   * serialized after the last chunk. Absent (REST), frames stay where the engine put them.
+   */
+  rawResponseLayout?: RawResponseLayout;
 }
+
+/** One buffer with a slot for every frame of every rollout of a unary response, in a transport's layout. */
+export interface RawResponseArena {
+  buffer: Uint8Array;
+  /** Byte offset in `buffer` of candidate `candidate`'s frame `frame` (frame 0 = the start frame). */
+  frameOffset(candidate: number, frame: number): number;
+}
+
+/**
+ * Plans an arena for `rollouts` as they will be once every frame is in (frames empty), each with
+ * `framesPerRollout` raw frames of `frameBytes`. Undefined when this transport cannot (too large, …).
+ */
+export type RawResponseLayout = (rollouts: readonly Rollout[], framesPerRollout: number, frameBytes: number) => RawResponseArena | undefined;
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 /** A server-streaming handler awaits `send` so that a slow reader applies backpressure. */

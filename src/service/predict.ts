@@ -1,7 +1,7 @@
 // Models.Predict and Models.PredictBatch: unary rollouts. Predict is PredictBatch with K = 1.
 import { invalidArgument } from "../core/errors";
 import type { PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse } from "../gen/dream/v1/dream";
-import { RolloutAssembler } from "./assemble";
+import { openAssembler, type UnaryAssembler } from "./assemble";
 import type { CallContext } from "./context";
 import { summaryHeaders, type PredictFlow, type PredictInput } from "./predict-flow";
 import type { CodecPort } from "./ports";
@@ -9,9 +9,10 @@ import type { CodecPort } from "./ports";
 export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: PredictInput, ctx: CallContext): Promise<PredictBatchResponse> {
   const admitted = await flow.admit(ctx, input);
   const [height, width] = admitted.slot.entry.resolution;
-  let assembler: RolloutAssembler;
+  let assembler: UnaryAssembler;
   try {
-    assembler = await RolloutAssembler.open(codecs, admitted.output, { height, width, fps: admitted.slot.entry.fps }, admitted.lanes.length);
+    const shape = { height, width, fps: admitted.slot.entry.fps, candidates: admitted.lanes.length, framesPerRollout: admitted.actionSteps + 1 };
+    assembler = await openAssembler(codecs, admitted.output, shape, ctx.rawResponseLayout);
   } catch (err) {
     await flow.abandon(admitted);
     throw err;

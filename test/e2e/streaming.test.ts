@@ -12,6 +12,7 @@ import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { limits } from "../../src/core/limits";
 import { FrameEncoding, PredictBatchRequest, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
+import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
 import { errorInfoOf } from "../../src/transport/grpc/status";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";
 
@@ -108,7 +109,9 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     }
     assert.deepEqual(chunks.map((c) => c.candidates[0]!.frames.length), [1 + CHUNK, CHUNK, T - 2 * CHUNK], "chunk 0 carries the start frame");
 
+    const preframed0 = preframedSendCount();
     const batch = (await h.client.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params })).response;
+    assert.equal(preframedSendCount(), preframed0 + 1, "the raw batch left from its arena, without grpc-js's framing copy");
     for (let k = 0; k < K; k++) {
       assert.equal(frames[k]!.length, T + 1);
       assert.ok(Buffer.from(frames[k]![0]!).equals(Buffer.from(frame)), "frame 0 is the start frame");
@@ -218,6 +221,39 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     assert.ok(frames < K * full);
     assert.equal(summary.summary?.frames, frames);
     assert.equal(summary.summary?.cost?.micros, frames * PRICE);
+    await until(holdsSettled);
+    assert.equal(await ledgerCharge(requestId), frames * PRICE);
+    assert.equal(before - (await balance()), frames * PRICE);
+  });
+
+  it("a partial cancel of a unary raw PredictBatch returns survivors whole and cancelled candidates cut at a chunk boundary", async () => {
+    // The raw arena was planned for complete rollouts; a cancel makes the response off-plan, so it must
+    // go out through the ordinary encoder with exactly the frames generated.
+    const K = 8;
+    const T = 120;
+    const requestId = randomUUID();
+    const before = await balance();
+    const chunks0 = engine.runner.chunksExecuted;
+    const preframed0 = preframedSendCount();
+    const pending = h.client.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params: { numSteps: 32, seed: 5 }, requestId });
+    await until(() => engine.runner.chunksExecuted > chunks0);
+    const reply = await h.client.cancelCandidates(requestId, [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(reply.cancelled, [0, 1, 2, 3, 4, 5]);
+    const { response } = await pending;
+    assert.equal(preframedSendCount(), preframed0, "an off-plan response is not sent from the arena");
+    const full = T + 1;
+    let frames = 0;
+    for (const [k, r] of response.rollouts.entries()) {
+      assert.equal(r.candidateIndex, k);
+      assert.equal(r.cancelled, k < 6);
+      assert.equal(r.frames.length, r.frameCount);
+      if (k < 6) assert.ok(r.frameCount < full && (r.frameCount - 1) % CHUNK === 0, `candidate ${k}: ${r.frameCount} frames`);
+      else assert.equal(r.frameCount, full);
+      assert.ok(Buffer.from(r.frames[0]!).equals(Buffer.from(frame)), "frame 0 is the start frame");
+      for (const f of r.frames) assert.equal(f.byteLength, FRAME_BYTES);
+      frames += r.frameCount;
+    }
+    assert.equal(response.summary?.frames, frames);
     await until(holdsSettled);
     assert.equal(await ledgerCharge(requestId), frames * PRICE);
     assert.equal(before - (await balance()), frames * PRICE);

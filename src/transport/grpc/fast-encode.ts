@@ -14,26 +14,8 @@ import {
   type PredictBatchResponse,
   type PredictResponse,
 } from "../../gen/dream/v1/dream";
-
-const varintSize = (n: number): number => {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-};
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-const lengthDelimited = (field: number): number => (field << 3) | 2;
+import { framedRawResponse } from "./raw-arena";
+import { GRPC_PREFIX_BYTES, lengthDelimited, varintSize, writeVarint } from "./wire";
 
 /** A message as: head bytes, then length-delimited fields (raw bytes or nested plans), in order. */
 interface Plan {
@@ -90,8 +72,13 @@ function planWithRollouts(rollouts: Rollout[], summary: RequestSummary | undefin
   return plan(EMPTY, fields);
 }
 
-export const encodePredictBatchResponse = (m: PredictBatchResponse): Buffer => finish(planWithRollouts(m.rollouts, m.summary));
-export const encodePredictResponse = (m: PredictResponse): Buffer => finish(planWithRollouts(m.rollout ? [m.rollout] : [], m.summary));
+// A raw response assembled in its arena (raw-arena.ts) is already in wire format: no copy at all.
+export const encodePredictBatchResponse = (m: PredictBatchResponse): Buffer =>
+  framedRawResponse(m.rollouts, m.summary)?.subarray(GRPC_PREFIX_BYTES) ?? finish(planWithRollouts(m.rollouts, m.summary));
+export const encodePredictResponse = (m: PredictResponse): Buffer => {
+  const rollouts = m.rollout ? [m.rollout] : [];
+  return framedRawResponse(rollouts, m.summary)?.subarray(GRPC_PREFIX_BYTES) ?? finish(planWithRollouts(rollouts, m.summary));
+};
 
 function planChunk(chunk: ChunkFrames): Plan {
   const candidates = chunk.candidates.map((c) => ({

@@ -6,12 +6,14 @@ import { ReflectionService } from "@grpc/reflection";
 import path from "node:path";
 import { ServiceError } from "../../core/errors";
 import { limits } from "../../core/limits";
-import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
+import { BillingService, ModelsService, StatusService, type PredictBatchResponse, type PredictResponse } from "../../gen/dream/v1/dream";
 import type { Logger } from "../../observability/logger";
 import type { CallContext, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import { callContext } from "./context";
 import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictResponse } from "./fast-encode";
 import { healthImplementation, HealthService } from "./health";
+import { registerFramer } from "./preframed-send";
+import { framedRawResponse, planRawResponse } from "./raw-arena";
 import { toGrpcStatus } from "./status";
 
 export const PROTO_ROOT = path.resolve(__dirname, "..", "..", "..", "proto");
@@ -37,6 +39,21 @@ function withFastEncoders<D extends AnyDefinition>(def: D): D {
   return out as D;
 }
 
+const PREDICT_PATH = ModelsService.predict.path;
+const PREDICT_BATCH_PATH = ModelsService.predictBatch.path;
+
+/**
+ * Unary raw predict responses are assembled in their final wire layout while chunks compute
+ * (raw-arena.ts) and, where grpc-js allows, sent without grpc-js's framing copy (preframed-send.ts).
+ */
+function enableRawArenas(): boolean {
+  registerFramer(PREDICT_PATH, (v) => {
+    const m = v as PredictResponse;
+    return framedRawResponse(m.rollout ? [m.rollout] : [], m.summary);
+  });
+  return registerFramer(PREDICT_BATCH_PATH, (v) => framedRawResponse((v as PredictBatchResponse).rollouts, (v as PredictBatchResponse).summary));
+}
+
 /** The id the service settled on (a client-chosen request_id wins over the transport's). */
 const responseRequestId = (ctx: CallContext): string => ctx.responseHeaders.get("x-dreamengine-request-id") ?? ctx.requestId;
 
@@ -52,6 +69,8 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
     "grpc.max_send_message_length": limits.grpcSendBytesMax,
   });
   const { logger } = opts;
+  const zeroCopySend = enableRawArenas();
+  if (!zeroCopySend) logger.warn("this grpc-js version cannot send pre-framed responses; raw predict responses are copied once more before sending");
   const finish = (method: string, code: number, startedMs: number) => opts.onCallEnd?.(method, code, performance.now() - startedMs);
 
   const fail = (method: string, err: unknown, requestId: string) => {
@@ -72,6 +91,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           const controller = new AbortController();
           call.on("cancelled", () => controller.abort());
           const ctx = callContext(call, controller);
+          if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = planRawResponse;
           handler(call.request, ctx).then(
             (response) => {
               ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));

@@ -1,0 +1,91 @@
+// The raw arena: a unary raw response laid out in wire format before its frames exist, filled frame by
+// frame, and sent as it is. It must decode to exactly the message the generated encoder would send, and
+// anything off-plan must fall back to the ordinary encoder rather than send a wrong message.
+import assert from "node:assert/strict";
+import { FrameEncoding, PredictBatchResponse, PredictResponse, type RequestSummary, type Rollout } from "../../src/gen/dream/v1/dream";
+import { encodePredictBatchResponse, encodePredictResponse } from "../../src/transport/grpc/fast-encode";
+import { framedRawResponse, planRawResponse } from "../../src/transport/grpc/raw-arena";
+
+const H = 2;
+const W = 3;
+const FRAME_BYTES = H * W * 3;
+const summary: RequestSummary = { requestId: "r-1", model: "dream-reference-tiny", frames: 12, cost: { micros: 6000, usd: "0.006" }, engineWallMs: 1234, queueMs: 3, numSteps: 4, seed: 9, fps: 10, batchSize: 3 };
+
+const planned = (i: number, frames: number): Rollout => ({ candidateIndex: i, encoding: FrameEncoding.RAW_RGB8, frames: [], video: new Uint8Array(0), frameCount: frames, height: H, width: W, jpegQuality: 0, cancelled: false });
+const pixel = (c: number, f: number, i: number) => (c * 71 + f * 13 + i) & 0xff;
+
+/** Plans an arena for k rollouts of `frames` frames and fills it the way the service does. */
+function filled(k: number, frames: number) {
+  const arena = planRawResponse(Array.from({ length: k }, (_, i) => planned(i, frames)), frames, FRAME_BYTES)!;
+  assert.ok(arena);
+  const rollouts = Array.from({ length: k }, (_, c) => ({
+    ...planned(c, frames),
+    frames: Array.from({ length: frames }, (_, f) => {
+      const at = arena.frameOffset(c, f);
+      arena.buffer.set(Uint8Array.from({ length: FRAME_BYTES }, (_, i) => pixel(c, f, i)), at);
+      return arena.buffer.subarray(at, at + FRAME_BYTES);
+    }),
+  }));
+  return { arena, rollouts };
+}
+
+// Decoded from plain Uint8Arrays on both sides, so bytes fields compare as the same type.
+const decodeBatch = (bytes: Uint8Array) => PredictBatchResponse.decode(new Uint8Array(bytes));
+const generic = (m: PredictBatchResponse) => decodeBatch(PredictBatchResponse.encode(m).finish());
+
+describe("raw arena (gRPC raw unary responses)", () => {
+  it("a filled arena is a framed PredictBatchResponse equal to the generated encoder's, sent without a copy", () => {
+    const { arena, rollouts } = filled(3, 4);
+    const m: PredictBatchResponse = { rollouts, summary };
+    const framed = framedRawResponse(m.rollouts, m.summary)!;
+    assert.ok(framed, "the planned response is recognised");
+    assert.equal(framed.buffer, (arena.buffer as Buffer).buffer, "framed bytes are the arena itself");
+    assert.equal(framed[0], 0, "uncompressed");
+    assert.equal(framed.readUInt32BE(1), framed.byteLength - 5, "length prefix");
+    const decoded = decodeBatch(framed.subarray(5));
+    assert.deepEqual(decoded, generic(m));
+    assert.equal(decoded.rollouts[2]!.frames[3]![5], pixel(2, 3, 5));
+    // The transport's serializer returns the same bytes (a view, not a copy) when grpc-js frames itself.
+    const serialized = encodePredictBatchResponse(m);
+    assert.equal(serialized.buffer, framed.buffer);
+    assert.equal(serialized.byteOffset, framed.byteOffset + 5);
+  });
+
+  it("K=1 has the PredictResponse layout too (rollout = 1, summary = 2)", () => {
+    const { rollouts } = filled(1, 5);
+    const m: PredictResponse = { rollout: rollouts[0], summary };
+    const bytes = encodePredictResponse(m);
+    assert.ok(framedRawResponse(rollouts, summary));
+    assert.deepEqual(PredictResponse.decode(new Uint8Array(bytes)), PredictResponse.decode(PredictResponse.encode(m).finish()));
+  });
+
+  it("the summary is written at send time and may change size between sends", () => {
+    const { rollouts } = filled(2, 3);
+    const small = framedRawResponse(rollouts, { ...summary, engineWallMs: 1 })!;
+    const large = framedRawResponse(rollouts, { ...summary, engineWallMs: 4_000_000_000, requestId: "x".repeat(64) })!;
+    assert.equal(large.byteLength - small.byteLength, 64 - "r-1".length + 4);
+    assert.equal(PredictBatchResponse.decode(large.subarray(5)).summary!.engineWallMs, 4_000_000_000);
+    assert.equal(PredictBatchResponse.decode(framedRawResponse(rollouts, undefined)!.subarray(5)).summary, undefined);
+  });
+
+  it("off-plan responses fall back to the ordinary encoder and still decode exactly", () => {
+    const { rollouts } = filled(3, 4);
+    const cases: [string, PredictBatchResponse][] = [
+      ["a cancelled candidate with fewer frames", { rollouts: rollouts.map((r, i) => (i === 1 ? { ...r, frames: r.frames.slice(0, 2), frameCount: 2, cancelled: true } : r)), summary }],
+      ["a changed head field", { rollouts: rollouts.map((r, i) => (i === 0 ? { ...r, frameCount: 99 } : r)), summary }],
+      ["frames out of order", { rollouts: rollouts.map((r, i) => (i === 2 ? { ...r, frames: [...r.frames].reverse() } : r)), summary }],
+      ["fewer rollouts than planned", { rollouts: rollouts.slice(0, 2), summary }],
+      ["frames that are not in an arena", { rollouts: rollouts.map((r) => ({ ...r, frames: r.frames.map((f) => Uint8Array.from(f)) })), summary }],
+      ["a summary larger than the headroom", { rollouts, summary: { ...summary, model: "m".repeat(5000) } }],
+    ];
+    for (const [name, m] of cases) {
+      assert.equal(framedRawResponse(m.rollouts, m.summary), undefined, name);
+      assert.deepEqual(decodeBatch(encodePredictBatchResponse(m)), generic(m), name);
+    }
+  });
+
+  it("declines to plan a response over the gRPC send limit, without allocating it", () => {
+    assert.equal(planRawResponse([planned(0, 3)], 3, 1_000_000_000), undefined);
+    assert.equal(planRawResponse([], 3, FRAME_BYTES), undefined);
+  });
+});

@@ -24,12 +24,17 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** `npm start` equivalent on embedded defaults in a temp data dir; resolves once /healthz is ready. */
+/**
+ * `npm start` equivalent on embedded defaults in a temp data dir; resolves once /healthz is ready.
+ * BENCH_SERVER_NODE_ARGS adds node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+ * (node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export async function startServer(env: Record<string, string> = {}, readyTimeoutMs = 180_000): Promise<ServerProcess> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-bench-"));
   const grpcPort = await freePort();
   const httpPort = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src", "main.ts")], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "src", "main.ts")], {
     cwd: ROOT,
     env: { ...process.env, DREAM_DATA_DIR: dataDir, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_STARTER_CREDITS_USD: "10000", DREAM_LOG_LEVEL: "warn", DATABASE_URL: "", REDIS_URL: "", ...env },
     stdio: ["ignore", "ignore", "inherit"],
@@ -81,4 +86,27 @@ export function argString(name: string, fallback: string): string {
 export function argInt(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** CPU time the hypervisor gave to other guests ("steal") and all CPU time, in jiffies; undefined off Linux. */
+function cpuJiffies(): { steal: number; total: number } | undefined {
+  try {
+    const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { steal: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `fn` and reports the share (percent) of this machine's CPU time stolen by the hypervisor
+ * meanwhile. On a shared VM a measurement taken under heavy steal says more about the neighbours than
+ * about the code, so benches print it beside every timing.
+ */
+export async function withSteal<T>(fn: () => Promise<T>): Promise<{ value: T; stealPct: number }> {
+  const before = cpuJiffies();
+  const value = await fn();
+  const after = cpuJiffies();
+  const total = before && after ? after.total - before.total : 0;
+  return { value, stealPct: total > 0 ? round((100 * (after!.steal - before!.steal)) / total) : 0 };
 }

@@ -88,4 +88,14 @@ describe("raw arena (gRPC raw unary responses)", () => {
     assert.equal(planRawResponse([planned(0, 3)], 3, 1_000_000_000), undefined);
     assert.equal(planRawResponse([], 3, FRAME_BYTES), undefined);
   });
+
+  it("small arenas never share an ArrayBuffer, so two live plans cannot be mistaken for each other", () => {
+    const a = filled(1, 1);
+    const b = filled(1, 1);
+    assert.notEqual(a.arena.buffer.buffer, b.arena.buffer.buffer);
+    for (const { rollouts } of [a, b]) {
+      const m = { rollouts, summary };
+      assert.deepEqual(decodeBatch(framedRawResponse(m.rollouts, m.summary)!.subarray(5)), generic(m));
+    }
+  });
 });

@@ -52,7 +52,9 @@ export function planRawResponse(rollouts: readonly Rollout[], framesPerRollout: 
   const headroom = limits.rawResponseHeadroomBytes;
   if (rolloutsBytes + headroom - GRPC_PREFIX_BYTES > limits.grpcSendBytesMax) return undefined;
 
-  const buffer = Buffer.allocUnsafe(headroom + rolloutsBytes);
+  // allocUnsafeSlow: never a slice of Node's shared small-buffer pool, whose ArrayBuffer another arena
+  // could share (arenas are recognised by their ArrayBuffer).
+  const buffer = Buffer.allocUnsafeSlow(headroom + rolloutsBytes);
   const frameFieldStarts: number[] = [];
   let pos: number = headroom;
   rollouts.forEach((_, i) => {

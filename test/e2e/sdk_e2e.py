@@ -133,6 +133,13 @@ def main() -> None:
     e = expect(dream.DreamError, client.billing.topup, 25)
     check(e.status_code == 412 and e.reason == "TOPUPS_NOT_CONFIGURED", str(e))
 
+    # --- idempotency: the SDK sends a request_id on every predict (and on each retry of it); an id the
+    # server has seen is refused before any work, so a retry after a lost reply is never billed twice ---
+    before_replay = client.billing.balance().balance_micros
+    e = expect(dream.ValidationError, model.predict, start_frame=frame, actions=test_actions(48, 0), request_id=rollout.request_id)
+    check(e.status_code == 400 and "already used" in str(e), str(e))
+    check(client.billing.balance().balance_micros == before_replay, "a replayed request_id moves no money")
+
     # --- errors ---
     e = expect(dream.ModelNotFoundError, client.models.get, "no-such-model")
     check(e.status_code == 404 and e.reason == "MODEL_NOT_FOUND" and bool(UUID.match(e.request_id or "")), str(e))

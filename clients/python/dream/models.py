@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 
 from . import _inputs
@@ -70,14 +71,17 @@ class ModelHandle:
             )
 
     def _build(self, batch: bool, start_frame: Any, actions: Any, num_steps: Any, guidance: Any, seed: Any,
-               frame_bytes: Any, actions_bytes: Any, frame_path: Any, actions_path: Any) -> Tuple[bytes, str, Tuple[int, ...]]:
+               frame_bytes: Any, actions_bytes: Any, frame_path: Any, actions_path: Any,
+               request_id: Optional[str]) -> Tuple[bytes, str, Tuple[int, ...]]:
         frame_src, actions_src = _inputs.pick_style(start_frame, actions, frame_bytes, actions_bytes, frame_path, actions_path)
         fields = _inputs.sampling_fields(num_steps, guidance, seed)
         frame, frame_name, frame_type = _inputs.frame_to_wire(frame_src, self.resolution)
         npy, shape = _inputs.actions_to_wire(actions_src, self.action_dim, batch)
         self._ensure_active()
         body, content_type = encode_form_data(
-            fields + [("output", "mp4")],
+            # The request id rides in the body, so every retry of this call carries the same one: a retry
+            # after a lost reply is refused by the server instead of running (and billing) twice.
+            fields + [("output", "mp4"), ("request_id", request_id or str(uuid.uuid4()))],
             [("frame", frame_name, frame_type, frame), ("actions", "actions.npy", "application/x-npy", npy)],
         )
         return body, content_type, shape
@@ -88,10 +92,15 @@ class ModelHandle:
 
     def predict(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
                 guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
-                actions_bytes: Optional[bytes] = None, frame_path: Any = None, actions_path: Any = None) -> Rollout:
-        """One rollout from a start frame and (T, action_dim) actions → Rollout (MP4, T+1 frames)."""
+                actions_bytes: Optional[bytes] = None, frame_path: Any = None, actions_path: Any = None,
+                request_id: Optional[str] = None) -> Rollout:
+        """One rollout from a start frame and (T, action_dim) actions → Rollout (MP4, T+1 frames).
+
+        ``request_id`` (default: a fresh one per call) makes the call idempotent: it is sent on every
+        retry, and the server never runs or bills one id twice.
+        """
         body, ctype, _ = self._build(False, start_frame, actions, num_steps, guidance, seed,
-                                     frame_bytes, actions_bytes, frame_path, actions_path)
+                                     frame_bytes, actions_bytes, frame_path, actions_path, request_id)
         resp = self._post("predict", body, ctype, "video/mp4")
         h = resp.headers
         return Rollout(resp.body, request_id=h.get(H_REQUEST_ID), cost_usd=_float_header(h, H_CHARGE),
@@ -101,10 +110,13 @@ class ModelHandle:
     def predict_batch(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
                       guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
                       actions_bytes: Optional[bytes] = None, frame_path: Any = None,
-                      actions_path: Any = None) -> BatchRollout:
-        """K rollouts sharing one start frame; actions (K, T, action_dim) or a list of K (T, action_dim)."""
+                      actions_path: Any = None, request_id: Optional[str] = None) -> BatchRollout:
+        """K rollouts sharing one start frame; actions (K, T, action_dim) or a list of K (T, action_dim).
+
+        ``request_id`` works as in predict().
+        """
         body, ctype, shape = self._build(True, start_frame, actions, num_steps, guidance, seed,
-                                         frame_bytes, actions_bytes, frame_path, actions_path)
+                                         frame_bytes, actions_bytes, frame_path, actions_path, request_id)
         k = shape[0]
         resp = self._post("predict_batch", body, ctype, "multipart/mixed")
         h = resp.headers

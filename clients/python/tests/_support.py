@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import os
 import struct
@@ -20,6 +22,9 @@ from dream.retry import RetryPolicy  # noqa: E402
 ENV_KEYS = ("DREAM_API_KEY", "DREAM_ENGINE_API_KEY", "DREAM_BASE_URL")
 
 Reply = Tuple[int, Dict[str, str], bytes]
+
+#: A reply that closes the connection without answering: a reply lost after the server got the request.
+DROP_CONNECTION: Reply = (0, {}, b"")
 
 
 class Recorded:
@@ -65,6 +70,9 @@ class FakeServer:
                 body = self.rfile.read(length) if length else b""
                 rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status, headers, payload = server._reply(rec)
+                if status == 0:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -162,3 +170,16 @@ def decode_png(data: bytes) -> Tuple[int, int, bytes]:
         out += row
         prev = row
     return height, width, bytes(out)
+
+
+def parse_form(rec: Recorded) -> Dict[str, Tuple[str, Optional[str], bytes]]:
+    """Parse a recorded multipart/form-data request with the stdlib email parser (independent of the SDK):
+    part name -> (content type, filename, payload)."""
+    raw = b"Content-Type: " + rec.headers["content-type"].encode() + b"\r\n\r\n" + rec.body
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    assert msg.is_multipart()
+    parts = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        parts[name] = (part.get_content_type(), part.get_filename(), part.get_payload(decode=True))
+    return parts

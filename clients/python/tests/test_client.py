@@ -6,7 +6,7 @@ from unittest import mock
 
 import numpy as np
 
-from _support import ENV_KEYS, FakeServer, error_reply, json_reply, model_spec, no_sleep_client
+from _support import DROP_CONNECTION, ENV_KEYS, FakeServer, error_reply, json_reply, model_spec, no_sleep_client, parse_form
 
 import dream
 
@@ -109,6 +109,25 @@ class EndpointsTest(unittest.TestCase):
         self.assertEqual((e.balance_cents, e.requested_cents, e.status_code), (1, 3, 402))
         self.assertAlmostEqual(e.requested_usd, 0.0245)
         self.assertEqual(self.srv.count("POST"), 1)
+
+    def test_predict_retries_carry_one_request_id_so_a_lost_reply_is_never_billed_twice(self):
+        def request_id(rec):
+            return parse_form(rec)["request_id"][2].decode()
+
+        self.srv.on("GET", "/v1/models/m", json_reply(200, model_spec("m")))
+        self.srv.on("POST", "/v1/models/m/predict", DROP_CONNECTION,
+                    (200, {"Content-Type": "video/mp4", "X-DreamEngine-Request-Id": "r-1"}, b"mp4"))
+        m = self.client.models.get("m")
+        frame, actions = np.zeros((480, 640, 3), np.uint8), np.zeros((12, 384), np.float32)
+        self.assertEqual(m.predict(start_frame=frame, actions=actions).request_id, "r-1")
+        first, retry = [r for r in self.srv.requests if r.method == "POST"]
+        self.assertRegex(request_id(first), r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertEqual(request_id(retry), request_id(first), "the retry after the lost reply reuses the id")
+
+        m.predict(start_frame=frame, actions=actions)
+        self.assertNotEqual(request_id(self.srv.requests[-1]), request_id(first), "a new call gets a new id")
+        m.predict(start_frame=frame, actions=actions, request_id="mine-7")
+        self.assertEqual(request_id(self.srv.requests[-1]), "mine-7")
 
     def test_status_and_healthz(self):
         self.srv.on("GET", "/v1/status", json_reply(200, {"status": "ok", "uptime_s": "42", "overall": [{"window": "1m", "requests": "3"}],

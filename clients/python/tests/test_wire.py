@@ -1,31 +1,17 @@
 """The bytes on the wire: multipart/form-data requests and multipart/mixed batch responses."""
 
-import email.parser
-import email.policy
 import io
 import unittest
 
 import numpy as np
 
-from _support import FakeServer, decode_png, json_reply, model_spec, no_sleep_client
+from _support import FakeServer, decode_png, json_reply, model_spec, no_sleep_client, parse_form
 
 import dream
 from dream._multipart import encode_form_data, parse_multipart
 
 SLUG = "dreamdojo-2b-gr1"
 FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + b"fake-mp4-payload" * 4
-
-
-def parse_form(rec):
-    """Parse a recorded multipart/form-data request with the stdlib email parser (independent of the SDK)."""
-    raw = b"Content-Type: " + rec.headers["content-type"].encode() + b"\r\n\r\n" + rec.body
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
-    assert msg.is_multipart()
-    parts = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        parts[name] = (part.get_content_type(), part.get_filename(), part.get_payload(decode=True))
-    return parts
 
 
 def mixed_reply(candidates, order=None, boundary="b0und4ry"):
@@ -65,7 +51,9 @@ class WireTest(unittest.TestCase):
         self.assertEqual(rec.headers["accept"], "video/mp4")
         self.assertTrue(rec.headers["content-type"].startswith("multipart/form-data; boundary="))
         parts = parse_form(rec)
-        self.assertEqual(set(parts), {"frame", "actions", "num_steps", "guidance", "seed", "output"})
+        self.assertEqual(set(parts), {"frame", "actions", "num_steps", "guidance", "seed", "output", "request_id"})
+        self.assertRegex(parts["request_id"][2].decode(), r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+                         "a fresh idempotency id per call")
         ctype, filename, png = parts["frame"]
         self.assertEqual((ctype, filename), ("image/png", "frame.png"))
         h, w, rgb = decode_png(png)

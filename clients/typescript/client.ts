@@ -13,6 +13,8 @@ import {
   type ModelSpec,
   type PredictBatchRequest,
   type PredictBatchResponse,
+  type PredictRequest,
+  type PredictResponse,
   type StreamPredictResponse,
 } from "../../src/gen/dream/v1/dream";
 import { errorInfoOf, retryInfoOf } from "../../src/transport/grpc/status";
@@ -110,6 +112,13 @@ export class DreamClient {
 
   getModel(slug: string): Promise<ModelSpec> {
     return this.unary<object, ModelSpec>(this.models, "getModel", { slug }).then((r) => r.response);
+  }
+
+  /** One rollout (Models.Predict); the same as predictBatch with K = 1. */
+  predict(request: Partial<PredictRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult<PredictResponse>> {
+    const b = fillBatch({ ...request, candidates: [] });
+    const single: PredictRequest = { model: b.model, startFrame: b.startFrame, actions: request.actions, params: b.params, output: b.output, deadlineMs: b.deadlineMs, requestId: b.requestId };
+    return this.unary(this.models, "predict", single, extra);
   }
 
   predictBatch(request: Partial<PredictBatchRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult<PredictBatchResponse>> {

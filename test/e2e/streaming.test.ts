@@ -226,6 +226,22 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     assert.equal(before - (await balance()), frames * PRICE);
   });
 
+  it("Predict over gRPC is PredictBatch with K = 1: the same frames, sent from its arena too", async () => {
+    const T = 30;
+    const params = { numSteps: 4, seed: 8 };
+    const preframed0 = preframedSendCount();
+    const [actions] = cands(1, T);
+    const { response, headers } = await h.client.predict({ model: TINY, startFrame, actions, params });
+    assert.equal(preframedSendCount(), preframed0 + 1, "a raw Predict leaves pre-framed");
+    const batch = (await h.client.predictBatch({ model: TINY, startFrame, candidates: [actions!], params })).response;
+    const r = response.rollout!;
+    assert.equal(r.frames.length, T + 1);
+    assert.equal(r.frameCount, T + 1);
+    assert.equal(response.summary?.frames, T + 1);
+    assert.equal(headers["x-dreamengine-frames"], String(T + 1));
+    r.frames.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(batch.rollouts[0]!.frames[i]!)), `frame ${i}`));
+  });
+
   it("a partial cancel of a unary raw PredictBatch returns survivors whole and cancelled candidates cut at a chunk boundary", async () => {
     // The raw arena was planned for complete rollouts; a cancel makes the response off-plan, so it must
     // go out through the ordinary encoder with exactly the frames generated.

@@ -50,6 +50,12 @@ function rolloutFields(output: ValidatedOutput, geometry: { height: number; widt
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * A failed copy or encode surfaces through drain(); if the request fails first and nobody drains, the
+ * rejection must not become an unhandled rejection (which ends the process).
+ */
+const handled = (p: Promise<void>): void => void p.catch(() => undefined);
+
+/**
  * Raw frames copied into a transport-planned arena as each chunk arrives. A K=8 T=48 480×640 response
  * is 361 MB: serializing it after the last chunk cost 0.3–0.5 s of pure copying, serial with nothing;
  * here that copy happens while the next chunk computes. One lane per event-loop turn (~11 MB), so other
@@ -115,6 +121,7 @@ export class RawArenaAssembler implements UnaryAssembler {
         await nextTurn();
       }
     });
+    handled(this.chain);
   }
 
   async drain(): Promise<void> {
@@ -173,6 +180,7 @@ export class RolloutAssembler implements UnaryAssembler {
           this.pushed[i]!++;
         }
       });
+      handled(this.chains[i]!);
     }
   }
 

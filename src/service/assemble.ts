@@ -47,6 +47,8 @@ function rolloutFields(output: ValidatedOutput, geometry: { height: number; widt
   };
 }
 
+const RAW_OUTPUT: ValidatedOutput = { encoding: "RAW_RGB8", jpegQuality: 0 };
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -75,8 +77,7 @@ export class RawArenaAssembler implements UnaryAssembler {
   }
 
   static open(layout: RawResponseLayout, shape: AssemblerShape): RawArenaAssembler | undefined {
-    const output: ValidatedOutput = { encoding: "RAW_RGB8", jpegQuality: 0 };
-    const planned = Array.from({ length: shape.candidates }, (_, i) => rolloutFields(output, shape, i, shape.framesPerRollout, false));
+    const planned = Array.from({ length: shape.candidates }, (_, i) => rolloutFields(RAW_OUTPUT, shape, i, shape.framesPerRollout, false));
     const frameBytes = shape.height * shape.width * 3;
     const arena = layout(planned, shape.framesPerRollout, frameBytes);
     if (!arena) return undefined;
@@ -131,9 +132,8 @@ export class RawArenaAssembler implements UnaryAssembler {
   async finish(cancelled: number[]): Promise<Rollout[]> {
     const cancelledSet = new Set(cancelled);
     await this.drain();
-    const output: ValidatedOutput = { encoding: "RAW_RGB8", jpegQuality: 0 };
     return this.pushed.map((count, c) => ({
-      ...rolloutFields(output, this.shape, c, count, cancelledSet.has(c)),
+      ...rolloutFields(RAW_OUTPUT, this.shape, c, count, cancelledSet.has(c)),
       frames: Array.from({ length: count }, (_, f) => {
         const at = this.arena.frameOffset(c, f);
         return this.arena.buffer.subarray(at, at + this.frameBytes);

@@ -10,34 +10,13 @@ import { DreamError, packActions } from "../../clients/typescript/client";
 import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { FrameEncoding, type PredictBatchRequest } from "../../src/gen/dream/v1/dream";
-import { startHarness, testActions, testFrame, type Harness } from "./harness";
+import { settledValue, startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const PRICE = 500;
 const CHUNK = 12;
 const H = 48;
 const W = 64;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean | Promise<boolean>, everyMs = 20): Promise<void> {
-  while (!(await cond())) await sleep(everyMs);
-}
-
-async function settledValue<T>(read: () => T, times = 5, everyMs = 50): Promise<T> {
-  let last = read();
-  let same = 0;
-  while (same < times) {
-    await sleep(everyMs);
-    const now = read();
-    if (now === last) same++;
-    else {
-      last = now;
-      same = 0;
-    }
-  }
-  return last;
-}
 
 async function expectError(p: Promise<unknown>, reason: string): Promise<DreamError> {
   try {

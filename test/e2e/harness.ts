@@ -19,9 +19,9 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string | undefined> = {}, creditsUsd = 100): Promise<Harness> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-"));
-  const config = loadConfig({
+/** The e2e server's settings: ephemeral ports, `dataDir`, the tiny model, quiet, no starter key. */
+export function e2eEnv(dataDir: string): Record<string, string> {
+  return {
     DREAM_GRPC_ADDR: "127.0.0.1:0",
     DREAM_HTTP_ADDR: "127.0.0.1:0",
     DREAM_DATA_DIR: dataDir,
@@ -29,6 +29,13 @@ export async function startHarness(env: Record<string, string | undefined> = {},
     DREAM_LOG_LEVEL: "silent",
     DREAM_STARTER_CREDITS_USD: "0",
     DREAM_SHUTDOWN_GRACE_MS: "2000",
+  };
+}
+
+export async function startHarness(env: Record<string, string | undefined> = {}, creditsUsd = 100): Promise<Harness> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-"));
+  const config = loadConfig({
+    ...e2eEnv(dataDir),
     // Each run gets its own schema and key prefix on shared real servers.
     DREAM_PG_SCHEMA: `e2e_${process.pid}_${Date.now().toString(36)}`,
     DREAM_REDIS_PREFIX: `e2e:${process.pid}:${Date.now().toString(36)}`,
@@ -103,4 +110,27 @@ export function testActions(steps: number, dim: number, k: number): Float32Array
   const a = new Float32Array(steps * dim);
   for (let t = 0; t < steps; t++) for (let d = 0; d < dim; d++) a[t * dim + d] = Math.sin(0.1 * t + 0.37 * d + 1.3 * k) * 0.8;
   return a;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `cond()` holds (no wall-clock bound beyond mocha's). */
+export async function until(cond: () => boolean | Promise<boolean>, everyMs = 20): Promise<void> {
+  while (!(await cond())) await sleep(everyMs);
+}
+
+/** Polls until `read()` returns the same value `times` polls in a row (no wall-clock bound beyond mocha's). */
+export async function settledValue<T>(read: () => T, times = 5, everyMs = 50): Promise<T> {
+  let last = read();
+  let same = 0;
+  while (same < times) {
+    await sleep(everyMs);
+    const now = read();
+    if (now === last) same++;
+    else {
+      last = now;
+      same = 0;
+    }
+  }
+  return last;
 }

@@ -19,6 +19,7 @@ import { startApp, type App } from "../../src/app/app";
 import { loadConfig } from "../../src/config/config";
 import { systemClock, type Clock } from "../../src/core/clock";
 import { silentLogger } from "../../src/observability/logger";
+import { e2eEnv } from "./harness";
 
 /** The system clock, except that `pause()` holds nowUs() still until `resume()`; time never jumps. */
 class PausableClock implements Clock {
@@ -95,15 +96,7 @@ describe("e2e: per-key rate limiting over HTTP and gRPC", function () {
 
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-rl-"));
-    const config = loadConfig({
-      DREAM_GRPC_ADDR: "127.0.0.1:0",
-      DREAM_HTTP_ADDR: "127.0.0.1:0",
-      DREAM_DATA_DIR: dataDir,
-      DREAM_MODELS: "dream-reference-tiny",
-      DREAM_LOG_LEVEL: "silent",
-      DREAM_STARTER_CREDITS_USD: "0",
-      DREAM_SHUTDOWN_GRACE_MS: "2000",
-    });
+    const config = loadConfig(e2eEnv(dataDir));
     app = await startApp(config, { clock, logger: silentLogger });
     await app.modelsLoaded;
     base = `http://127.0.0.1:${app.httpPort}`;

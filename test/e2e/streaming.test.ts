@@ -14,7 +14,7 @@ import { limits } from "../../src/core/limits";
 import { FrameEncoding, PredictBatchRequest, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
 import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
 import { errorInfoOf } from "../../src/transport/grpc/status";
-import { startHarness, testActions, testFrame, type Harness } from "./harness";
+import { settledValue, startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const PRICE = 500; // micros per frame
@@ -22,28 +22,6 @@ const CHUNK = 12;
 const H = 48;
 const W = 64;
 const FRAME_BYTES = H * W * 3;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `read()` returns the same value `times` polls in a row (no wall-clock bound beyond mocha's). */
-async function settledValue<T>(read: () => T, times = 5, everyMs = 50): Promise<T> {
-  let last = read();
-  let same = 0;
-  while (same < times) {
-    await sleep(everyMs);
-    const now = read();
-    if (now === last) same++;
-    else {
-      last = now;
-      same = 0;
-    }
-  }
-  return last;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, everyMs = 20): Promise<void> {
-  while (!(await cond())) await sleep(everyMs);
-}
 
 describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny model)", function () {
   this.timeout(180_000);

@@ -22,6 +22,9 @@ export const limits = Object.freeze({
   // Room ahead of a raw unary response's frames for the 5-byte gRPC prefix and the RequestSummary,
   // written once the request settles (a summary is ~100 bytes: ids <= 64, a slug, the charge, counts).
   rawResponseHeadroomBytes: 1024,
+  // Raw unary response buffers kept for reuse once their bytes have left (a K=8 T=48 480x640 response
+  // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS.
+  rawArenaPoolBytesMax: 1024 * 1024 * 1024,
   httpBodyBytesMax: 64 * 1024 * 1024,
   httpHeaderBytesMax: 16 * 1024,
   multipartPartsMax: 64,

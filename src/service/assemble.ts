@@ -82,7 +82,7 @@ export class RawArenaAssembler implements UnaryAssembler {
     const arena = layout(planned, shape.framesPerRollout, frameBytes);
     if (!arena) return undefined;
     const assembler = new RawArenaAssembler(arena, shape, frameBytes);
-    assembler.prefault();
+    if (!arena.warm) assembler.prefault();
     return assembler;
   }
 
@@ -91,7 +91,7 @@ export class RawArenaAssembler implements UnaryAssembler {
    * 361 MB buffer takes ~90k page faults on first write, which made copying a chunk ~4x slower than
    * copying into warm memory; faulting while the first chunk computes keeps that off the copy of the
    * last chunk, which nothing overlaps. Queued on the same chain as the chunk copies, so it can never
-   * overwrite a frame.
+   * overwrite a frame. Skipped for a reused (warm) arena.
    */
   private prefault(): void {
     const { candidates, framesPerRollout } = this.shape;
@@ -99,8 +99,7 @@ export class RawArenaAssembler implements UnaryAssembler {
     this.chain = this.chain.then(async () => {
       for (let n = 0; n < candidates * framesPerRollout; n += framesPerTurn) {
         for (let i = n; i < Math.min(n + framesPerTurn, candidates * framesPerRollout); i++) {
-          const at = this.arena.frameOffset(Math.floor(i / framesPerRollout), i % framesPerRollout);
-          this.arena.buffer.fill(0, at, at + this.frameBytes);
+          this.arena.touchFrame(Math.floor(i / framesPerRollout), i % framesPerRollout);
         }
         if (this.aborted) return;
         await nextTurn();
@@ -116,7 +115,7 @@ export class RawArenaAssembler implements UnaryAssembler {
         lane.frames.forEach((frame, j) => {
           const f = lane.firstFrameIndex + j;
           if (frame.byteLength !== this.frameBytes || f >= this.shape.framesPerRollout) throw new Error(`raw arena: frame ${f} of candidate ${c} does not fit the planned response`);
-          this.arena.buffer.set(frame, this.arena.frameOffset(c, f));
+          this.arena.putFrame(c, f, frame);
           this.pushed[c] = Math.max(this.pushed[c]!, f + 1);
         });
         await nextTurn();

@@ -30,6 +30,12 @@ export interface RawResponseArena {
   buffer: Uint8Array;
   /** Byte offset in `buffer` of candidate `candidate`'s frame `frame` (frame 0 = the start frame). */
   frameOffset(candidate: number, frame: number): number;
+  /** Copies one frame into its slot, with whatever the transport keeps beside it (its field key). */
+  putFrame(candidate: number, frame: number, bytes: Uint8Array): void;
+  /** Writes a slot once so that its memory is faulted in before the frame is copied there. */
+  touchFrame(candidate: number, frame: number): void;
+  /** The buffer is reused and already faulted in: touching ahead would be wasted work. */
+  readonly warm: boolean;
 }
 
 /**

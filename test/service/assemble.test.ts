@@ -9,10 +9,28 @@ import type { CodecPort } from "../../src/service/ports";
 const shape = { height: 2, width: 2, fps: 10, candidates: 2, framesPerRollout: 3 };
 const FRAME = 2 * 2 * 3;
 // Frames packed back to back with a 1-byte gap after each, so offsets are not trivially contiguous.
-const layout: RawResponseLayout = (rollouts, frames, frameBytes) => ({
-  buffer: new Uint8Array(rollouts.length * frames * (frameBytes + 1)),
-  frameOffset: (c, f) => (c * frames + f) * (frameBytes + 1),
-});
+const touched: string[] = [];
+const plainLayout = (warm: boolean): RawResponseLayout => (rollouts, frames, frameBytes) => {
+  const buffer = new Uint8Array(rollouts.length * frames * (frameBytes + 1));
+  const frameOffset = (c: number, f: number) => {
+    if (f >= frames || frameBytes !== FRAME) throw new Error(`frame ${f} of candidate ${c} does not fit`);
+    return (c * frames + f) * (frameBytes + 1);
+  };
+  return {
+    buffer,
+    warm,
+    frameOffset,
+    putFrame: (c, f, bytes) => {
+      if (bytes.byteLength !== frameBytes) throw new Error(`frame ${f} of candidate ${c} does not fit`);
+      buffer.set(bytes, frameOffset(c, f));
+    },
+    touchFrame: (c, f) => {
+      touched.push(`${c}/${f}`);
+      buffer.fill(0, frameOffset(c, f), frameOffset(c, f) + frameBytes);
+    },
+  };
+};
+const layout = plainLayout(false);
 const frame = (v: number) => new Uint8Array(FRAME).fill(v);
 const noCodecs = {} as CodecPort; // raw output never reaches the codecs
 
@@ -46,6 +64,19 @@ describe("RawArenaAssembler", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
+  });
+
+  it("faults a fresh arena's slots in ahead of the frames, and leaves a reused (warm) arena alone", async () => {
+    touched.length = 0;
+    const fresh = RawArenaAssembler.open(layout, shape)!;
+    await fresh.drain();
+    assert.equal(touched.length, shape.candidates * shape.framesPerRollout);
+    touched.length = 0;
+    const warm = RawArenaAssembler.open(plainLayout(true), shape)!;
+    warm.onChunk({ chunkIndex: 0, lanes: [{ candidateIndex: 0, firstFrameIndex: 0, frames: [frame(5)] }] });
+    const rollouts = await warm.finish([]);
+    assert.deepEqual(touched, []);
+    assert.deepEqual([...rollouts[0]!.frames[0]!], [...frame(5)]);
   });
 
   it("non-raw output, or no layout from the transport, takes the encoder path", async () => {

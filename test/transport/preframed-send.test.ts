@@ -7,6 +7,9 @@ import { preframedSendCount, registerFramer } from "../../src/transport/grpc/pre
 
 const FRAMED = "/test.PreFramed/Framed";
 const PLAIN = "/test.PreFramed/Plain";
+const BIG = "/test.PreFramed/Big";
+const BIG_BYTES = 48 * 1024 * 1024;
+const bigByte = (i: number) => (i * 31 + (i >> 16)) & 0xff;
 
 function framedMessage(payload: Buffer): Buffer {
   const out = Buffer.alloc(payload.byteLength + 5);
@@ -32,8 +35,9 @@ describe("pre-framed gRPC sends", () => {
     };
     server.register(FRAMED, echo, serialize(FRAMED), (b: Buffer) => b, "unary");
     server.register(PLAIN, echo, serialize(PLAIN), (b: Buffer) => b, "unary");
+    server.register(BIG, (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, framedMessage(Buffer.from(Uint8Array.from({ length: BIG_BYTES }, (_, i) => bigByte(i))))), serialize(BIG), (b: Buffer) => b, "unary");
     const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
   });
 
   after(() => {
@@ -41,9 +45,9 @@ describe("pre-framed gRPC sends", () => {
     server.forceShutdown();
   });
 
-  const call = (path: string, text: string) =>
+  const call = (path: string, text: string, via = client) =>
     new Promise<string>((resolve, reject) =>
-      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b.toString(), Buffer.from(text), (err, res) => (err ? reject(err) : resolve(res!))),
+      via.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b.toString(), Buffer.from(text), (err, res) => (err ? reject(err) : resolve(res!))),
     );
 
   it("installs on this grpc-js version", () => {
@@ -61,5 +65,30 @@ describe("pre-framed gRPC sends", () => {
     assert.equal(await call(PLAIN, "pre"), "reply to pre", "methods without a framer are untouched");
     assert.equal(preframedSendCount(), before + 1);
     assert.deepEqual(serialized, [FRAMED, PLAIN]);
+  });
+
+  it("tells onSent only once every byte has been written, and never for a stream that failed", async () => {
+    const sent: Buffer[] = [];
+    // onSent scribbles over the buffer as a reuse would: had it come before the last byte left, the
+    // client (64 KiB flow-control window, so most of the 48 MiB waits on its WINDOW_UPDATEs) would see it.
+    registerFramer(BIG, (v) => v as Buffer, (framed) => {
+      sent.push(framed);
+      framed.fill(0xee);
+    });
+    const received = await new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(BIG, (b: Buffer) => b, (b: Buffer) => b, Buffer.from("big"), (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+    assert.equal(received.byteLength, BIG_BYTES);
+    for (let i = 0; i < BIG_BYTES; i += 4093) assert.equal(received[i], bigByte(i), `byte ${i}`);
+    assert.equal(sent.length, 1);
+    // A client that refuses the message resets the stream mid-send: the buffer is not reported sent.
+    const refusing = new grpc.Client(client.getChannel().getTarget(), grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 1024 });
+    try {
+      await assert.rejects(call(BIG, "big", refusing), /larger than max/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(sent.length, 1);
+    } finally {
+      refusing.close();
+    }
   });
 });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { FrameEncoding, PredictBatchResponse, PredictResponse, type RequestSummary, type Rollout } from "../../src/gen/dream/v1/dream";
 import { encodePredictBatchResponse, encodePredictResponse } from "../../src/transport/grpc/fast-encode";
-import { framedRawResponse, planRawResponse } from "../../src/transport/grpc/raw-arena";
+import { ArenaPool, framedRawResponse, planRawResponse, releaseRawResponse } from "../../src/transport/grpc/raw-arena";
 
 const H = 2;
 const W = 3;
@@ -15,14 +15,14 @@ const planned = (i: number, frames: number): Rollout => ({ candidateIndex: i, en
 const pixel = (c: number, f: number, i: number) => (c * 71 + f * 13 + i) & 0xff;
 
 /** Plans an arena for k rollouts of `frames` frames and fills it the way the service does. */
-function filled(k: number, frames: number) {
-  const arena = planRawResponse(Array.from({ length: k }, (_, i) => planned(i, frames)), frames, FRAME_BYTES)!;
+function filled(k: number, frames: number, pool?: ArenaPool, salt = 0) {
+  const arena = planRawResponse(Array.from({ length: k }, (_, i) => planned(i, frames)), frames, FRAME_BYTES, pool)!;
   assert.ok(arena);
   const rollouts = Array.from({ length: k }, (_, c) => ({
     ...planned(c, frames),
     frames: Array.from({ length: frames }, (_, f) => {
       const at = arena.frameOffset(c, f);
-      arena.buffer.set(Uint8Array.from({ length: FRAME_BYTES }, (_, i) => pixel(c, f, i)), at);
+      arena.putFrame(c, f, Uint8Array.from({ length: FRAME_BYTES }, (_, i) => pixel(c, f, i) ^ salt));
       return arena.buffer.subarray(at, at + FRAME_BYTES);
     }),
   }));
@@ -82,6 +82,49 @@ describe("raw arena (gRPC raw unary responses)", () => {
       assert.equal(framedRawResponse(m.rollouts, m.summary), undefined, name);
       assert.deepEqual(decodeBatch(encodePredictBatchResponse(m)), generic(m), name);
     }
+  });
+
+  it("a frame whose slot was written behind the arena's back (no key) is never sent as it is", () => {
+    const arena = planRawResponse([planned(0, 2)], 2, FRAME_BYTES)!;
+    arena.putFrame(0, 0, new Uint8Array(FRAME_BYTES).fill(1));
+    arena.buffer.fill(2, arena.frameOffset(0, 1), arena.frameOffset(0, 1) + FRAME_BYTES); // not through putFrame
+    const rollouts = [{ ...planned(0, 2), frames: [0, 1].map((f) => arena.buffer.subarray(arena.frameOffset(0, f), arena.frameOffset(0, f) + FRAME_BYTES)) }];
+    assert.equal(framedRawResponse(rollouts, summary), undefined);
+    assert.deepEqual(decodeBatch(encodePredictBatchResponse({ rollouts, summary })), generic({ rollouts, summary }));
+    arena.touchFrame(0, 1); // keys the slot (and zeroes it), as the prefault does
+    arena.putFrame(0, 1, new Uint8Array(FRAME_BYTES).fill(2));
+    assert.deepEqual(decodeBatch(framedRawResponse(rollouts, summary)!.subarray(5)), generic({ rollouts, summary }));
+    assert.throws(() => arena.putFrame(0, 2, new Uint8Array(FRAME_BYTES)), /no slot for frame 2/);
+    assert.throws(() => arena.putFrame(0, 0, new Uint8Array(FRAME_BYTES + 1)), /has 19 bytes, the plan 18/);
+  });
+
+  it("a sent response's buffer is reused, warm, by the next response of that size; released once, bounded", () => {
+    const pool = new ArenaPool(10_000);
+    const first = filled(2, 3, pool);
+    assert.equal(first.arena.warm, false);
+    const framed = framedRawResponse(first.rollouts, summary)!;
+    releaseRawResponse(framed);
+    releaseRawResponse(framed); // a second release changes nothing
+    assert.equal(pool.pooledBytes(), first.arena.buffer.byteLength);
+    assert.equal(filled(2, 4, pool).arena.warm, false, "another size gets a fresh buffer");
+    const second = filled(2, 3, pool, 0x5a);
+    assert.equal(second.arena.warm, true);
+    assert.equal(second.arena.buffer.buffer, first.arena.buffer.buffer);
+    assert.equal(pool.pooledBytes(), 0);
+    const m = { rollouts: second.rollouts, summary };
+    assert.deepEqual(decodeBatch(framedRawResponse(m.rollouts, m.summary)!.subarray(5)), generic(m));
+    // The released response's frames alias the reused buffer: that is why release waits for the send.
+    assert.equal(first.rollouts[1]!.frames[2]![4], pixel(1, 2, 4) ^ 0x5a);
+    // Unpooled arenas and foreign buffers are ignored; the pool keeps at most its byte budget, newest first.
+    releaseRawResponse(framedRawResponse(filled(1, 1).rollouts, summary)!);
+    releaseRawResponse(Buffer.alloc(10));
+    const small = new ArenaPool(second.arena.buffer.byteLength + 10);
+    const a = filled(2, 3, small);
+    const b = filled(2, 3, small);
+    releaseRawResponse(framedRawResponse(a.rollouts, summary)!);
+    releaseRawResponse(framedRawResponse(b.rollouts, summary)!);
+    assert.equal(small.pooledBytes(), b.arena.buffer.byteLength);
+    assert.equal(filled(2, 3, small).arena.buffer.buffer, b.arena.buffer.buffer);
   });
 
   it("declines to plan a response over the gRPC send limit, without allocating it", () => {

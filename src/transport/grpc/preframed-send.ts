@@ -14,13 +14,16 @@
 import { BaseServerInterceptingCall } from "@grpc/grpc-js/build/src/server-interceptors";
 
 type Framer = (value: unknown) => Buffer | undefined;
+/** Told once every byte of a pre-framed message has been written to the connection. */
+type OnSent = (framed: Buffer) => void;
 
-const framers = new Map<string, Framer>();
+const framers = new Map<string, { framer: Framer; onSent?: OnSent }>();
 let installed: boolean | undefined;
 let sentWithoutCopy = 0;
 
 interface PatchableCall {
   handler: { path: string };
+  stream?: { once(event: "finish", listener: () => void): unknown };
   serializeMessage(value: unknown): Buffer;
 }
 
@@ -29,9 +32,15 @@ function install(): boolean {
   const original = proto.serializeMessage;
   if (typeof original !== "function" || original.length !== 1 || !/this\.handler\.serialize\(/.test(String(original))) return false;
   proto.serializeMessage = function (this: PatchableCall, value: unknown): Buffer {
-    const framed = framers.get(this.handler.path)?.(value);
+    const registered = framers.get(this.handler.path);
+    const framed = registered?.framer(value);
     if (framed === undefined) return original.call(this, value);
     sentWithoutCopy++;
+    // 'finish' comes after end() once every write's callback has run, and an http2 write's callback
+    // runs when its bytes have gone to the socket: from then on nothing reads the buffer. A stream
+    // that fails or is reset never finishes, and its buffer is simply left to the garbage collector.
+    const { onSent } = registered!;
+    if (onSent && this.stream) this.stream.once("finish", () => onSent(framed));
     return framed;
   };
   return true;
@@ -40,11 +49,12 @@ function install(): boolean {
 /**
  * Registers a framer for one method path: given the handler's response it returns the complete framed
  * message (compressed flag 0, big-endian length, message) or undefined to serialize normally.
+ * `onSent` hears about each framed message once all of it has been written (e.g. to reuse the buffer).
  * Returns whether zero-copy sending is active in this process.
  */
-export function registerFramer(path: string, framer: Framer): boolean {
+export function registerFramer(path: string, framer: Framer, onSent?: OnSent): boolean {
   installed ??= install();
-  framers.set(path, framer);
+  framers.set(path, { framer, onSent });
   return installed;
 }
 

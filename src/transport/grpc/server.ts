@@ -8,12 +8,12 @@ import { ServiceError } from "../../core/errors";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService, type PredictBatchResponse, type PredictResponse } from "../../gen/dream/v1/dream";
 import type { Logger } from "../../observability/logger";
-import type { CallContext, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
+import type { CallContext, MethodTable, RawResponseLayout, StreamHandler, UnaryHandler } from "../../service/context";
 import { callContext } from "./context";
 import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictResponse } from "./fast-encode";
 import { healthImplementation, HealthService } from "./health";
 import { registerFramer } from "./preframed-send";
-import { framedRawResponse, planRawResponse } from "./raw-arena";
+import { ArenaPool, framedRawResponse, planRawResponse, releaseRawResponse } from "./raw-arena";
 import { toGrpcStatus } from "./status";
 
 export const PROTO_ROOT = path.resolve(__dirname, "..", "..", "..", "proto");
@@ -47,11 +47,15 @@ const PREDICT_BATCH_PATH = ModelsService.predictBatch.path;
  * (raw-arena.ts) and, where grpc-js allows, sent without grpc-js's framing copy (preframed-send.ts).
  */
 function enableRawArenas(): boolean {
-  registerFramer(PREDICT_PATH, (v) => {
-    const m = v as PredictResponse;
-    return framedRawResponse(m.rollout ? [m.rollout] : [], m.summary);
-  });
-  return registerFramer(PREDICT_BATCH_PATH, (v) => framedRawResponse((v as PredictBatchResponse).rollouts, (v as PredictBatchResponse).summary));
+  registerFramer(
+    PREDICT_PATH,
+    (v) => {
+      const m = v as PredictResponse;
+      return framedRawResponse(m.rollout ? [m.rollout] : [], m.summary);
+    },
+    releaseRawResponse,
+  );
+  return registerFramer(PREDICT_BATCH_PATH, (v) => framedRawResponse((v as PredictBatchResponse).rollouts, (v as PredictBatchResponse).summary), releaseRawResponse);
 }
 
 /** The id the service settled on (a client-chosen request_id wins over the transport's). */
@@ -70,6 +74,10 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   });
   const { logger } = opts;
   const zeroCopySend = enableRawArenas();
+  // Reused only after a send completed, which needs the pre-framed path; without it the copy grpc-js
+  // makes anyway is the price, and every arena is fresh.
+  const arenaPool = zeroCopySend ? new ArenaPool() : undefined;
+  const rawLayout: RawResponseLayout = (rollouts, framesPerRollout, frameBytes) => planRawResponse(rollouts, framesPerRollout, frameBytes, arenaPool);
   if (!zeroCopySend) logger.warn("this grpc-js version cannot send pre-framed responses; raw predict responses are copied once more before sending");
   const finish = (method: string, code: number, startedMs: number) => opts.onCallEnd?.(method, code, performance.now() - startedMs);
 
@@ -91,7 +99,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           const controller = new AbortController();
           call.on("cancelled", () => controller.abort());
           const ctx = callContext(call, controller);
-          if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = planRawResponse;
+          if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = rawLayout;
           handler(call.request, ctx).then(
             (response) => {
               ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));

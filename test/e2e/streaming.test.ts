@@ -13,6 +13,7 @@ import type { SchedulerEngine } from "../../src/app/engine";
 import { limits } from "../../src/core/limits";
 import { FrameEncoding, PredictBatchRequest, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
 import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
+import { rawArenaCounters } from "../../src/transport/grpc/raw-arena";
 import { errorInfoOf } from "../../src/transport/grpc/status";
 import { settledValue, startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
@@ -102,6 +103,14 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     }
     assert.ok(!Buffer.from(frames[0]![T]!).equals(Buffer.from(frames[1]![T]!)), "different actions give different frames");
 
+    // Once its bytes have left, the arena is reused by the next response of that size, already warm;
+    // the repeat (same seed) arrives byte-identical.
+    await until(() => rawArenaCounters().released > 0);
+    const reused0 = rawArenaCounters().reused;
+    const again = (await h.client.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params })).response;
+    assert.equal(rawArenaCounters().reused, reused0 + 1, "the second response reused the first one's arena");
+    for (let k = 0; k < K; k++) for (let f = 0; f <= T; f++) assert.ok(Buffer.from(again.rollouts[k]!.frames[f]!).equals(Buffer.from(batch.rollouts[k]!.frames[f]!)), `repeat: candidate ${k} frame ${f}`);
+
     assert.equal(summaries.length, 1);
     const s = summaries[0]!;
     assert.deepEqual(s.framesPerCandidate, [T + 1, T + 1, T + 1]);
@@ -114,7 +123,7 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     assert.equal(Number(s.summary?.seed), 11);
     await until(holdsSettled);
     assert.equal(await ledgerCharge(requestId), K * (T + 1) * PRICE);
-    assert.equal(before - (await balance()), K * (T + 1) * PRICE + batch.summary!.cost!.micros, "the stream and the batch are each billed their frames");
+    assert.equal(before - (await balance()), K * (T + 1) * PRICE + batch.summary!.cost!.micros + again.summary!.cost!.micros, "the stream and both batches are each billed their frames");
   });
 
   it("a client cancel mid-rollout stops work at the next chunk boundary and bills only generated frames", async () => {

@@ -35,7 +35,10 @@ describe("pre-framed gRPC sends", () => {
     };
     server.register(FRAMED, echo, serialize(FRAMED), (b: Buffer) => b, "unary");
     server.register(PLAIN, echo, serialize(PLAIN), (b: Buffer) => b, "unary");
-    server.register(BIG, (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, framedMessage(Buffer.from(Uint8Array.from({ length: BIG_BYTES }, (_, i) => bigByte(i))))), serialize(BIG), (b: Buffer) => b, "unary");
+    const bigPayload = Buffer.allocUnsafe(BIG_BYTES);
+    for (let i = 0; i < BIG_BYTES; i++) bigPayload[i] = bigByte(i);
+    // Its framer (registered in the test below) sends every reply as it is; the serializer never runs.
+    server.register(BIG, (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, framedMessage(bigPayload)), (b: Buffer) => b, (b: Buffer) => b, "unary");
     const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
   });

@@ -55,6 +55,10 @@ const headOf = (r: Rollout): Uint8Array => Rollout.encode({ ...r, frames: [], vi
  * Buffers of responses whose bytes have left, for reuse by the next response of the same size (an MPC
  * loop repeats one shape). Bounded by total bytes; the oldest go first.
  */
+/** Arenas given back after their response left, and plans that reused one, since the process started. */
+const counters = { released: 0, reused: 0 };
+export const rawArenaCounters = (): Readonly<typeof counters> => ({ ...counters });
+
 export class ArenaPool {
   private readonly free: Buffer[] = [];
 
@@ -91,6 +95,7 @@ export function planRawResponse(rollouts: readonly Rollout[], framesPerRollout: 
   if (rolloutsBytes + headroom - GRPC_PREFIX_BYTES > limits.grpcSendBytesMax) return undefined;
 
   const reused = pool?.take(headroom + rolloutsBytes);
+  if (reused) counters.reused++;
   // allocUnsafeSlow: never a slice of Node's shared small-buffer pool, whose ArrayBuffer another arena
   // could share (arenas are recognised by their ArrayBuffer).
   const buffer = reused ?? Buffer.allocUnsafeSlow(headroom + rolloutsBytes);
@@ -135,6 +140,7 @@ export function releaseRawResponse(framed: Uint8Array): void {
   const plan = plans.get(framed.buffer);
   if (!plan?.pool) return;
   plans.delete(framed.buffer);
+  counters.released++;
   plan.pool.give(plan.buffer);
 }
 

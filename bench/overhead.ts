@@ -104,6 +104,9 @@ async function main(): Promise<void> {
           served_all_ms: servedMs.map((x) => round(x)),
           stream_all_ms: streamMs.map((x) => round(x)),
           response_mb: round((k * (T + 1) * h * w * 3) / 1e6, 1),
+          // Both sides (this process and the server it starts) run under the same allocator settings;
+          // glibc's transparent huge pages change what fresh memory costs (npm run bench:fresh-memory).
+          glibc_tunables: process.env.GLIBC_TUNABLES ?? "",
         };
         rows.push(row);
         process.stdout.write(`${JSON.stringify(row)}\n`);

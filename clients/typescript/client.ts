@@ -18,6 +18,7 @@ import {
   type StreamPredictResponse,
 } from "../../src/gen/dream/v1/dream";
 import { errorInfoOf, retryInfoOf } from "../../src/transport/grpc/status";
+import { reserveWarmReceive, WARM_RECEIVE_BYTES_MIN } from "./warm-receive";
 
 export class DreamError extends Error {
   override name = "DreamError";
@@ -51,6 +52,11 @@ export interface ClientOptions {
   apiKey?: string;
   /** Per-call deadline; default none. */
   timeoutMs?: number;
+  /**
+   * Raw unary responses of at least this many bytes are received into a buffer faulted in while the
+   * engine computes (warm-receive.ts); 0 turns that off. Default WARM_RECEIVE_BYTES_MIN (4 MiB).
+   */
+  warmReceiveBytesMin?: number;
 }
 
 export interface CallResult<T> {
@@ -93,10 +99,15 @@ export class DreamClient {
     method: string,
     request: Req,
     extra: { metadata?: Record<string, string>; timeoutMs?: number } = {},
+    /** An upper bound on the response's size when it is known up front (raw predicts). */
+    responseBytesBound?: number,
   ): Promise<CallResult<Res>> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
+      const minBytes = this.options.warmReceiveBytesMin ?? WARM_RECEIVE_BYTES_MIN;
+      const reservation = responseBytesBound !== undefined && minBytes > 0 ? reserveWarmReceive(responseBytesBound, minBytes) : undefined;
       const call = target[method](request, this.metadata(extra.metadata), this.callOptions(extra.timeoutMs), (err: grpc.ServiceError | null, res: Res) => {
+        reservation?.cancel();
         if (err) reject(toDreamError(err));
         else resolve({ response: res, headers });
       });
@@ -118,11 +129,12 @@ export class DreamClient {
   predict(request: Partial<PredictRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult<PredictResponse>> {
     const b = fillBatch({ ...request, candidates: [] });
     const single: PredictRequest = { model: b.model, startFrame: b.startFrame, actions: request.actions, params: b.params, output: b.output, deadlineMs: b.deadlineMs, requestId: b.requestId };
-    return this.unary(this.models, "predict", single, extra);
+    return this.unary(this.models, "predict", single, extra, rawResponseBytesBound({ ...b, candidates: request.actions ? [request.actions] : [] }));
   }
 
   predictBatch(request: Partial<PredictBatchRequest> & { model: string }, extra: { metadata?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult<PredictBatchResponse>> {
-    return this.unary(this.models, "predictBatch", fillBatch(request), extra);
+    const filled = fillBatch(request);
+    return this.unary(this.models, "predictBatch", filled, extra, rawResponseBytesBound(filled));
   }
 
   /** Server stream as an async iterator; `call` is exposed so callers can cancel. */
@@ -155,6 +167,24 @@ export class DreamClient {
     this.billing.close();
     this.status.close();
   }
+}
+
+const varintBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/**
+ * An upper bound on the framed size of a raw PredictBatchResponse (or PredictResponse, K = 1) for this
+ * request, if the request says enough to know it: K x (T+1) frames of the start frame's H x W x 3 bytes,
+ * each with its field key and length, plus per rollout its key, length and scalar fields (< 64 bytes),
+ * the summary (the server's headroom for it is 1 KiB) and the 5-byte gRPC prefix.
+ */
+export function rawResponseBytesBound(r: PredictBatchRequest): number | undefined {
+  const encoding = r.output?.encoding ?? FrameEncoding.FRAME_ENCODING_UNSPECIFIED;
+  if (encoding !== FrameEncoding.RAW_RGB8 && encoding !== FrameEncoding.FRAME_ENCODING_UNSPECIFIED) return undefined;
+  const frameBytes = (r.startFrame?.height ?? 0) * (r.startFrame?.width ?? 0) * 3;
+  const steps = r.candidates.map((c) => c.shape[0] ?? 0);
+  if (frameBytes === 0 || steps.length === 0 || steps.some((t) => !(t > 0))) return undefined;
+  const frames = steps.reduce((sum, t) => sum + t + 1, 0);
+  return 5 + 1024 + 64 * steps.length + frames * (frameBytes + 1 + varintBytes(frameBytes));
 }
 
 function fillBatch(r: Partial<PredictBatchRequest> & { model: string }): PredictBatchRequest {

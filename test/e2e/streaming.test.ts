@@ -7,11 +7,12 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
-import { DreamError, packActions } from "../../clients/typescript/client";
+import { DreamClient, DreamError, packActions } from "../../clients/typescript/client";
+import { reserveWarmReceive, warmReceiveCounters } from "../../clients/typescript/warm-receive";
 import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { limits } from "../../src/core/limits";
-import { FrameEncoding, PredictBatchRequest, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
+import { FrameEncoding, PredictBatchRequest, PredictBatchResponse, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
 import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
 import { rawArenaCounters } from "../../src/transport/grpc/raw-arena";
 import { errorInfoOf } from "../../src/transport/grpc/status";
@@ -90,6 +91,7 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
 
     const preframed0 = preframedSendCount();
     const batch = (await h.client.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params })).response;
+    let billedExtra = 0;
     assert.equal(preframedSendCount(), preframed0 + 1, "the raw batch left from its arena, without grpc-js's framing copy");
     for (let k = 0; k < K; k++) {
       assert.equal(frames[k]!.length, T + 1);
@@ -111,6 +113,28 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     assert.equal(rawArenaCounters().reused, reused0 + 1, "the second response reused the first one's arena");
     for (let k = 0; k < K; k++) for (let f = 0; f <= T; f++) assert.ok(Buffer.from(again.rollouts[k]!.frames[f]!).equals(Buffer.from(batch.rollouts[k]!.frames[f]!)), `repeat: candidate ${k} frame ${f}`);
 
+    // The client received it into a buffer faulted in while the engine ran (this response is 0.86 MB,
+    // so the test lowers the 4 MiB default); with that turned off, grpc-js's own decoding gives the same.
+    const warmClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey, warmReceiveBytesMin: 1 });
+    const coldClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey, warmReceiveBytesMin: 0 });
+    try {
+      // Start the faulting thread first (its start-up takes longer than this tiny model's rollout).
+      const probe = reserveWarmReceive(1 << 20, 1)!;
+      await until(() => probe.ready);
+      probe.cancel();
+      const warm0 = warmReceiveCounters().warm;
+      const warm = (await warmClient.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params })).response;
+      assert.equal(warmReceiveCounters().warm, warm0 + 1, "received into the reserved buffer");
+      const cold = (await coldClient.predictBatch({ model: TINY, startFrame, candidates: cands(K, T), params })).response;
+      assert.equal(warmReceiveCounters().warm, warm0 + 1, "turned off: not reserved");
+      assert.deepEqual(PredictBatchResponse.encode({ ...warm, summary: undefined }).finish(), PredictBatchResponse.encode({ ...cold, summary: undefined }).finish());
+      assert.deepEqual(PredictBatchResponse.encode({ ...warm, summary: undefined }).finish(), PredictBatchResponse.encode({ ...batch, summary: undefined }).finish());
+      billedExtra = warm.summary!.cost!.micros + cold.summary!.cost!.micros;
+    } finally {
+      warmClient.close();
+      coldClient.close();
+    }
+
     assert.equal(summaries.length, 1);
     const s = summaries[0]!;
     assert.deepEqual(s.framesPerCandidate, [T + 1, T + 1, T + 1]);
@@ -123,7 +147,7 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
     assert.equal(Number(s.summary?.seed), 11);
     await until(holdsSettled);
     assert.equal(await ledgerCharge(requestId), K * (T + 1) * PRICE);
-    assert.equal(before - (await balance()), K * (T + 1) * PRICE + batch.summary!.cost!.micros + again.summary!.cost!.micros, "the stream and both batches are each billed their frames");
+    assert.equal(before - (await balance()), K * (T + 1) * PRICE + batch.summary!.cost!.micros + again.summary!.cost!.micros + billedExtra, "the stream and every batch are each billed their frames");
   });
 
   it("a client cancel mid-rollout stops work at the next chunk boundary and bills only generated frames", async () => {

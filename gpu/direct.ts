@@ -21,6 +21,12 @@ export interface DirectRolloutInput {
   frame: Uint8Array;
   /** float32 [k, t, actionDim], candidate-major. */
   actions: Float32Array;
+  /**
+   * Where to put the frames (k*(t+1)*H*W*3 bytes), e.g. the previous run's, so that repeated runs
+   * write into memory that is already faulted in, as the served path's reused response buffer is.
+   * Default: a new buffer per run.
+   */
+  into?: Uint8Array;
 }
 
 export interface DirectRolloutResult {
@@ -63,7 +69,9 @@ export class DirectModel {
     states.set("start", await this.sessions.encode(input.frame, 1));
     const encodeMs = performance.now() - t0;
 
-    const out = new Uint8Array(k * (t + 1) * frameBytes);
+    const outBytes = k * (t + 1) * frameBytes;
+    assert(input.into === undefined || input.into.length === outBytes, `into: ${input.into?.length} bytes, expected ${outBytes}`);
+    const out = input.into ?? new Uint8Array(outBytes);
     for (let lane = 0; lane < k; lane++) out.set(input.frame, lane * (t + 1) * frameBytes);
     const noise = new NoiseCache(this.sessions.latentSize);
     const geo = { latentSize: this.sessions.latentSize, chunkSize, actionDim };

@@ -37,6 +37,16 @@ describe("gpu reference model (tiny, in-process)", () => {
     assert.ok(bytesEqual(x.frames, y.frames));
   });
 
+  it("writes into a caller's output buffer when given one (the bench's reused floor), with the same frames", async () => {
+    const a = randomActions(2 * 24 * 384, 3);
+    const fresh = await run(a, { k: 2, seed: 7n });
+    const into = new Uint8Array(fresh.frames.length).fill(0xab);
+    const reused = await model.run({ k: 2, t: 24, numSteps: 4, seed: 7n, frame, actions: a, into });
+    assert.equal(reused.frames, into);
+    assert.ok(bytesEqual(reused.frames, fresh.frames));
+    await assert.rejects(model.run({ k: 2, t: 24, numSteps: 4, seed: 7n, frame, actions: a, into: into.subarray(1) }), /into: .* bytes, expected/);
+  });
+
   it("frames respond to actions", async () => {
     const x = await run(randomActions(24 * 384, 3));
     const y = await run(randomActions(24 * 384, 4));

@@ -3,7 +3,8 @@
 // the floor on this machine. Reps alternate served/direct so drift on a shared machine hits both.
 // Also StreamPredict (same request, raw frames as each chunk finishes), which overlaps the transfer of
 // chunk c with the compute of chunk c+1, and the engine's own wall time from the response summary, so
-// the gap splits into engine overhead vs moving the frames. Every timing comes with the share of CPU
+// the gap splits into engine overhead vs moving the frames, and the same unary call with the client's
+// warm receive off (clients/typescript/warm-receive.ts). Every timing comes with the share of CPU
 // the hypervisor stole meanwhile (this runs on shared VMs), and the row repeats the ratio over the reps
 // where neither side lost more than 3%. Prints one JSON row per (model, k) and a one-line summary.
 import fs from "node:fs";
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
   await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => MODELS.includes(e.slug)) });
   const server = await startServer({ DREAM_MODELS: MODELS.join(",") });
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey });
+  // The same calls with the client's warm receive turned off (grpc-js's own decoding into fresh
+  // memory), measured in the same reps, so the client's share of the gap shows side by side.
+  const coldClient = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceiveBytesMin: 0 });
   const rows: Record<string, unknown>[] = [];
   try {
     for (const slug of MODELS) {
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
         await client.predictBatch(request);
         const into = (await direct.run({ k, t: T, numSteps: entry.defaultNumSteps, seed: 1n, frame, actions: stacked })).frames;
         const servedMs: number[] = [];
+        const coldMs: number[] = [];
         const engineMs: number[] = [];
         const streamMs: number[] = [];
         const directMs: number[] = [];
@@ -62,6 +67,9 @@ async function main(): Promise<void> {
           servedStealPct.push(servedSteal);
           engineMs.push(res.response.summary!.engineWallMs);
           if (res.response.rollouts.length !== k || res.response.rollouts[0]!.frames.length !== T + 1) throw new Error("served response has the wrong shape");
+          const c0 = performance.now();
+          await coldClient.predictBatch(request);
+          coldMs.push(performance.now() - c0);
           const s0 = performance.now();
           let streamed = 0;
           for await (const m of client.streamPredict(request).messages) {
@@ -95,6 +103,8 @@ async function main(): Promise<void> {
           direct_compute_ms: round(compute),
           ratio_vs_compute: round(served / compute, 3),
           served_engine_ms: engine,
+          served_cold_receive_ms: round(percentile(coldMs, 0.5)),
+          cold_receive_ratio: round(percentile(coldMs, 0.5) / directMedian, 3),
           engine_ratio: round(engine / directMedian, 3),
           stream_ms: round(stream),
           stream_ratio: round(stream / directMedian, 3),
@@ -117,11 +127,12 @@ async function main(): Promise<void> {
     }
   } finally {
     client.close();
+    coldClient.close();
     await server.stop();
   }
   const target = rows.find((r) => r.model === "dream-reference-480p" && r.k === 8);
   const summary = rows
-    .map((r) => `${String(r.model).replace("dream-reference-", "")} K=${r.k}: unary ${r.ratio} (${r.quiet_reps} low-steal reps: ${r.quiet_ratio}; ${r.ratio_vs_compute} of ONNX calls alone; engine alone ${r.engine_ratio}), stream ${r.stream_ratio} of direct ${r.direct_ms} ms`)
+    .map((r) => `${String(r.model).replace("dream-reference-", "")} K=${r.k}: unary ${r.ratio} (${r.quiet_reps} low-steal reps: ${r.quiet_ratio}; ${r.ratio_vs_compute} of ONNX calls alone; engine alone ${r.engine_ratio}; client warm receive off ${r.cold_receive_ratio}), stream ${r.stream_ratio} of direct ${r.direct_ms} ms`)
     .join("; ");
   process.stdout.write(`summary: ${summary}. Target ratio <= 1.10 at K=8 on 480p: ${target && Number(target.ratio) <= 1.1 ? "met" : "NOT met"}\n`);
   if (process.env.BENCH_OUT) fs.writeFileSync(process.env.BENCH_OUT, JSON.stringify(rows, null, 2));

@@ -21,6 +21,8 @@ import { Worker } from "node:worker_threads";
 
 /** Below this a response is cheap to fault in on arrival; reserving ahead is not worth a thread hop. */
 export const WARM_RECEIVE_BYTES_MIN = 4 * 1024 * 1024;
+/** Above this nothing is reserved (a buffer that large may not be allocatable at all). */
+export const WARM_RECEIVE_BYTES_MAX = 2 * 1024 * 1024 * 1024;
 
 // StreamDecoder's ReadState values.
 const NO_DATA = 0;
@@ -47,7 +49,13 @@ export const warmReceiveCounters = (): Readonly<typeof counters> => ({ ...counte
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 parentPort.on("message", ({ id, bytes }) => {
-  const ab = new ArrayBuffer(bytes);
+  let ab;
+  try {
+    ab = new ArrayBuffer(bytes);
+  } catch {
+    parentPort.postMessage({ id }); // out of memory: that one response is received as usual
+    return;
+  }
   const u8 = new Uint8Array(ab);
   for (let i = 0; i < bytes; i += 4096) u8[i] = 0;
   parentPort.postMessage({ id, ab }, [ab]);
@@ -62,9 +70,9 @@ function faulter(): Worker | undefined {
     workerFailed = true;
     return undefined;
   }
-  worker.on("message", ({ id, ab }: { id: number; ab: ArrayBuffer }) => {
+  worker.on("message", ({ id, ab }: { id: number; ab?: ArrayBuffer }) => {
     const r = reserved.get(id);
-    if (r && !r.cancelled) r.buffer = Buffer.from(ab);
+    if (r && !r.cancelled && ab) r.buffer = Buffer.from(ab);
   });
   worker.on("error", () => {
     workerFailed = true;
@@ -87,7 +95,7 @@ export interface Reservation {
  * when its call ends, whether or not the buffer was used.
  */
 export function reserveWarmReceive(capacityBytes: number, minBytes = WARM_RECEIVE_BYTES_MIN): Reservation | undefined {
-  if (!installed || capacityBytes < minBytes || !Number.isSafeInteger(capacityBytes)) return undefined;
+  if (!installed || capacityBytes < minBytes || capacityBytes > WARM_RECEIVE_BYTES_MAX || !Number.isSafeInteger(capacityBytes)) return undefined;
   const w = faulter();
   if (!w) return undefined;
   const r: Reserved = { id: nextId++, capacity: capacityBytes, cancelled: false };

@@ -3,7 +3,7 @@
 // one it must be the original. The size bound DreamClient reserves must cover the real response.
 import assert from "node:assert/strict";
 import { rawResponseBytesBound } from "../../clients/typescript/client";
-import { reserveWarmReceive, takeWarm, warmReceiveCounters, warmReceiveInstalled } from "../../clients/typescript/warm-receive";
+import { reserveWarmReceive, takeWarm, WARM_RECEIVE_BYTES_MAX, warmReceiveCounters, warmReceiveInstalled } from "../../clients/typescript/warm-receive";
 import { FrameEncoding, PredictBatchRequest, PredictBatchResponse, type RequestSummary } from "../../src/gen/dream/v1/dream";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -84,6 +84,7 @@ describe("TS client: warm receive", () => {
     assert.equal(wrongSize.ready, false);
     assert.equal(takeWarm(1_000_000), undefined, "a cancelled reservation is gone");
     assert.equal(reserveWarmReceive(100), undefined, "below the minimum nothing is reserved");
+    assert.equal(reserveWarmReceive(WARM_RECEIVE_BYTES_MAX + 1), undefined, "nor above the maximum");
   });
 
   it("bounds the raw response of a request from above, within the decoder's slack", () => {

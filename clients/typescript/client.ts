@@ -106,11 +106,17 @@ export class DreamClient {
       const headers: Record<string, string> = {};
       const minBytes = this.options.warmReceiveBytesMin ?? WARM_RECEIVE_BYTES_MIN;
       const reservation = responseBytesBound !== undefined && minBytes > 0 ? reserveWarmReceive(responseBytesBound, minBytes) : undefined;
-      const call = target[method](request, this.metadata(extra.metadata), this.callOptions(extra.timeoutMs), (err: grpc.ServiceError | null, res: Res) => {
-        reservation?.cancel();
-        if (err) reject(toDreamError(err));
-        else resolve({ response: res, headers });
-      });
+      let call;
+      try {
+        call = target[method](request, this.metadata(extra.metadata), this.callOptions(extra.timeoutMs), (err: grpc.ServiceError | null, res: Res) => {
+          reservation?.cancel();
+          if (err) reject(toDreamError(err));
+          else resolve({ response: res, headers });
+        });
+      } catch (err) {
+        reservation?.cancel(); // the call never started: nothing will take the buffer
+        throw err;
+      }
       call.on("metadata", (md: grpc.Metadata) => {
         for (const [k, v] of Object.entries(md.getMap())) headers[k] = String(v);
       });

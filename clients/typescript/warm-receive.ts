@@ -12,9 +12,8 @@
 //
 // The decoder is grpc-js's private StreamDecoder, replaced only while it has the shape it has had
 // since 1.x (write(data) with readState, readSizeRemaining, readMessageRemaining and
-// maxReadMessageLength), and it departs from the original only
-// for a message that spans chunks and fits a ready reservation; everything else takes the original
-// path. It yields the same framed Buffer (flag, length, message) the original would. (Copying each
+// maxReadMessageLength), and it departs from the original only for a message that spans chunks and
+// fits a ready reservation; everything else takes the original path. It yields the same framed Buffer (flag, length, message) the original would. (Copying each
 // chunk into a fresh buffer as it arrives measured no better than grpc-js's concatenation, so without
 // a reservation nothing changes.)
 import { Worker } from "node:worker_threads";
@@ -176,6 +175,7 @@ function install(): boolean {
       if (this.readState !== NO_DATA) {
         // Hand the original exactly the rest of the prefix or message it is in the middle of.
         const n = Math.min(data.length - at, this.readState === READING_SIZE ? this.readSizeRemaining : this.readMessageRemaining);
+        if (!(n > 0)) break; // a state this code does not know: the original takes the rest
         out.push(...original.call(this, data.subarray(at, at + n)));
         at += n;
         continue;

@@ -51,14 +51,14 @@ const plans = new WeakMap<ArrayBufferLike, ArenaPlan>();
 const EMPTY = new Uint8Array(0);
 const headOf = (r: Rollout): Uint8Array => Rollout.encode({ ...r, frames: [], video: EMPTY }).finish();
 
-/**
- * Buffers of responses whose bytes have left, for reuse by the next response of the same size (an MPC
- * loop repeats one shape). Bounded by total bytes; the oldest go first.
- */
 /** Arenas given back after their response left, and plans that reused one, since the process started. */
 const counters = { released: 0, reused: 0 };
 export const rawArenaCounters = (): Readonly<typeof counters> => ({ ...counters });
 
+/**
+ * Buffers of responses whose bytes have left, for reuse by the next response of the same size (an MPC
+ * loop repeats one shape). Bounded by total bytes; the oldest go first.
+ */
 export class ArenaPool {
   private readonly free: Buffer[] = [];
 

@@ -43,6 +43,9 @@ export function lockDataDir(dir: string): DirLock {
       const release = (): void => {
         if (released) return;
         released = true;
+        // A process that opens and closes ledgers (the test suite, a supervisor) must not pile up
+        // one exit listener per lock it ever held.
+        process.off("exit", release);
         try {
           if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.unlinkSync(file);
         } catch {

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const server = await startServer({ DREAM_MODELS: MODELS.join(",") });
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey });
   // The same calls with the client's warm receive turned off (grpc-js's own decoding into fresh
-  // memory), measured in the same reps, so the client's share of the gap shows side by side.
+  // memory), for the separate pass below that shows the client's share of the gap side by side.
   const coldClient = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceiveBytesMin: 0 });
   const rows: Record<string, unknown>[] = [];
   try {
@@ -84,10 +84,10 @@ async function main(): Promise<void> {
         // behind in this process, which must not weigh on them): warm receive off and on, alternating.
         const warmMs: number[] = [];
         for (let r = 0; r < reps; r++) {
-          for (const [c, into] of [[coldClient, coldMs], [client, warmMs]] as const) {
+          for (const [c, times] of [[coldClient, coldMs], [client, warmMs]] as const) {
             const c0 = performance.now();
             await c.predictBatch(request);
-            into.push(performance.now() - c0);
+            times.push(performance.now() - c0);
           }
         }
         const served = percentile(servedMs, 0.5);

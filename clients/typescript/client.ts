@@ -17,7 +17,10 @@ import {
   type PredictResponse,
   type StreamPredictResponse,
 } from "../../src/gen/dream/v1/dream";
+import { limits } from "../../src/core/limits";
+import { FRAMES_FIELD } from "../../src/transport/grpc/raw-arena";
 import { errorInfoOf, retryInfoOf } from "../../src/transport/grpc/status";
+import { fieldSize } from "../../src/transport/grpc/wire";
 import { reserveWarmReceive, WARM_RECEIVE_BYTES_MIN } from "./warm-receive";
 
 export class DreamError extends Error {
@@ -175,13 +178,11 @@ export class DreamClient {
   }
 }
 
-const varintBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
-
 /**
  * An upper bound on the framed size of a raw PredictBatchResponse (or PredictResponse, K = 1) for this
  * request, if the request says enough to know it: K x (T+1) frames of the start frame's H x W x 3 bytes,
  * each with its field key and length, plus per rollout its key, length and scalar fields (< 64 bytes),
- * the summary (the server's headroom for it is 1 KiB) and the 5-byte gRPC prefix.
+ * and the server's headroom for the gRPC prefix and the summary (raw-arena.ts plans the same layout).
  */
 export function rawResponseBytesBound(r: PredictBatchRequest): number | undefined {
   const encoding = r.output?.encoding ?? FrameEncoding.FRAME_ENCODING_UNSPECIFIED;
@@ -190,7 +191,7 @@ export function rawResponseBytesBound(r: PredictBatchRequest): number | undefine
   const steps = r.candidates.map((c) => c.shape[0] ?? 0);
   if (frameBytes === 0 || steps.length === 0 || steps.some((t) => !(t > 0))) return undefined;
   const frames = steps.reduce((sum, t) => sum + t + 1, 0);
-  return 5 + 1024 + 64 * steps.length + frames * (frameBytes + 1 + varintBytes(frameBytes));
+  return limits.rawResponseHeadroomBytes + 64 * steps.length + frames * fieldSize(FRAMES_FIELD, frameBytes);
 }
 
 function fillBatch(r: Partial<PredictBatchRequest> & { model: string }): PredictBatchRequest {

@@ -13,10 +13,11 @@
 // The decoder is grpc-js's private StreamDecoder, replaced only while it has the shape it has had
 // since 1.x (write(data) with readState, readSizeRemaining, readMessageRemaining and
 // maxReadMessageLength), and it departs from the original only for a message that spans chunks and
-// fits a ready reservation; everything else takes the original path. It yields the same framed Buffer (flag, length, message) the original would. (Copying each
-// chunk into a fresh buffer as it arrives measured no better than grpc-js's concatenation, so without
-// a reservation nothing changes.)
+// fits a ready reservation; everything else takes the original path. It yields the same framed Buffer
+// (flag, length, message) the original would. (Copying each chunk into a fresh buffer as it arrives
+// measured no better than grpc-js's concatenation, so without a reservation nothing changes.)
 import { Worker } from "node:worker_threads";
+import { GRPC_PREFIX_BYTES as PREFIX_BYTES } from "../../src/transport/grpc/wire";
 
 /** Below this a response is cheap to fault in on arrival; reserving ahead is not worth a thread hop. */
 export const WARM_RECEIVE_BYTES_MIN = 4 * 1024 * 1024;
@@ -26,7 +27,6 @@ export const WARM_RECEIVE_BYTES_MAX = 2 * 1024 * 1024 * 1024;
 // StreamDecoder's ReadState values.
 const NO_DATA = 0;
 const READING_SIZE = 1;
-const PREFIX_BYTES = 5;
 
 interface Reserved {
   id: number;
@@ -189,8 +189,8 @@ function install(): boolean {
       }
       const tooLarge = this.maxReadMessageLength !== -1 && framed - PREFIX_BYTES > this.maxReadMessageLength;
       const warm = !tooLarge && reserved.size > 0 ? takeWarm(framed) : undefined;
-      if (framed >= WARM_RECEIVE_BYTES_MIN) counters[warm ? "warm" : "fresh"]++;
-      else if (warm) counters.warm++;
+      if (warm) counters.warm++;
+      else if (framed >= WARM_RECEIVE_BYTES_MIN) counters.fresh++;
       if (!warm) break;
       this.warmTarget = warm;
       this.warmFilled = 0;

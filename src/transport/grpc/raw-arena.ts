@@ -25,7 +25,7 @@ import { fieldSize, GRPC_PREFIX_BYTES, writeFieldHeader, writeGrpcPrefix } from 
 
 const ROLLOUTS_FIELD = 1; // PredictBatchResponse.rollouts and PredictResponse.rollout
 const SUMMARY_FIELD = 2; // .summary in both
-const FRAMES_FIELD = 3; // Rollout.frames
+export const FRAMES_FIELD = 3; // Rollout.frames
 
 interface ArenaPlan {
   buffer: Buffer;

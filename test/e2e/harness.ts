@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { startApp, type App } from "../../src/app/app";
 import { loadConfig } from "../../src/config/config";
-import { silentLogger } from "../../src/observability/logger";
+import { silentLogger, type Logger } from "../../src/observability/logger";
 import { DreamClient } from "../../clients/typescript/client";
 
 export interface Harness {
@@ -32,7 +32,7 @@ export function e2eEnv(dataDir: string): Record<string, string> {
   };
 }
 
-export async function startHarness(env: Record<string, string | undefined> = {}, creditsUsd = 100): Promise<Harness> {
+export async function startHarness(env: Record<string, string | undefined> = {}, creditsUsd = 100, logger: Logger = silentLogger): Promise<Harness> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-"));
   const config = loadConfig({
     ...e2eEnv(dataDir),
@@ -41,7 +41,7 @@ export async function startHarness(env: Record<string, string | undefined> = {},
     DREAM_REDIS_PREFIX: `e2e:${process.pid}:${Date.now().toString(36)}`,
     ...env,
   });
-  const app = await startApp(config, { logger: silentLogger });
+  const app = await startApp(config, { logger });
   await app.modelsLoaded;
   const newKey = async (usd: number) => {
     const key = await app.billing.createKey({ name: `e2e-${Date.now()}`, creditsMicros: Math.round(usd * 1_000_000) });

@@ -6,9 +6,11 @@
 // process saw no unhandled rejection.
 //
 //   DREAM_FUZZ_CASES (default 10000, split evenly over REST and gRPC)  DREAM_FUZZ_SEED (default 20261201)
+//   DREAM_FUZZ_LOG_FILE=/tmp/fuzz.log keeps the server's log of the run (to read a violation's stack).
 //   DREAM_FUZZ_BACKEND=real runs it on DATABASE_URL / REDIS_URL instead of the embedded ledger.
 //   e.g. DREAM_FUZZ_CASES=200000 DREAM_FUZZ_SEED=7 npx mocha test/fuzz/fuzz.test.ts
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import sharp from "sharp";
@@ -99,6 +101,7 @@ describe(`fuzz: ${CASES} seeded cases over REST and gRPC (seed ${SEED})`, functi
     channel.close();
     agent.destroy();
     report(tally, Date.now() - t0);
+    if (process.env.DREAM_FUZZ_LOG_FILE) fs.writeFileSync(process.env.DREAM_FUZZ_LOG_FILE, lines.join(""));
 
     assert.deepEqual(tally.violations.slice(0, 20), [], `${tally.violations.length} violations (seed ${SEED}); first ones above`);
     assert.ok(tally.cases >= CASES, `ran ${tally.cases} cases`);
@@ -108,6 +111,7 @@ describe(`fuzz: ${CASES} seeded cases over REST and gRPC (seed ${SEED})`, functi
     const health = await fetch(`${h.httpBase}/healthz`);
     assert.equal(health.status, 200, "the server is still healthy");
     const logged = lines.join("");
+    if (process.env.DREAM_FUZZ_LOG_FILE) fs.writeFileSync(process.env.DREAM_FUZZ_LOG_FILE, logged);
     for (const secret of [...issuedKeys, h.apiKey, STRIPE_SECRET, WEBHOOK_SECRET]) assert.ok(!logged.includes(secret.slice(4)), `a secret (${secret.slice(0, 8)}…) reached the logs`);
   });
 });

@@ -96,6 +96,12 @@ export class StripeTopups implements Topups {
           const { credited } = await this.creditOnce(decision.customerId, decision.amountMicros, decision.sessionId, decision.eventId);
           return webhookOk({ credited, duplicate: !credited, session_id: decision.sessionId });
         } catch (err) {
+          const permanent = permanentReason(err);
+          if (permanent !== undefined) {
+            // Acknowledged: Stripe would redeliver a non-2xx for days, and no redelivery can succeed.
+            this.logger.warn({ err: errorSummary(err), event_id: event.id, session_id: decision.sessionId, customer_id: decision.customerId }, "stripe: top-up event can never be applied; acknowledged without credit");
+            return webhookOk({ credited: false, not_applied: permanent, session_id: decision.sessionId });
+          }
           this.logger.error({ err: errorSummary(err), event_id: event.id, session_id: decision.sessionId }, "stripe: crediting a top-up failed; Stripe will retry");
           return webhookError(500, "INTERNAL", "could not record the top-up; Stripe will redeliver the event");
         }
@@ -111,6 +117,16 @@ export class StripeTopups implements Topups {
     this.inflight.set(sessionId, credit);
     return credit;
   }
+}
+
+/**
+ * Why a creditor failure can never succeed on redelivery (unknown customer, a conflicting session), or
+ * undefined for a transient one. Only a typed error that is neither retryable nor INTERNAL counts as
+ * permanent: anything unrecognised (a ledger outage, a bug) answers 5xx so Stripe keeps the event.
+ */
+function permanentReason(err: unknown): string | undefined {
+  if (!(err instanceof ServiceError) || err.retryable || err.reason === "INTERNAL" || err.reason === "ENGINE_FAILURE") return undefined;
+  return `${err.reason}: ${err.message}`;
 }
 
 /** Error summary for logs: type and message only (Stripe errors carry request headers we don't log). */

@@ -5,6 +5,8 @@
 //             hold is cancelled and the caller gets UNAVAILABLE: no GPU work without a durable record.
 //   post/void: ledger first (the arbiter: one outcome per request id), then the store mirrors it.
 //             Ledger unreachable → the outcome goes to the outbox and is recorded when it is back.
+//   renewal:  while a request runs, this process moves its hold's expiry forward (ledger and store)
+//             every TTL/3, so only a dead server's holds ever expire; post captures at any age.
 //   sweeper:  expires holds whose server died, records the outbox, retries store updates.
 //
 // See docs/OPERATIONS.md for the consistency argument and the failure table.
@@ -35,6 +37,8 @@ export interface BillingServiceDeps {
   logger?: BillingLogger;
   /** Background sweep period; 0 = no timer (tests call sweep()). Default 1000. */
   sweepIntervalMs?: number;
+  /** How often running requests' holds are renewed; 0 = no timer (tests call renewHolds()). Default holdTtlMs / 3. */
+  renewIntervalMs?: number;
   /** Background reconcile period (repairs drift seen twice unchanged); 0 = off. Default 60000. */
   reconcileIntervalMs?: number;
   /** API key lookups are cached this long; revocation elsewhere takes effect within it. Default 5000. */
@@ -114,6 +118,9 @@ export class BillingService implements TopupCreditor {
   private readonly outbox: Outbox;
   private readonly timers: NodeJS.Timeout[] = [];
   private sweeping: Promise<SweepReport> | undefined;
+  /** Holds of requests running in this process (request id → TTL): renewed until settled. */
+  private readonly running = new Map<string, number>();
+  private renewing: Promise<number> | undefined;
   private previousDrift = new Map<string, string>();
   private closed = false;
 
@@ -148,6 +155,8 @@ export class BillingService implements TopupCreditor {
       this.timers.push(t);
     };
     every(this.deps.sweepIntervalMs, 1_000, () => this.sweep());
+    // A third of the TTL: two heartbeats can be missed before a running request's hold could expire.
+    every(this.deps.renewIntervalMs, Math.max(1, Math.floor(this.deps.holdTtlMs / 3)), () => this.renewHolds());
     every(this.deps.reconcileIntervalMs, 60_000, () => this.periodicReconcile());
   }
 
@@ -276,6 +285,8 @@ export class BillingService implements TopupCreditor {
       }
     }
     if (recorded.created && storeJustHeld) await this.confirmStoreHold(customerId, requestId);
+    // This call created the hold, so its request runs here: keep the hold alive until post/void.
+    if (recorded.created) this.running.set(requestId, ttlMs);
     return { requestId, customerId, heldMicros: amountMicros, expiresAtMs, balanceMicros: recorded.balanceMicros, duplicate: !recorded.created, state: "pending" };
   }
 
@@ -320,6 +331,7 @@ export class BillingService implements TopupCreditor {
   }
 
   private async settle(requestId: string, outcome: "posted" | "voided", capturedMicros: number): Promise<SettlementView> {
+    this.running.delete(requestId);
     const atMs = this.clock.wallMs();
     let result;
     try {
@@ -378,6 +390,36 @@ export class BillingService implements TopupCreditor {
 
   // ----- consistency -----
 
+  /**
+   * The heartbeat of running requests (also run every renewIntervalMs): moves each one's hold expiry
+   * to now + its TTL in the ledger (one statement per TTL) and in the store. Returns the ledger holds
+   * renewed. A failure is logged and retried at the next beat; this process's sweeper never expires a
+   * running request's hold meanwhile.
+   */
+  renewHolds(): Promise<number> {
+    return (this.renewing ??= this.renewOnce().finally(() => (this.renewing = undefined)));
+  }
+
+  private async renewOnce(): Promise<number> {
+    if (this.running.size === 0) return 0;
+    const nowMs = this.clock.wallMs();
+    const byTtl = new Map<number, string[]>();
+    for (const [requestId, ttlMs] of this.running) byTtl.set(ttlMs, [...(byTtl.get(ttlMs) ?? []), requestId]);
+    let renewed = 0;
+    for (const [ttlMs, ids] of byTtl) {
+      const expiresAtMs = nowMs + ttlMs;
+      try {
+        renewed += await this.ledger.renewHolds(ids, expiresAtMs);
+      } catch (err) {
+        if (!(err instanceof LedgerUnavailableError)) throw err;
+        this.log.warn({ holds: ids.length }, "ledger unreachable; hold renewal retried at the next beat");
+      }
+      // The store's expiry only decides when its orphan check looks at a hold; the ledger's is the one that counts.
+      await Promise.all(ids.map((id) => this.store.renew(id, expiresAtMs).catch(() => false)));
+    }
+    return renewed;
+  }
+
   /** One sweeper pass (also run every sweepIntervalMs). */
   sweep(): Promise<SweepReport> {
     return (this.sweeping ??= sweep({
@@ -389,6 +431,7 @@ export class BillingService implements TopupCreditor {
       log: this.log,
       batch: 500,
       orphanGraceMs: this.deps.orphanGraceMs ?? 5_000,
+      isRunning: (requestId) => this.running.has(requestId),
     }).finally(() => (this.sweeping = undefined)));
   }
 

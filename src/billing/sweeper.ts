@@ -1,6 +1,7 @@
 // The sweeper, run every sweepIntervalMs by the billing service (and directly by tests with a fake
 // clock). In order: retry store updates that failed, record settlements from the outbox, expire holds
-// past their TTL (a server died between reserve and post), and clear store holds the ledger never saw.
+// past their TTL (a server died between reserve and post: a running request renews its hold, so only a
+// dead server's holds get old), and clear store holds the ledger never saw.
 import type { Clock } from "../core/clock";
 import { LedgerUnavailableError } from "./ledger/ledger";
 import type { BillingLogger } from "./logger";
@@ -28,6 +29,8 @@ export interface SweepDeps extends SettleDeps {
   batch: number;
   /** Store-only holds get this much longer than their TTL before they count as orphans. */
   orphanGraceMs: number;
+  /** True for holds whose request is still running in this process: never expired, only renewed. */
+  isRunning?: (requestId: string) => boolean;
 }
 
 function transient(err: unknown): boolean {
@@ -45,6 +48,8 @@ export async function sweep(d: SweepDeps): Promise<SweepReport> {
     }
     const nowMs = d.clock.wallMs();
     for (const hold of await d.ledger.expiredHolds(nowMs, d.batch)) {
+      // A late heartbeat (event loop stalled past the TTL) must not make a running request free.
+      if (d.isRunning?.(hold.requestId)) continue;
       // An outcome the ledger could not take earlier beats expiry: those frames were produced.
       const intent = await d.outbox.get(hold.requestId);
       const result = intent

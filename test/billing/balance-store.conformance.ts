@@ -127,6 +127,27 @@ export function balanceStoreConformance(open: () => Promise<StoreFixture>): void
     assert.deepEqual(await store.balance(c), { availableMicros: 2 * ROLLOUT, heldMicros: ROLLOUT });
   });
 
+  it("renews a pending hold's expiry (never earlier), not a settled one", async () => {
+    const c = await funded(2 * ROLLOUT);
+    const [a, b] = [id("r"), id("r")];
+    await store.reserve(c, ROLLOUT, a, TTL);
+    await store.reserve(c, ROLLOUT, b, TTL);
+    await store.void(b);
+    const start = clock.wallMs();
+    assert.equal(await store.renew(a, start + 3 * TTL), true);
+    assert.equal(await store.renew(a, start + TTL), true); // late beat: the expiry stays
+    assert.equal(await store.renew(b, start + 3 * TTL), false);
+    assert.equal(await store.renew(id("r"), start + 3 * TTL), false);
+    clock.advanceMs(2 * TTL);
+    assert.deepEqual(await store.expiredHolds(clock.wallMs(), 10), []);
+    assert.equal((await store.expire(a)).status, "not-expired");
+    assert.equal((await store.hold(a))?.expiresAtMs, start + 3 * TTL);
+    clock.advanceMs(TTL);
+    assert.deepEqual((await store.expiredHolds(clock.wallMs(), 10)).map((h) => h.requestId), [a]);
+    assert.equal((await store.post(a, ROLLOUT)).status, "applied");
+    assert.deepEqual(await store.balance(c), { availableMicros: ROLLOUT, heldMicros: 0 });
+  });
+
   it("mirrored credits apply once per seq and never when a rebuild already included them", async () => {
     const c = id("cus");
     await store.resync([{ customerId: c, balanceMicros: 1_000, seq: 5, openHolds: [] }]);

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ServiceError } from "../../src/core/errors";
 import { rolloutPriceMicros } from "../../src/core/money";
-import { forEachStore, type BillingFixture } from "./helpers/billing";
+import { forEachStore, HOLD_TTL_MS, type BillingFixture } from "./helpers/billing";
 
 const FRAME_MICROS = 500;
 const ROLLOUT = rolloutPriceMicros(1, 49, FRAME_MICROS);
@@ -176,6 +176,50 @@ forEachStore("billing/facade", (open) => {
     await rejectsWith(f.billing.createKey({ name: "" }), "INVALID_ARGUMENT");
     await rejectsWith(f.billing.createKey({ name: "x".repeat(129) }), "INVALID_ARGUMENT");
     await rejectsWith(f.billing.createKey({ name: "ok", customerId: "not-a-customer" }), "INVALID_ARGUMENT");
+  });
+
+  it("a request running longer than its hold TTL keeps its hold (renewed) and is billed exactly", async () => {
+    const k = await f.billing.createKey({ name: "slow", creditsMicros: 1_000_000 });
+    const r = rid();
+    await f.billing.reserve({ customerId: k.customerId, requestId: r, amountMicros: ROLLOUT });
+    for (let beat = 0; beat < 5; beat++) {
+      f.clock.advanceMs(HOLD_TTL_MS / 3); // 5 beats: well past the first expiry
+      assert.equal(await f.billing.renewHolds(), 1);
+      assert.equal((await f.billing.sweep()).holdsExpired, 0);
+    }
+    assert.equal((await f.backend.ledger.expiredHolds(f.clock.wallMs() + HOLD_TTL_MS / 2, 1000)).filter((h) => h.requestId === r).length, 0);
+    const frames = 48;
+    const posted = await f.billing.post(r, frames * FRAME_MICROS);
+    assert.deepEqual([posted.outcome, posted.capturedMicros, posted.releasedMicros, posted.first], ["posted", frames * FRAME_MICROS, ROLLOUT - frames * FRAME_MICROS, true]);
+    const b = await f.billing.balance(k.customerId);
+    assert.deepEqual([b.balanceMicros, b.heldMicros], [1_000_000 - frames * FRAME_MICROS, 0]);
+    assert.deepEqual(await f.store.balance(k.customerId), { availableMicros: 1_000_000 - frames * FRAME_MICROS, heldMicros: 0 });
+    assert.equal(await f.billing.renewHolds(), 0); // settled: the heartbeat stopped
+  });
+
+  it("this process never expires the hold of a request still running here, even after missed heartbeats", async () => {
+    const k = await f.billing.createKey({ name: "stalled", creditsMicros: 1_000_000 });
+    const r = rid();
+    await f.billing.reserve({ customerId: k.customerId, requestId: r, amountMicros: ROLLOUT });
+    f.clock.advanceMs(3 * HOLD_TTL_MS);
+    assert.equal((await f.billing.sweep()).holdsExpired, 0);
+    const posted = await f.billing.post(r, ROLLOUT);
+    assert.deepEqual([posted.outcome, posted.capturedMicros], ["posted", ROLLOUT]);
+    assert.equal((await f.billing.balance(k.customerId)).balanceMicros, 1_000_000 - ROLLOUT);
+  });
+
+  it("a dead server's hold is not renewed and still expires, refunded in full", async () => {
+    const k = await f.billing.createKey({ name: "crash", creditsMicros: 1_000_000 });
+    const dead = await f.another();
+    const r = rid();
+    await dead.reserve({ customerId: k.customerId, requestId: r, amountMicros: ROLLOUT });
+    await dead.close(); // the process is gone: nothing renews its hold
+    f.clock.advanceMs(HOLD_TTL_MS / 3);
+    assert.equal(await f.billing.renewHolds(), 0); // a hold is renewed only by the process running it
+    f.clock.advanceMs(HOLD_TTL_MS);
+    assert.equal((await f.billing.sweep()).holdsExpired, 1);
+    assert.equal((await f.billing.post(r, ROLLOUT)).outcome, "expired");
+    assert.equal((await f.billing.balance(k.customerId)).balanceMicros, 1_000_000);
   });
 
   it("reports health per dependency", async () => {

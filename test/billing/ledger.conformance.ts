@@ -119,6 +119,22 @@ export function ledgerConformance(open: () => Promise<LedgerBackend>): void {
     assert.deepEqual(mine, [`x2-${c}`]);
   });
 
+  it("renews unsettled holds only, never to an earlier expiry, and a rebuild snapshot sees the renewed expiry", async () => {
+    const c = await customer(3 * ROLLOUT);
+    const base = AT + 20_000_000 + n * 1000;
+    const [a, b, s] = [`rn-a-${c}`, `rn-b-${c}`, `rn-s-${c}`];
+    for (const r of [a, b, s]) await ledger.hold({ customerId: c, requestId: r, amountMicros: ROLLOUT, expiresAtMs: base + 10, atMs: AT });
+    await ledger.settle({ requestId: s, outcome: "voided", capturedMicros: 0, atMs: AT });
+    assert.equal(await ledger.renewHolds([a, s, `rn-unknown-${c}`], base + 500), 1);
+    assert.equal(await ledger.renewHolds([a], base + 100), 1); // matched, but the expiry stays at base + 500
+    const expired = (at: number) => ledger.expiredHolds(at, 1000).then((hs) => hs.filter((h) => h.customerId === c).map((h) => [h.requestId, h.expiresAtMs]));
+    assert.deepEqual(await expired(base + 499), [[b, base + 10]]);
+    assert.deepEqual(await expired(base + 500), [[b, base + 10], [a, base + 500]]);
+    const snap = await ledger.withSnapshot([c], async (x) => x);
+    assert.deepEqual(snap[0]!.openHolds.map((h) => [h.requestId, h.expiresAtMs]).sort(), [[a, base + 500], [b, base + 10]]);
+    assert.deepEqual(await ledger.verify(), []);
+  });
+
   it("lists transactions newest first with signed amounts, running balance and request ids", async () => {
     const c = await customer(100_000);
     await ledger.hold({ customerId: c, requestId: `t-${c}`, amountMicros: ROLLOUT, expiresAtMs: AT, atMs: AT + 1 });

@@ -77,6 +77,11 @@ export interface Ledger {
   /** First outcome wins (primary key on request id); later calls return it with created=false. null = no such hold. */
   settle(input: { requestId: string; outcome: HoldOutcome; capturedMicros: number; atMs: number }): Promise<{ settlement: Settlement; created: boolean } | null>;
   holdStatus(requestId: string): Promise<{ hold: Hold; settlement: Settlement | null } | null>;
+  /**
+   * Moves the expiry of these unsettled holds to expiresAtMs (never earlier): the heartbeat of requests
+   * still running. Settled or unknown ids are ignored. Returns how many holds were renewed.
+   */
+  renewHolds(requestIds: string[], expiresAtMs: number): Promise<number>;
   /** Unsettled holds whose expiry is at or before nowMs, oldest first. */
   expiredHolds(nowMs: number, limit: number): Promise<Hold[]>;
   balance(customerId: string): Promise<{ balanceMicros: number; heldMicros: number; seq: number }>;

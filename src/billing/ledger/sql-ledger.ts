@@ -22,6 +22,8 @@ import { sqlState, toInt, UNIQUE_VIOLATION, type Queryable, type Row, type SqlDr
 
 const ENTRY_COLUMNS = "entry_id, customer_id, seq, kind, amount_micros, balance_after_micros, request_id, description, created_at_ms";
 const HOLD_COLUMNS = "h.request_id, h.customer_id, h.amount_micros, h.expires_at_ms, h.hold_seq, h.created_at_ms";
+// An open hold's expiry lives in billing_open_holds (the cache renewals move); billing_holds keeps the first.
+const OPEN_HOLD_COLUMNS = "h.request_id, h.customer_id, h.amount_micros, o.expires_at_ms, h.hold_seq, h.created_at_ms";
 const SETTLEMENT_COLUMNS = `s.request_id, h.customer_id, s.outcome, h.amount_micros, s.captured_micros, s.released_micros,
   h.hold_seq, s.settle_seq, s.created_at_ms`;
 
@@ -252,9 +254,20 @@ export class SqlLedger implements Ledger {
     return { hold, settlement: rows.length === 0 ? null : toSettlement(rows[0]!) };
   }
 
+  async renewHolds(requestIds: string[], expiresAtMs: number): Promise<number> {
+    if (requestIds.length === 0) return 0;
+    // Only the derived open-hold index changes (billing_holds is append-only and keeps the first expiry).
+    const rows = await this.db.query(
+      `UPDATE billing_open_holds SET expires_at_ms = GREATEST(expires_at_ms, $2::bigint)
+       WHERE request_id = ANY($1::text[]) RETURNING request_id`,
+      [requestIds, expiresAtMs],
+    );
+    return rows.length;
+  }
+
   async expiredHolds(nowMs: number, limit: number): Promise<Hold[]> {
     const rows = await this.db.query(
-      `SELECT ${HOLD_COLUMNS} FROM billing_open_holds o JOIN billing_holds h USING (request_id)
+      `SELECT ${OPEN_HOLD_COLUMNS} FROM billing_open_holds o JOIN billing_holds h USING (request_id)
        WHERE o.expires_at_ms <= $1 ORDER BY o.expires_at_ms, o.request_id LIMIT $2`,
       [nowMs, limit],
     );
@@ -288,7 +301,7 @@ export class SqlLedger implements Ledger {
       const params = customerIds === null ? [] : [customerIds];
       const customers = await tx.query(`SELECT c.customer_id, c.balance_micros, c.seq FROM billing_customers c ${where} ORDER BY c.customer_id`, params);
       const holds = await tx.query(
-        `SELECT ${HOLD_COLUMNS} FROM billing_open_holds o JOIN billing_holds h USING (request_id) JOIN billing_customers c ON c.customer_id = h.customer_id ${where}`,
+        `SELECT ${OPEN_HOLD_COLUMNS} FROM billing_open_holds o JOIN billing_holds h USING (request_id) JOIN billing_customers c ON c.customer_id = h.customer_id ${where}`,
         params,
       );
       const byCustomer = new Map<string, CustomerSnapshot>();

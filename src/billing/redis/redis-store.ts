@@ -23,7 +23,7 @@ import {
 import { SettleOps, type SettleOp } from "../store/settle-ops";
 import { connectRedis, serverRunId, type RedisClient } from "./connection";
 import type { LuaScript } from "./lua-script";
-import { BALANCE, BEGIN_REBUILD, CREDIT, FINISH_REBUILD, RESERVE, RESYNC, SETTLE } from "./scripts";
+import { BALANCE, BEGIN_REBUILD, CREDIT, FINISH_REBUILD, RENEW, RESERVE, RESYNC, SETTLE } from "./scripts";
 
 type Reply = (string | number | null)[];
 
@@ -180,6 +180,10 @@ export class RedisBalanceStore extends SettleOps implements BalanceStore {
     const status = SETTLE_STATUS[String(r[0])];
     assert(status !== undefined, `unexpected settle reply ${String(r[0])}`);
     return { status, hold: this.holdView(requestId, r, 1) };
+  }
+
+  async renew(requestId: string, expiresAtMs: number): Promise<boolean> {
+    return (await this.runScalar(RENEW, [this.key("h", requestId), this.key("exp")], [requestId, expiresAtMs])) === 1;
   }
 
   async credit(customerId: string, amountMicros: number, seq?: number): Promise<{ applied: boolean; availableMicros: number }> {

@@ -88,6 +88,20 @@ return {'APPLIED', c, ARGV[8], '0', state, fmt(captured), fmt(held - captured)}
 `,
 );
 
+export const RENEW = new LuaScript(
+  "renew",
+  `-- KEYS: hold, expiry; ARGV: requestId, expiresAtMs
+-- Only a pending hold is renewed, and never to an earlier expiry (a late heartbeat changes nothing).
+local h = redis.call('HMGET', KEYS[1], 'st', 'exp')
+if h[1] ~= 'pending' then return 0 end
+if tonumber(h[2]) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'exp', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+end
+return 1
+`,
+);
+
 export const CREDIT = new LuaScript(
   "credit",
   `-- KEYS: gen, customer, marker, customers; ARGV: customerId, amountMicros, seq ('' = unmirrored), markerTtlMs

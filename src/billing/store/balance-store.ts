@@ -71,6 +71,8 @@ export interface BalanceStore {
   void(requestId: string, mirror?: LedgerMirror): Promise<SettleResult>;
   /** Release an expired hold (the sweeper). Without a mirror, only once the hold's expiry has passed. */
   expire(requestId: string, mirror?: LedgerMirror): Promise<SettleResult>;
+  /** Move a pending hold's expiry to expiresAtMs (never earlier): its request is still running. False when not pending. */
+  renew(requestId: string, expiresAtMs: number): Promise<boolean>;
   /** Release a hold the ledger never recorded (its write failed, or the server died before it). */
   cancel(requestId: string): Promise<SettleResult>;
   /** Add to available; with seq, at most once per (customer, seq) and only if newer than the last rebuild. */

@@ -97,6 +97,13 @@ export class MemoryBalanceStore extends SettleOps implements BalanceStore {
     return { status: "held", availableMicros: c.availableMicros, expiresAtMs };
   }
 
+  async renew(requestId: string, expiresAtMs: number): Promise<boolean> {
+    const r = this.holds.get(requestId);
+    if (r?.state !== "pending") return false;
+    r.expiresAtMs = Math.max(r.expiresAtMs, expiresAtMs);
+    return true;
+  }
+
   private settled(r: Rec, state: HoldState, capturedMicros: number): void {
     r.state = state;
     r.capturedMicros = capturedMicros;

@@ -38,7 +38,7 @@ export async function openStore(spec: StoreSpec, clock: FakeClock, prefix: strin
 }
 
 export function service(backend: LedgerBackend, store: BalanceStore, clock: FakeClock, holdTtlMs = HOLD_TTL_MS): BillingService {
-  return new BillingService({ ledger: backend.ledger, keys: backend.keys, store, clock, holdTtlMs, sweepIntervalMs: 0, reconcileIntervalMs: 0, ledgerKind: backend.kind });
+  return new BillingService({ ledger: backend.ledger, keys: backend.keys, store, clock, holdTtlMs, sweepIntervalMs: 0, renewIntervalMs: 0, reconcileIntervalMs: 0, ledgerKind: backend.kind });
 }
 
 export async function openBilling(spec: StoreSpec): Promise<BillingFixture> {

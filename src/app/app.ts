@@ -70,7 +70,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   const billing = await createBilling({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, pgSchema: config.pgSchema, redisPrefix: config.redisPrefix, dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, clock, logger });
   await billing.start();
   const redisForLimits = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
-  const limiter: RateLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits, keyPrefix: config.redisPrefix ? `${config.redisPrefix}:rl:` : undefined }) : new InMemoryRateLimiter({ clock });
+  const redisLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits, keyPrefix: config.redisPrefix ? `${config.redisPrefix}:rl:` : undefined }) : undefined;
+  const limiter: RateLimiter = redisLimiter ?? new InMemoryRateLimiter({ clock });
   const topups = createTopups(
     {
       secretKey: config.stripe?.secretKey,
@@ -125,7 +126,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     draining: () => draining,
     checks: async () => {
       const checks = await billing.healthChecks();
-      if (redisForLimits) checks.rate_limiter = (await redisForLimits.ping().then(() => "ok", (e: Error) => e.message)) as string;
+      if (redisLimiter) checks.rate_limiter = await redisLimiter.check();
       return checks;
     },
   };

@@ -1,7 +1,17 @@
 // src/billing/ratelimit → the service's RateLimitPort: a denied take becomes RATE_LIMITED (429 /
 // RESOURCE_EXHAUSTED + RetryInfo); an allowed one yields the RateLimit headers to send back, and a denied
-// one attaches them to its error for the HTTP transport.
-import { apiKeyRateLimiter, IpRateLimiter, rateLimitedError, rateLimitHeaders, type Admission, type RateLimiter } from "../billing/ratelimit";
+// one attaches them to its error for the HTTP transport. A take the store could not decide (Redis
+// down) fails closed as UNAVAILABLE (503 + Retry-After / RetryInfo), per key and per peer alike.
+import {
+  apiKeyRateLimiter,
+  IpRateLimiter,
+  limiterUnavailableError,
+  RateLimiterUnavailableError,
+  rateLimitedError,
+  rateLimitHeaders,
+  type Admission,
+  type RateLimiter,
+} from "../billing/ratelimit";
 import type { RateLimitPort } from "../service/ports";
 import { withHttpHeaders } from "../transport/rest/errors";
 
@@ -15,7 +25,16 @@ export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip"
   const keys = apiKeyRateLimiter(inner);
   const ips = new IpRateLimiter(inner);
   return {
-    takeKey: async (keyId, policy) => verdict(await keys.admit(keyId, policy), "key"),
-    takePeer: async (peer) => verdict(await ips.admitPeer(peer), "ip"),
+    takeKey: async (keyId, policy) => verdict(await decided(keys.admit(keyId, policy)), "key"),
+    takePeer: async (peer) => verdict(await decided(ips.admitPeer(peer)), "ip"),
   };
+}
+
+async function decided(admission: Promise<Admission>): Promise<Admission> {
+  try {
+    return await admission;
+  } catch (err) {
+    if (err instanceof RateLimiterUnavailableError) throw limiterUnavailableError();
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 // Public surface of the rate limiter. ioredis is imported only under this folder (redis.ts) for now.
-export type { RateDecision, RateLimiter, RatePolicy } from "./types";
+export { RateLimiterUnavailableError, type RateDecision, type RateLimiter, type RatePolicy } from "./types";
 export { defaultIpPolicy, defaultKeyPolicy, resolvePolicy, validatePolicy } from "./policy";
 export { InMemoryRateLimiter, type InMemoryRateLimiterOptions } from "./memory";
 export { RedisRateLimiter, type RedisRateLimiterOptions } from "./redis-limiter";
@@ -13,4 +13,4 @@ export {
   rateLimitPolicyHeader,
   retryAfterSeconds,
 } from "./headers";
-export { rateLimitedError } from "./rejection";
+export { limiterUnavailableError, rateLimitedError } from "./rejection";

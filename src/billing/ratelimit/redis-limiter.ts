@@ -4,7 +4,7 @@ import { assertCost, gcraParams, usToMsCeil } from "./gcra";
 import type { RedisClient } from "./redis";
 import { LuaScript } from "./lua-script";
 import { GCRA_TAKE_LUA } from "./redis-script";
-import type { RateDecision, RateLimiter, RatePolicy } from "./types";
+import { RateLimiterUnavailableError, type RateDecision, type RateLimiter, type RatePolicy } from "./types";
 
 export interface RedisRateLimiterOptions {
   redis: RedisClient;
@@ -20,6 +20,19 @@ export interface RedisRateLimiterOptions {
 export const redisKeyPrefixDefault = "dream:rl:";
 
 const gcraTake = new LuaScript(GCRA_TAKE_LUA);
+
+/**
+ * Client states in which the connection is known to be gone: a command would only wait in the offline
+ * queue until ioredis gives up (MaxRetriesPerRequestError, ~1 s), so it fails at once instead.
+ * "wait" (lazy, never connected) and "connecting" still queue: the connection may be moments away.
+ */
+const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
+
+/** Server replies (ReplyError: a script bug) stay as they are; anything else means Redis was unreachable. */
+function unreachable(err: unknown): unknown {
+  if ((err as { name?: string } | null)?.name === "ReplyError") return err;
+  return new RateLimiterUnavailableError(`rate limiter store unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
 
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: RedisClient;
@@ -37,7 +50,13 @@ export class RedisRateLimiter implements RateLimiter {
     assertCost(cost, params);
     const nowArg = this.clock === undefined ? "" : String(this.clock.wallMs() * 1000);
     const args = [String(params.intervalUs), String(params.burst), String(cost), nowArg];
-    const reply = (await gcraTake.run(this.redis, [this.keyPrefix + key], args)) as [number, number, number, number];
+    if (DISCONNECTED.has(this.redis.status)) throw new RateLimiterUnavailableError(`rate limiter store unreachable (connection ${this.redis.status})`);
+    let reply: [number, number, number, number];
+    try {
+      reply = (await gcraTake.run(this.redis, [this.keyPrefix + key], args)) as [number, number, number, number];
+    } catch (err) {
+      throw unreachable(err);
+    }
     const [allowed, remaining, retryAfterUs, resetUs] = reply;
     return {
       allowed: allowed === 1,
@@ -45,6 +64,15 @@ export class RedisRateLimiter implements RateLimiter {
       retryAfterMs: usToMsCeil(retryAfterUs),
       resetMs: usToMsCeil(resetUs),
     };
+  }
+
+  /** "ok", or why the limiter cannot decide right now (readiness checks; never waits on a dead connection). */
+  async check(): Promise<string> {
+    if (DISCONNECTED.has(this.redis.status)) return `rate limiter store unreachable (connection ${this.redis.status})`;
+    return this.redis.ping().then(
+      () => "ok",
+      (err: unknown) => `rate limiter store unreachable: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 
   /** The Redis key a limiter key is stored under (for tests and operators). */

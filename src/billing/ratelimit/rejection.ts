@@ -1,4 +1,5 @@
-// A denied take as the shared error vocabulary: 429 over HTTP, RESOURCE_EXHAUSTED (+ RetryInfo) over gRPC.
+// A denied take as the shared error vocabulary: 429 over HTTP, RESOURCE_EXHAUSTED (+ RetryInfo) over gRPC;
+// a take that could not be decided (store unreachable) as 503 UNAVAILABLE (+ Retry-After / RetryInfo).
 import { ServiceError } from "../../core/errors";
 import { retryAfterSeconds } from "./headers";
 import type { Admission } from "./scope";
@@ -16,5 +17,17 @@ export function rateLimitedError(admission: Admission): ServiceError {
       retry_after_ms: decision.retryAfterMs,
     },
     retryAfterS,
+  );
+}
+
+/** Seconds to suggest while the limiter's store is down: its client reconnects every ≤ 0.5 s. */
+export const limiterOutageRetryAfterS = 1;
+
+export function limiterUnavailableError(): ServiceError {
+  return new ServiceError(
+    "UNAVAILABLE",
+    `the rate limiter's store is unreachable; nothing was done, retry after ${limiterOutageRetryAfterS} s`,
+    { component: "rate_limiter" },
+    limiterOutageRetryAfterS,
   );
 }

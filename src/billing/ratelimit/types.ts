@@ -25,3 +25,15 @@ export interface RateLimiter {
    */
   take(key: string, policy: RatePolicy, cost?: number): Promise<RateDecision>;
 }
+
+/**
+ * The limiter's backend (Redis) could not be reached, so no decision was made. Callers fail closed
+ * with it (UNAVAILABLE + a retry hint): admitting unmetered traffic during an outage would let one key
+ * flood a server that has also lost its balance store.
+ */
+export class RateLimiterUnavailableError extends Error {
+  override name = "RateLimiterUnavailableError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,5 +1,5 @@
 // src/billing (+ Stripe top-ups) → the service's BillingPort, counting outcomes for /metrics.
-import type { BillingService } from "../billing";
+import { scopedRequestId, type BillingService } from "../billing";
 import type { Topups } from "../billing/stripe";
 import { ServiceError } from "../core/errors";
 import type { Metrics } from "../observability/metrics";
@@ -17,7 +17,7 @@ export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: 
     },
     async reserve(account, requestId, amountMicros) {
       try {
-        const r = await billing.reserve({ customerId: account.customerId, requestId, amountMicros, ttlMs: holdTtlMs });
+        const r = await billing.reserve({ customerId: account.customerId, requestId: scopedRequestId(account.customerId, requestId), amountMicros, ttlMs: holdTtlMs });
         if (r.duplicate) {
           // The id belongs to an earlier request (running or settled): never run, or bill, it twice.
           throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} was already used by an earlier request; send a fresh id`, { field: "request_id" });
@@ -28,12 +28,12 @@ export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: 
         throw err;
       }
     },
-    async post(requestId, actualMicros) {
-      const s = await billing.post(requestId, actualMicros);
+    async post(account, requestId, actualMicros) {
+      const s = await billing.post(scopedRequestId(account.customerId, requestId), actualMicros);
       metrics.observeBilling("posted", s.capturedMicros);
     },
-    async void(requestId) {
-      await billing.void(requestId);
+    async void(account, requestId) {
+      await billing.void(scopedRequestId(account.customerId, requestId));
       metrics.observeBilling("voided");
     },
     balance: (account) => billing.balance(account.customerId),

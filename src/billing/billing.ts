@@ -248,7 +248,7 @@ export class BillingService implements TopupCreditor {
     assertMicros(amountMicros);
     assert(amountMicros > 0, "a reservation must be positive");
     assert(Number.isSafeInteger(ttlMs) && ttlMs > 0 && ttlMs <= limits.holdTtlMsMax, `ttlMs must be in (0, ${limits.holdTtlMsMax}]`);
-    assert(requestId.length > 0 && Buffer.byteLength(requestId) <= limits.requestIdBytesMax, "request id must be a validated request id");
+    assert(requestId.length > 0 && Buffer.byteLength(requestId) <= limits.holdKeyBytesMax, "request id must be a validated (customer-scoped) request id");
 
     const gate = await this.storeCall(() => this.store.reserve(customerId, amountMicros, requestId, ttlMs));
     if (gate.status === "insufficient") throw insufficientCredits(gate.availableMicros, amountMicros);

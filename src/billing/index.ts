@@ -8,4 +8,5 @@ export type { SweepReport } from "./sweeper";
 export type { BalanceView, KeyInfo, TransactionView } from "./views";
 export { insufficientCredits } from "./views";
 export { parseUsdToMicros } from "./usd";
+export { clientRequestId, scopedRequestId } from "./request-scope";
 export { createRedis, type RedisClient } from "./redis/connection";

@@ -1,5 +1,6 @@
 // What the facade returns: integer micros plus the display views HTTP_SURFACE.md specifies (mils,
 // cents, USD), derived only here at the edge.
+import { clientRequestId } from "./request-scope";
 import { ServiceError } from "../core/errors";
 import { microsToCentsCeil, microsToCentsRounded, microsToMilsFloor, microsToUsd, microsToUsdString } from "../core/money";
 import type { Entry, KeyRow } from "./ledger/ledger";
@@ -51,7 +52,8 @@ export function transactionView(e: Entry): TransactionView {
     amountCents: microsToCentsRounded(e.amountMicros),
     balanceMicros: e.balanceAfterMicros,
     balanceCents: microsToCentsRounded(e.balanceAfterMicros),
-    requestId: e.requestId,
+    // Holds are keyed by (customer, request id); the customer sees its own request id.
+    requestId: e.requestId === null ? null : clientRequestId(e.customerId, e.requestId),
     createdAt: new Date(e.createdAtMs).toISOString(),
     description: e.description,
   };

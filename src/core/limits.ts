@@ -13,8 +13,18 @@ export const limits = Object.freeze({
   guidanceMax: 30,
   deadlineMsMax: 10 * 60 * 1000,
   requestIdBytesMax: 64,
+  /** A hold's key in the ledger and balance store: customer id (≤ 104) + "/" + request id. */
+  holdKeyBytesMax: 192,
   jpegQualityMin: 1,
   jpegQualityMax: 100,
+  // Nesting of tuples/lists in a .npy header (numpy writes depth 1; structured dtypes a few more).
+  npyHeaderDepthMax: 16,
+
+  // --- errors: an answer never grows with its input (a 30,000-character slug echoed into a gRPC
+  // trailer once stalled the whole HTTP/2 connection) ---
+  errorEchoCharsMax: 128, // one user-supplied value quoted in a message or a detail
+  errorMessageBytesMax: 1024, // a whole message (grpc-message percent-encodes it to at most 3x)
+  errorDetailsBytesMax: 2048, // gRPC: the encoded google.rpc.Status; REST: the detail keys of the JSON body
 
   // --- transport ---
   grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
@@ -28,6 +38,10 @@ export const limits = Object.freeze({
   httpBodyBytesMax: 64 * 1024 * 1024,
   httpHeaderBytesMax: 16 * 1024,
   multipartPartsMax: 64,
+  // After failed authentications emptied a peer's per-IP bucket, that peer pays a token before each key
+  // lookup for this long, so a flood of bad keys costs no lookups; the table of such peers is bounded.
+  authSuspectMs: 10_000,
+  authSuspectPeersMax: 10_000,
 
   // --- scheduling ---
   queueRequestsMax: 256, // per model; a full queue answers UNAVAILABLE with a retry hint

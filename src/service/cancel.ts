@@ -15,7 +15,7 @@ export async function cancelCandidates(guard: Guard, inflight: InflightRequests,
   }
   const running = inflight.find(req.requestId, account.customerId);
   if (!running) throw new ServiceError("NOT_FOUND", `no running request ${req.requestId} for this key's customer`, { request_id: req.requestId });
-  const outcome = running.engine.cancel(req.requestId, req.candidateIndices.length ? req.candidateIndices : undefined);
+  const outcome = running.engine.cancel(running.engineRequestId, req.candidateIndices.length ? req.candidateIndices : undefined);
   if (!outcome.found) throw new ServiceError("NOT_FOUND", `request ${req.requestId} has already finished`, { request_id: req.requestId });
   return { cancelled: outcome.cancelled, stillRunning: outcome.stillRunning };
 }

@@ -103,8 +103,9 @@ export interface BillingPort {
   authenticate(rawKey: string | undefined): Promise<Account>;
   /** Holds amountMicros or throws ServiceError INSUFFICIENT_CREDITS (balance/requested in details). */
   reserve(account: Account, requestId: string, amountMicros: number): Promise<void>;
-  post(requestId: string, actualMicros: number): Promise<void>;
-  void(requestId: string): Promise<void>;
+  /** Request ids are the customer's own: holds are keyed by (account's customer, request id). */
+  post(account: Account, requestId: string, actualMicros: number): Promise<void>;
+  void(account: Account, requestId: string): Promise<void>;
   balance(account: Account): Promise<BalanceView>;
   transactions(account: Account, limit: number): Promise<TransactionView[]>;
   createTopup(account: Account, amountUsd: number): Promise<{ sessionId: string; url: string; amountCents: number; amountUsd: number; customerId: string }>;

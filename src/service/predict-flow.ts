@@ -52,6 +52,8 @@ export interface Admitted {
   priceMicros: number;
   deadlineUs: number | undefined;
   admittedUs: number;
+  /** The engine's key for this request: request ids are unique per customer only. */
+  engineRequestId: string;
 }
 
 /** A chunk as consumers see it: frame 0 of every candidate is the conditioning start frame. */
@@ -91,23 +93,23 @@ export class PredictFlow {
       deadlineMs === undefined ? undefined : nowUs + deadlineMs * 1000,
       ctx.deadlineWallMs === undefined ? undefined : nowUs + (ctx.deadlineWallMs - deps.clock.wallMs()) * 1000,
     );
-    deps.inflight.add(requestId, { customerId: account.customerId, engine });
+    const { engineRequestId } = deps.inflight.add(requestId, { customerId: account.customerId, engine });
     try {
       await deps.billing.reserve(account, requestId, priceMicros);
     } catch (err) {
-      deps.inflight.remove(requestId);
+      deps.inflight.remove(requestId, account.customerId);
       throw err;
     }
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs, engineRequestId };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */
   async abandon(a: Admitted): Promise<void> {
-    this.deps.inflight.remove(a.requestId);
-    await this.deps.billing.void(a.requestId);
+    this.deps.inflight.remove(a.requestId, a.account.customerId);
+    await this.deps.billing.void(a.account, a.requestId);
   }
 
   /**
@@ -125,7 +127,7 @@ export class PredictFlow {
     const { deps } = this;
     let consumerError: unknown;
     const end = await new Promise<EngineEnd>((resolve) => {
-      const onAbort = () => a.engine.cancel(a.requestId);
+      const onAbort = () => a.engine.cancel(a.engineRequestId);
       ctx.signal.addEventListener("abort", onAbort, { once: true });
       const finish = (e: EngineEnd) => {
         ctx.signal.removeEventListener("abort", onAbort);
@@ -133,7 +135,7 @@ export class PredictFlow {
       };
       try {
         a.engine.submit(
-          { requestId: a.requestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs },
+          { requestId: a.engineRequestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs },
           {
             onChunk: (chunk) => {
               if (consumerError !== undefined) return;
@@ -143,12 +145,12 @@ export class PredictFlow {
                 if (pending) {
                   return pending.catch((err: unknown) => {
                     consumerError = err;
-                    a.engine.cancel(a.requestId);
+                    a.engine.cancel(a.engineRequestId);
                   });
                 }
               } catch (err) {
                 consumerError = err;
-                a.engine.cancel(a.requestId);
+                a.engine.cancel(a.engineRequestId);
               }
               return undefined;
             },
@@ -179,15 +181,15 @@ export class PredictFlow {
   private async settle(a: Admitted, end: EngineEnd, consumerError: unknown): Promise<Settled> {
     const { deps } = this;
     const entry = a.slot.entry;
-    deps.inflight.remove(a.requestId);
+    deps.inflight.remove(a.requestId, a.account.customerId);
     // The conditioning frame counts as a generated frame for every candidate that produced anything.
     const framesPerCandidate = end.framesPerCandidate.map((n) => (n > 0 ? n + 1 : 0));
     const frames = framesPerCandidate.reduce((s, n) => s + n, 0);
     const failed = end.reason === "failed";
     const costMicros = failed ? 0 : Math.min(this.chargeMicros(frames, entry.pricePerFrameMicros), a.priceMicros);
     try {
-      if (failed) await deps.billing.void(a.requestId);
-      else await deps.billing.post(a.requestId, costMicros);
+      if (failed) await deps.billing.void(a.account, a.requestId);
+      else await deps.billing.post(a.account, a.requestId, costMicros);
     } catch (err) {
       // The hold stays recorded and is reconciled by the billing sweeper; never fail a finished response.
       deps.logger.error({ requestId: a.requestId, err: String(err) }, "settlement failed; hold left for reconciliation");

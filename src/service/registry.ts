@@ -1,5 +1,5 @@
 // The served models by slug, and the requests in flight (for CancelCandidates and drain).
-import { ServiceError } from "../core/errors";
+import { quoted, ServiceError } from "../core/errors";
 import type { ModelEngine, ModelSlot } from "./ports";
 
 export class ModelRegistry {
@@ -16,7 +16,7 @@ export class ModelRegistry {
   get(slug: string): ModelSlot {
     const slot = this.slots.get(slug);
     if (!slot) {
-      throw new ServiceError("MODEL_NOT_FOUND", `model ${JSON.stringify(slug)} not found; GET /v1/models lists the models`, { model: slug });
+      throw new ServiceError("MODEL_NOT_FOUND", `model ${quoted(slug)} not found; GET /v1/models lists the models`, { model: slug });
     }
     return slot;
   }
@@ -37,29 +37,38 @@ export class ModelRegistry {
 interface Inflight {
   customerId: string;
   engine: ModelEngine;
+  /** The id the engine knows the request by: scoped by customer, since request ids are the customer's own. */
+  engineRequestId: string;
+}
+
+/** Request ids are chosen by clients: unique per customer only, so every key here includes the customer. */
+export function engineRequestId(customerId: string, requestId: string): string {
+  return `${customerId}/${requestId}`;
 }
 
 export class InflightRequests {
-  private readonly byId = new Map<string, Inflight>();
+  private readonly byKey = new Map<string, Inflight>();
 
-  add(requestId: string, entry: Inflight): void {
-    if (this.byId.has(requestId)) {
+  add(requestId: string, entry: Omit<Inflight, "engineRequestId">): Inflight {
+    const key = engineRequestId(entry.customerId, requestId);
+    if (this.byKey.has(key)) {
       throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} is already in flight; use a fresh id per request`, { field: "request_id" });
     }
-    this.byId.set(requestId, entry);
+    const inflight = { ...entry, engineRequestId: key };
+    this.byKey.set(key, inflight);
+    return inflight;
   }
 
-  remove(requestId: string): void {
-    this.byId.delete(requestId);
+  remove(requestId: string, customerId: string): void {
+    this.byKey.delete(engineRequestId(customerId, requestId));
   }
 
   /** Only the customer that owns a request may see or cancel it. */
   find(requestId: string, customerId: string): Inflight | undefined {
-    const entry = this.byId.get(requestId);
-    return entry && entry.customerId === customerId ? entry : undefined;
+    return this.byKey.get(engineRequestId(customerId, requestId));
   }
 
   get size(): number {
-    return this.byId.size;
+    return this.byKey.size;
   }
 }

@@ -127,6 +127,31 @@ for (const backend of backends) {
       client.close();
     });
 
+    it("request ids are per customer: another customer's id neither blocks nor reveals, in flight or afterwards", async () => {
+      const [a, b, c] = [await h.newKey(1), await h.newKey(1), await h.newKey(1)];
+      const [ca, cb, cc] = [a, b, c].map((k) => new DreamClient({ address: h.grpcAddress, apiKey: k.rawKey }));
+      const inFlight = randomUUID();
+      const both = await Promise.all([ca, cb].map((cl) => cl.predictBatch({ model: TINY, startFrame, candidates: candidates(1), requestId: inFlight })));
+      assert.deepEqual(both.map((r) => [r.response.summary?.requestId, r.response.summary?.cost?.micros]), [[inFlight, ROLLOUT_MICROS], [inFlight, ROLLOUT_MICROS]]);
+      // Sequential: c uses the id a and b already settled, with another price (K=2).
+      const later = await cc.predictBatch({ model: TINY, startFrame, candidates: candidates(2), requestId: inFlight });
+      assert.equal(later.response.summary?.cost?.micros, 2 * ROLLOUT_MICROS);
+      for (const [k, charged] of [[a, ROLLOUT_MICROS], [b, ROLLOUT_MICROS], [c, 2 * ROLLOUT_MICROS]] as const) {
+        assert.equal((await h.app.billing.balance(k.customerId)).balanceMicros, 1_000_000 - charged);
+        const mine = (await h.app.billing.transactions(k.customerId, 10)).filter((t) => t.requestId === inFlight);
+        assert.deepEqual(mine.map((t) => [t.kind, t.amountMicros]), [["debit", -charged]], "billed independently under the client's own id");
+      }
+      // a reusing its own id still gets the existing error, and nothing more is charged.
+      const again = await ca.predictBatch({ model: TINY, startFrame, candidates: candidates(1), requestId: inFlight }).then(
+        () => undefined,
+        (e: unknown) => e as DreamError,
+      );
+      assert.equal(again?.reason, "INVALID_ARGUMENT");
+      assert.match(again!.message, /already used/);
+      assert.equal((await h.app.billing.balance(a.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
+      for (const cl of [ca, cb, cc]) cl.close();
+    });
+
     it("bad input leaves the balance untouched", async () => {
       const key = await h.newKey(1);
       const client = new DreamClient({ address: h.grpcAddress, apiKey: key.rawKey });

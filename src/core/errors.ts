@@ -1,6 +1,11 @@
 // One closed error vocabulary, shared by gRPC, REST and both SDKs. A ServiceError carries a gRPC-style
 // code and a stable machine-readable reason; `errorTable` maps each reason to its gRPC status and HTTP
 // status. docs/ERRORS.md mirrors this table and a test keeps the two level.
+//
+// An error never grows with its input: user-supplied values are echoed through `echo` (at most
+// limits.errorEchoCharsMax characters), and the constructor bounds every message and detail whatever
+// a call site did, because an unbounded echo once made a gRPC trailer too large to send.
+import { limits } from "./limits";
 
 /** gRPC status codes (numeric values are the wire values). */
 export enum Code {
@@ -58,18 +63,66 @@ export type Reason = keyof typeof errorTable;
 
 export type ErrorDetails = Record<string, string | number | boolean | null | number[] | string[]>;
 
+const ELLIPSIS = "…";
+
+/** `text` cut to at most `max` UTF-16 units without splitting a surrogate pair. */
+function headChars(text: string, max: number): string {
+  let end = Math.min(max, text.length);
+  const last = text.charCodeAt(end - 1);
+  if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return text.slice(0, end);
+}
+
+/**
+ * A user-supplied value as an error may echo it: itself when short, else its first
+ * limits.errorEchoCharsMax characters, an ellipsis and its original length ("aaa…(30000 chars)"),
+ * so the error still shows what was sent without carrying all of it.
+ */
+export function echo(value: unknown, max: number = limits.errorEchoCharsMax): string {
+  const text = typeof value === "string" ? value : String(value);
+  if (text.length <= max) return text;
+  return `${headChars(text, max)}${ELLIPSIS}(${text.length} chars)`;
+}
+
+/** `echo` in double quotes, JSON-escaped: for a value that may be empty, spaced or odd. */
+export const quoted = (value: unknown): string => JSON.stringify(echo(value));
+
+/** `text` cut to at most `max` UTF-8 bytes (an ellipsis and the original size mark the cut). */
+export function clipBytes(text: string, max: number): string {
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= max) return text;
+  const marker = `${ELLIPSIS}(${bytes} bytes)`;
+  const room = Math.max(0, max - Buffer.byteLength(marker));
+  // Decoding a cut in the middle of a character leaves U+FFFD at the end; drop it.
+  const head = Buffer.from(text.slice(0, room)).subarray(0, room).toString("utf8").replace(/\uFFFD+$/, "");
+  return head + marker;
+}
+
+function boundedDetails(details: ErrorDetails): ErrorDetails {
+  const out: ErrorDetails = {};
+  for (const [k, v] of Object.entries(details)) {
+    if (typeof v === "string") out[k] = echo(v);
+    else if (Array.isArray(v) && v.some((x) => typeof x === "string")) out[k] = (v as string[]).map((x) => echo(x));
+    else out[k] = v;
+  }
+  return out;
+}
+
 export class ServiceError extends Error {
   override name = "ServiceError";
   readonly code: Code;
   readonly http: number;
+  /** Machine-readable extras; every string in them is bounded like an echo (see `echo`). */
+  readonly details: ErrorDetails;
   constructor(
     readonly reason: Reason,
     message: string,
-    readonly details: ErrorDetails = {},
+    details: ErrorDetails = {},
     /** Seconds a client should wait before retrying (429, 503). */
     readonly retryAfterS?: number,
   ) {
-    super(message);
+    super(clipBytes(message, limits.errorMessageBytesMax));
+    this.details = boundedDetails(details);
     this.code = errorTable[reason].code;
     this.http = errorTable[reason].http;
   }
@@ -85,5 +138,6 @@ export class ServiceError extends Error {
   }
 }
 
+/** `field` may come from the request (a JSON key, a query parameter), so it is echoed bounded. */
 export const invalidArgument = (field: string, message: string, details: ErrorDetails = {}): ServiceError =>
-  new ServiceError("INVALID_ARGUMENT", `${field}: ${message}`, { field, ...details });
+  new ServiceError("INVALID_ARGUMENT", `${echo(field)}: ${message}`, { field, ...details });

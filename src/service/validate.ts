@@ -18,12 +18,19 @@ export interface ValidatedOutput {
 
 export const DEFAULT_JPEG_QUALITY = 90;
 
+/** A client's shape as an error shows it: a repeated field can hold millions of dims, so the first few. */
+function shapeEcho(shape: number[]): string {
+  const shown = 8;
+  return shape.length <= shown ? `(${shape.join(", ")})` : `(${shape.slice(0, shown).join(", ")}, … ${shape.length} dims)`;
+}
+
 /** Unpacks little-endian float32 action bytes with an explicit [T, actionDim] shape. */
 export function validateActions(field: string, actions: Actions | undefined, entry: CatalogEntry): Float32Array {
   if (!actions) throw invalidArgument(field, `required: float32 actions of shape (T, ${entry.actionDim})`);
   const shape = actions.shape;
   if (shape.length !== 2) {
-    throw invalidArgument(field, `model expects shape (T, ${entry.actionDim}), got shape (${shape.join(", ")})`, { expected: `(T, ${entry.actionDim})`, given: `(${shape.join(", ")})` });
+    const given = shapeEcho(shape);
+    throw invalidArgument(field, `model expects shape (T, ${entry.actionDim}), got shape ${given}`, { expected: `(T, ${entry.actionDim})`, given });
   }
   const [steps, dim] = shape as [number, number];
   if (dim !== entry.actionDim) {

@@ -1,9 +1,11 @@
 // ServiceError → HTTP. The status comes from the one shared errorTable; the body is the documented
 // {"error": {"code", "reason", "message", "request_id", …details}}. Unknown errors never leak their
-// message or stack to the client — they become INTERNAL and go to the log instead.
+// message or stack to the client — they become INTERNAL and go to the log instead. The body is bounded
+// (message and details each within their limit) whatever the error echoes.
 
 import type { ServerResponse } from "node:http";
-import { Code, ServiceError } from "../../core/errors";
+import { clipBytes, Code, ServiceError } from "../../core/errors";
+import { limits } from "../../core/limits";
 
 export interface ErrorBody {
   error: { code: string; reason: string; message: string; request_id: string; [detail: string]: unknown };
@@ -14,11 +16,28 @@ export function codeName(code: Code): string {
   return (Code[code] ?? "UNKNOWN").toLowerCase();
 }
 
+/** Set in the body when some details were left out to keep it within limits.errorDetailsBytesMax. */
+export const DETAILS_TRUNCATED_KEY = "details_truncated";
+
 export function errorBody(err: ServiceError, requestId: string): ErrorBody {
-  const fixed = { code: codeName(err.code), reason: err.reason, message: err.message, request_id: requestId };
+  const fixed = { code: codeName(err.code), reason: err.reason, message: clipBytes(err.message, limits.errorMessageBytesMax), request_id: requestId };
   const details: Record<string, unknown> = {};
-  // Details may add keys (balance_cents, field, …) but never overwrite the fixed ones clients switch on.
-  for (const [k, v] of Object.entries(err.details)) if (!(k in fixed)) details[k] = v;
+  // Details may add keys (balance_cents, field, …) but never overwrite the fixed ones clients switch on,
+  // and together stay within their byte budget (an entry that does not fit is left out, and said so),
+  // so no input can make an error body large.
+  let bytes = 2; // "{}"
+  let dropped = false;
+  for (const [k, v] of Object.entries(err.details)) {
+    if (k in fixed) continue;
+    const entry = Buffer.byteLength(JSON.stringify(k)) + Buffer.byteLength(JSON.stringify(v)) + 2; // ':' and ','
+    if (bytes + entry > limits.errorDetailsBytesMax) {
+      dropped = true;
+      continue;
+    }
+    details[k] = v;
+    bytes += entry;
+  }
+  if (dropped) details[DETAILS_TRUNCATED_KEY] = true;
   return { error: { ...fixed, ...details } };
 }
 

@@ -11,7 +11,7 @@
 //   members omitted, int64 as a number when it is a safe integer (string otherwise), bytes base64.
 
 import * as protobuf from "protobufjs";
-import { invalidArgument } from "../../core/errors";
+import { echo, invalidArgument } from "../../core/errors";
 
 export type InputMode = "json" | "query";
 export type FieldTree = Record<string, unknown>;
@@ -163,7 +163,7 @@ export function scalarFromJson(type: string, raw: unknown, at: string, mode: Inp
     } else throw invalidArgument(at, `expected an integer (${type}), got ${describe(raw)}`);
     const big = BigInt(text);
     const [lo, hi] = unsigned ? [0n, (1n << 64n) - 1n] : [-(1n << 63n), (1n << 63n) - 1n];
-    if (big < lo || big > hi) throw invalidArgument(at, `${type} out of range: ${text}`);
+    if (big < lo || big > hi) throw invalidArgument(at, `${type} out of range: ${echo(text)}`);
     return big.toString(); // protobufjs fromObject parses decimal strings into Long without loss
   }
   throw new Error(`unsupported scalar type ${type} at ${at}`);

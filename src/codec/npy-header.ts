@@ -1,6 +1,10 @@
 // The .npy header is a Python dict literal, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (49, 384), }
 // numpy reads it with ast.literal_eval; we accept the small subset numpy itself writes (strings,
 // True/False/None, ints, tuples and lists) and nothing else. Never eval it.
+//
+// The parser recurses into tuples and lists, so their nesting is bounded (limits.npyHeaderDepthMax):
+// a 10,000-byte header can open ~5,000 of them, enough to overflow the stack of a recursive parser.
+import { limits } from "../core/limits";
 
 export type PyValue = string | number | boolean | null | { tuple: PyValue[] } | { list: PyValue[] };
 
@@ -19,6 +23,8 @@ export function parsePyDict(text: string): Map<string, PyValue> {
 
 class Parser {
   private i = 0;
+  /** Tuples and lists open around the current position. */
+  private depth = 0;
   constructor(private readonly s: string) {}
 
   atEnd(): boolean {
@@ -64,6 +70,16 @@ class Parser {
     return out;
   }
 
+  /** A tuple or list whose opening bracket is at the current position. */
+  private nested(close: string): PyValue[] {
+    if (this.depth >= limits.npyHeaderDepthMax) this.fail(`nested deeper than ${limits.npyHeaderDepthMax} levels`);
+    this.depth++;
+    this.i++;
+    const items = this.sequence(close);
+    this.depth--;
+    return items;
+  }
+
   private sequence(close: string): PyValue[] {
     const items: PyValue[] = [];
     while (!this.eat(close)) {
@@ -80,14 +96,8 @@ class Parser {
     this.ws();
     const c = this.s[this.i];
     if (c === "'" || c === '"') return this.str(c);
-    if (c === "(") {
-      this.i++;
-      return { tuple: this.sequence(")") };
-    }
-    if (c === "[") {
-      this.i++;
-      return { list: this.sequence("]") };
-    }
+    if (c === "(") return { tuple: this.nested(")") };
+    if (c === "[") return { list: this.nested("]") };
     for (const [word, v] of [["True", true], ["False", false], ["None", null]] as const) {
       if (this.s.startsWith(word, this.i)) {
         this.i += word.length;

@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { execFileSync } from "child_process";
 import { NPY_HEADER_BYTES_MAX, encodeNpy, parseNpy } from "../../src/codec/npy";
 import { ServiceError } from "../../src/core/errors";
+import { limits } from "../../src/core/limits";
 
 // Fixtures are written by real numpy at test time (python3 + numpy are on every machine here), so
 // the parser is checked against numpy's actual bytes, not against our idea of them.
@@ -151,6 +152,17 @@ describe("codec/npy", () => {
     rejectsWith(handMade("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}\n"), /exactly the keys/);
     rejectsWith(handMade("{'descr': '<f4', 'fortran_order': False, 'shape': (1, -2), }\n"), /non-negative integers/);
     rejectsWith(handMade("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,), }\n", Buffer.alloc(4)), /fortran_order must be True or False/);
+  });
+
+  it("rejects a shape nested thousands of levels deep with INVALID_ARGUMENT naming the field, not a stack overflow", () => {
+    for (const levels of [3_000, 4_900]) {
+      const header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${"(".repeat(levels)}${")".repeat(levels)}, }\n`;
+      assert.ok(header.length <= NPY_HEADER_BYTES_MAX);
+      rejectsWith(handMade(header), /^actions: not a valid \.npy file: malformed header \(nested deeper than \d+ levels/);
+    }
+    // Lists nest the same way, and a flat header with just as many characters is fine.
+    rejectsWith(handMade(`{'descr': ${"[".repeat(2_000)}${"]".repeat(2_000)}, 'fortran_order': False, 'shape': (1,), }\n`), /nested deeper than/);
+    rejectsWith(handMade(`{'descr': '<f4', 'fortran_order': False, 'shape': ${"(".repeat(limits.npyHeaderDepthMax)}${")".repeat(limits.npyHeaderDepthMax)}, }\n`), /shape must be a tuple of/);
   });
 
   it("rejects a payload whose length does not match the shape", () => {

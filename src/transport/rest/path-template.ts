@@ -7,6 +7,8 @@
 // a single-segment variable decodes everything (so "%2F" becomes "/"), while a multi-segment variable
 // keeps "%2F" encoded so the value still splits back into the segments it matched (HttpRule docs).
 
+import { quoted, ServiceError } from "../../core/errors";
+
 export type Atom = { kind: "literal"; text: string } | { kind: "star" } | { kind: "starstar" };
 
 export interface Variable {
@@ -102,7 +104,16 @@ function splitTopLevel(body: string, fail: (why: string) => never): string[] {
   return out;
 }
 
-export class BadPathEncoding extends Error {}
+/**
+ * A path segment that is not valid percent-encoding (e.g. "%ZZ"): the client's mistake, so a 400
+ * INVALID_ARGUMENT naming the path, never an unexpected error (a 500 with a stack in the error log).
+ */
+export class BadPathEncoding extends ServiceError {
+  override name = "BadPathEncoding";
+  constructor(segment: string) {
+    super("INVALID_ARGUMENT", `path: bad percent-encoding in path segment ${quoted(segment)}; encode '%' as %25`, { field: "path" });
+  }
+}
 
 function decodeSegment(raw: string, keepSlash: boolean): string {
   try {
@@ -112,7 +123,7 @@ function decodeSegment(raw: string, keepSlash: boolean): string {
       .map((s) => decodeURIComponent(s))
       .join("%2F");
   } catch {
-    throw new BadPathEncoding(`bad percent-encoding in path segment ${JSON.stringify(raw.slice(0, 80))}`);
+    throw new BadPathEncoding(raw);
   }
 }
 

@@ -92,6 +92,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     return { entry, status: "loading", statusReason: "warming up", engine: undefined };
   });
   const runners: { close(): Promise<void> }[] = [];
+  // Before the models load: their schedulers report every step's lane count to it.
+  const status = new StatusRecorder(clock);
   const modelsLoaded = Promise.all(
     slots
       .filter((s) => s.status === "loading")
@@ -100,7 +102,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
           const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, chunkTimeoutMs: config.chunkTimeoutMs });
           runners.push(runner);
           await runner.load();
-          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, model: slot.entry.slug, clock });
+          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
           slot.engine = new SchedulerEngine(slot.entry, scheduler, runner);
           slot.status = "live";
           slot.statusReason = "";
@@ -115,7 +117,6 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
 
   const registry = new ModelRegistry(slots);
   const inflight = new InflightRequests();
-  const status = new StatusRecorder(clock);
   const metrics = new Metrics(registry);
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
   const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);

@@ -11,7 +11,9 @@ interface Bucket {
   startMs: number;
   requests: number;
   errors: number;
-  lanes: number;
+  /** Engine step calls (batches) run, and the lanes they carried: mean batch size = lanes / batches. */
+  batches: number;
+  batchLanes: number;
   hist: Uint32Array;
 }
 
@@ -34,13 +36,14 @@ export interface WindowSnapshot {
   errorRate: number;
   p50Ms: number | undefined;
   p99Ms: number | undefined;
+  /** Mean lanes per engine step (batch) run in the window; undefined when no step ran. */
   meanBatchSize: number | undefined;
 }
 
 class Window {
   private readonly ring: Bucket[];
   constructor(private readonly spec: WindowSpec) {
-    this.ring = Array.from({ length: spec.buckets }, () => ({ startMs: -1, requests: 0, errors: 0, lanes: 0, hist: new Uint32Array(HIST_BUCKETS) }));
+    this.ring = Array.from({ length: spec.buckets }, () => ({ startMs: -1, requests: 0, errors: 0, batches: 0, batchLanes: 0, hist: new Uint32Array(HIST_BUCKETS) }));
   }
 
   private bucketAt(nowMs: number): Bucket {
@@ -48,18 +51,23 @@ class Window {
     const b = this.ring[Math.floor(startMs / this.spec.bucketMs) % this.spec.buckets]!;
     if (b.startMs !== startMs) {
       b.startMs = startMs;
-      b.requests = b.errors = b.lanes = 0;
+      b.requests = b.errors = b.batches = b.batchLanes = 0;
       b.hist.fill(0);
     }
     return b;
   }
 
-  record(nowMs: number, latencyMs: number, error: boolean, lanes: number): void {
+  record(nowMs: number, latencyMs: number, error: boolean): void {
     const b = this.bucketAt(nowMs);
     b.requests++;
     if (error) b.errors++;
-    b.lanes += lanes;
     b.hist[histIndex(latencyMs)]!++;
+  }
+
+  recordBatch(nowMs: number, lanes: number): void {
+    const b = this.bucketAt(nowMs);
+    b.batches++;
+    b.batchLanes += lanes;
   }
 
   snapshot(nowMs: number): WindowSnapshot {
@@ -67,12 +75,14 @@ class Window {
     const hist = new Uint32Array(HIST_BUCKETS);
     let requests = 0;
     let errors = 0;
-    let lanes = 0;
+    let batches = 0;
+    let batchLanes = 0;
     for (const b of this.ring) {
       if (b.startMs < 0 || b.startMs <= oldestMs) continue;
       requests += b.requests;
       errors += b.errors;
-      lanes += b.lanes;
+      batches += b.batches;
+      batchLanes += b.batchLanes;
       for (let i = 0; i < HIST_BUCKETS; i++) hist[i]! += b.hist[i]!;
     }
     return {
@@ -82,7 +92,7 @@ class Window {
       errorRate: requests ? errors / requests : 0,
       p50Ms: quantile(hist, requests, 0.5),
       p99Ms: quantile(hist, requests, 0.99),
-      meanBatchSize: requests ? lanes / requests : undefined,
+      meanBatchSize: batches ? batchLanes / batches : undefined,
     };
   }
 }
@@ -102,9 +112,16 @@ export class RollingStats {
   private readonly windows = WINDOWS.map((w) => new Window(w));
   constructor(private readonly clock: Clock) {}
 
-  record(latencyMs: number, error: boolean, lanes: number): void {
+  /** One finished request: latency from when the transport received it, and whether it failed. */
+  record(latencyMs: number, error: boolean): void {
     const now = this.clock.wallMs();
-    for (const w of this.windows) w.record(now, latencyMs, error, lanes);
+    for (const w of this.windows) w.record(now, latencyMs, error);
+  }
+
+  /** One engine step call (a batch) of `lanes` lanes. */
+  recordBatch(lanes: number): void {
+    const now = this.clock.wallMs();
+    for (const w of this.windows) w.recordBatch(now, lanes);
   }
 
   snapshot(): WindowSnapshot[] {

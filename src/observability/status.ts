@@ -3,8 +3,10 @@ import type { Clock } from "../core/clock";
 import { RollingStats } from "./rolling";
 
 export interface Observation {
+  /** From when the transport received the request until its response was complete. */
   latencyMs: number;
   error: boolean;
+  /** The request's K (candidates), for the per-request histogram in /metrics; not the engine batch. */
   batchLanes: number;
 }
 
@@ -18,9 +20,18 @@ export class StatusRecorder {
   }
 
   record(slug: string, o: Observation): void {
-    this.overall.record(o.latencyMs, o.error, o.batchLanes);
-    this.model(slug).record(o.latencyMs, o.error, o.batchLanes);
+    this.overall.record(o.latencyMs, o.error);
+    this.model(slug).record(o.latencyMs, o.error);
     for (const l of this.listeners) l(slug, o);
+  }
+
+  /**
+   * One engine step of `lanes` lanes on `slug`'s scheduler: mean_batch_size is lanes per step, the
+   * batching the engine achieved, whatever K each request asked for.
+   */
+  recordBatch(slug: string, lanes: number): void {
+    this.overall.recordBatch(lanes);
+    this.model(slug).recordBatch(lanes);
   }
 
   model(slug: string): RollingStats {

@@ -36,6 +36,8 @@ export interface ModelSchedulerOptions {
   retryAfterS?: number;
   /** Step duration to assume before any step has been measured (default 0 = only passed deadlines expire). */
   stepUsEstimate?: number;
+  /** Called with the lane count of every step call: the engine batch size, for status windows. */
+  onStep?: (lanes: number) => void;
 }
 
 export type CancelResult =
@@ -69,6 +71,7 @@ export class ModelScheduler {
   private readonly bufferedChunksMax: number;
   private readonly retryAfterS: number;
   private stepUsEstimate: number;
+  private readonly onStep: ((lanes: number) => void) | undefined;
 
   private readonly queue: RequestQueue;
   /** Admitted and not ended, in admission order. */
@@ -117,6 +120,7 @@ export class ModelScheduler {
     this.stepUsEstimate = options.stepUsEstimate ?? 0;
     assert(Number.isFinite(this.stepUsEstimate) && this.stepUsEstimate >= 0, "stepUsEstimate must be non-negative");
     this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax);
+    this.onStep = options.onStep;
   }
 
   /**
@@ -353,6 +357,7 @@ export class ModelScheduler {
     this.counters.chunksStepped++;
     this.counters.laneChunksStepped += stepped.length;
     this.counters.lastBatchLanes = stepped.length;
+    this.onStep?.(stepped.length);
     const startUs = this.clock.nowUs();
     let result: StepResult;
     this.busy = true;

@@ -11,6 +11,12 @@ export interface CallContext {
   peer: string;
   /** Fires when the client goes away (gRPC cancel, closed HTTP connection) or the deadline passes. */
   signal: AbortSignal;
+  /**
+   * When the transport first saw the call (HTTP request headers parsed; grpc-js handing over the call),
+   * in Clock.wallMs() terms. Request latency in /v1/status is measured from here, so body reads, auth
+   * and decoding count: that is what clients wait for. Absent for calls made without a transport.
+   */
+  receivedWallMs?: number;
   /** Absolute deadline in Clock.wallMs() terms, from the gRPC deadline or the HTTP grpc-timeout header. */
   deadlineWallMs: number | undefined;
   /** Headers/metadata to send with the response (lower-case names, e.g. x-dreamengine-frames). */

@@ -52,6 +52,8 @@ export interface Admitted {
   priceMicros: number;
   deadlineUs: number | undefined;
   admittedUs: number;
+  /** When the transport received the call (Clock.nowUs terms): latency in /v1/status counts from here. */
+  receivedUs: number;
   /** The engine's key for this request: request ids are unique per customer only. */
   engineRequestId: string;
 }
@@ -103,7 +105,7 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs, engineRequestId };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs, receivedUs: nowUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */
@@ -194,7 +196,7 @@ export class PredictFlow {
       // The hold stays recorded and is reconciled by the billing sweeper; never fail a finished response.
       deps.logger.error({ requestId: a.requestId, err: String(err) }, "settlement failed; hold left for reconciliation");
     }
-    const latencyMs = (deps.clock.nowUs() - a.admittedUs) / 1000;
+    const latencyMs = (deps.clock.nowUs() - a.receivedUs) / 1000;
     // Deadlines and whole-request cancels count as errors too: the caller did not get its rollout.
     const unsuccessful = failed || consumerError !== undefined || end.reason === "deadline" || (end.reason === "cancelled" && end.cancelled.length === a.lanes.length);
     deps.status.record(entry.slug, { latencyMs, error: unsuccessful, batchLanes: a.lanes.length });
@@ -251,4 +253,9 @@ export function summaryHeaders(ctx: CallContext, summary: RequestSummary): void 
   ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", summary.cost?.usd ?? "0");
   ctx.responseHeaders.set("x-dreamengine-frames", String(summary.frames));
   ctx.responseHeaders.set("x-dreamengine-engine-wall-ms", String(summary.engineWallMs));
+}
+
+/** µs between the transport receiving the call and `nowWallMs`; 0 without a transport (or a clock that disagrees). */
+function waitedUs(ctx: CallContext, nowWallMs: number): number {
+  return ctx.receivedWallMs === undefined ? 0 : Math.max(0, nowWallMs - ctx.receivedWallMs) * 1000;
 }

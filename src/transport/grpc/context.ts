@@ -32,6 +32,8 @@ export function callContext(call: ServerSurfaceCall, controller: AbortController
     peer: call.getPeer().replace(/:\d+$/, ""),
     signal: controller.signal,
     deadlineWallMs,
+    // grpc-js hands over a unary call once its message has arrived: the closest to call start it exposes.
+    receivedWallMs: Date.now(),
     responseHeaders: new Map(),
   };
 }

@@ -84,6 +84,7 @@ export function buildContext(req: IncomingMessage, res: ServerResponse, requestI
     peer: peerFrom(req),
     signal: controller.signal,
     deadlineWallMs: deadlineMs === undefined ? undefined : clock.wallMs() + deadlineMs,
+    receivedWallMs: clock.wallMs(),
     responseHeaders: new Map(),
   };
   return {

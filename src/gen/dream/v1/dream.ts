@@ -372,8 +372,18 @@ export interface WindowStats {
   requests: number;
   errors: number;
   errorRate: number;
+  /**
+   * Request latency, from when the transport received the request (HTTP headers parsed; gRPC call
+   * handed to the server) until its response was complete: what clients wait for, queueing included.
+   */
   p50Ms?: number | undefined;
-  p99Ms?: number | undefined;
+  p99Ms?:
+    | number
+    | undefined;
+  /**
+   * Mean lanes (candidates) per engine batch: per chunk step the executor ran in the window, however
+   * many requests shared it. Absent when no step ran.
+   */
   meanBatchSize?: number | undefined;
 }
 

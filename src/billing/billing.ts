@@ -165,6 +165,7 @@ export class BillingService implements TopupCreditor {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.running.clear(); // nothing runs here any more: its holds may expire like a dead server's
     await this.sweeping?.catch(() => undefined);
     await this.mirror.flush().catch(() => undefined);
     await this.deps.closeBackends?.();

@@ -3,7 +3,7 @@
 // + held), no negative balance, the store equal to the ledger, and the ledger's own checks.
 import assert from "node:assert/strict";
 import { ServiceError } from "../../src/core/errors";
-import { forEachStore, HOLD_TTL_MS, type BillingFixture } from "./helpers/billing";
+import { forEachStore, HOLD_TTL_MS, service, type BillingFixture } from "./helpers/billing";
 import { prng } from "./helpers/prng";
 
 // BILLING_PROPERTY_SEEDS=200 runs seeds 1..200 instead of the fixed few (for a longer soak).
@@ -22,6 +22,10 @@ forEachStore("billing/property", (open) => {
       const customers: string[] = [];
       for (let i = 0; i < 3; i++) customers.push((await f.billing.createKey({ name: `p${i}`, creditsMicros: rnd.int(0, 4) * 24_500 })).customerId);
       const open: { requestId: string; heldMicros: number }[] = [];
+      // A server (sharing ledger and store) whose requests were cut off: nothing renews its holds, so
+      // they are the ones that pass their TTL and expire. f.billing's own running holds never expire.
+      const dead = service(f.backend, f.store, f.clock);
+      await dead.start();
       let capturedByPosts = 0;
       let nextId = 0;
 
@@ -32,7 +36,7 @@ forEachStore("billing/property", (open) => {
           const requestId = `s${seed}-${nextId++}`;
           const amountMicros = rnd.int(1, 98) * 500;
           try {
-            await f.billing.reserve({ customerId, requestId, amountMicros, ttlMs: rnd.int(1, 3) * HOLD_TTL_MS });
+            await (rnd.next() < 0.5 ? dead : f.billing).reserve({ customerId, requestId, amountMicros, ttlMs: rnd.int(1, 3) * HOLD_TTL_MS });
             open.push({ requestId, heldMicros: amountMicros });
           } catch (err) {
             assert.ok(err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS", String(err));
@@ -68,9 +72,13 @@ forEachStore("billing/property", (open) => {
         }
       }
       assert.deepEqual(await f.backend.ledger.verify(), []);
-      // Everything still open expires; the money comes back and the books still balance.
+      // Everything still open expires once its servers are gone; the money comes back and the books still balance.
+      const next = service(f.backend, f.store, f.clock);
+      await next.start();
+      await f.billing.close();
+      await dead.close();
       f.clock.advanceMs(10 * HOLD_TTL_MS);
-      await f.billing.sweep();
+      await next.sweep();
       const end = await f.backend.ledger.totals();
       assert.equal(end.heldMicros, 0);
       assert.equal(end.grantedMicros + end.toppedUpMicros, end.balanceMicros + end.capturedMicros);

@@ -57,6 +57,14 @@ export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext, send: (me
 export interface MethodImpl {
   kind: "unary" | "server-stream";
   handler: UnaryHandler<any, any> | StreamHandler<any, any>;
+  /** Who may call: "public" answers without a key (bounded per IP), "authorized" needs an API key. */
+  access?: "public" | "authorized";
+  /**
+   * The method's guard (auth + rate limit), run by the transport on headers/metadata alone, before
+   * the request body or message is read or parsed: an unauthenticated caller must not cost a 64 MiB
+   * read. The handler's own guard call reuses the outcome (Guard memoizes per CallContext).
+   */
+  admit?: (ctx: CallContext) => Promise<void>;
 }
 
 /** Keyed by full gRPC method path, e.g. "/dream.v1.Models/Predict". */

@@ -29,12 +29,42 @@ export interface ServiceDeps {
   version: string;
 }
 
+type Access = NonNullable<MethodImpl["access"]>;
+
+/**
+ * Who may call each method, in one place. Transports run the matching guard before reading a body,
+ * and the handlers call the same guard again (memoized), so a handler used without a transport is
+ * guarded too.
+ */
+export const METHOD_ACCESS: Readonly<Record<string, Access>> = Object.freeze({
+  "/dream.v1.Models/ListModels": "public",
+  "/dream.v1.Models/GetModel": "public",
+  "/dream.v1.Models/Predict": "authorized",
+  "/dream.v1.Models/PredictBatch": "authorized",
+  "/dream.v1.Models/StreamPredict": "authorized",
+  "/dream.v1.Models/CancelCandidates": "authorized",
+  "/dream.v1.Billing/GetBalance": "authorized",
+  "/dream.v1.Billing/CreateTopup": "authorized",
+  "/dream.v1.Billing/ListTransactions": "authorized",
+  "/dream.v1.Status/GetStatus": "public",
+  "/dream.v1.Status/Health": "public",
+});
+
 const unary = <Req, Res>(handler: UnaryHandler<Req, Res>) => ({ kind: "unary" as const, handler });
 const stream = <Req, Res>(handler: StreamHandler<Req, Res>) => ({ kind: "server-stream" as const, handler });
 
 export function buildMethods(d: ServiceDeps): MethodTable {
   const publicCall = (ctx: CallContext) => d.guard.publicCall(ctx);
-  return new Map<string, MethodImpl>([
+  const admitters: Record<Access, (ctx: CallContext) => Promise<void>> = {
+    public: publicCall,
+    authorized: async (ctx) => void (await d.guard.authorize(ctx)),
+  };
+  const withAccess = ([path, impl]: [string, MethodImpl]): [string, MethodImpl] => {
+    const access = METHOD_ACCESS[path];
+    if (access === undefined) throw new Error(`${path}: no access policy in METHOD_ACCESS`);
+    return [path, { ...impl, access, admit: admitters[access] }];
+  };
+  return new Map<string, MethodImpl>(([
     ["/dream.v1.Models/ListModels", unary(async (_req: pb.ListModelsRequest, ctx): Promise<pb.ListModelsResponse> => {
       await publicCall(ctx);
       return { models: d.models.list().map(modelSpec) };
@@ -61,5 +91,5 @@ export function buildMethods(d: ServiceDeps): MethodTable {
       if (!h.ready) ctx.httpStatus = 503;
       return h;
     })],
-  ]);
+  ] as [string, MethodImpl][]).map(withAccess));
 }

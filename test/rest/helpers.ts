@@ -42,6 +42,14 @@ export class FakeMethods {
     return this;
   }
 
+  /** Gives `path`'s method a transport-run guard (MethodImpl.admit), as buildMethods does for every method. */
+  admit(path: string, fn: (ctx: CallContext) => Promise<void>): this {
+    const impl = this.table.get(path);
+    if (impl === undefined) throw new Error(`register ${path} before giving it a guard`);
+    this.table.set(path, { ...impl, admit: fn });
+    return this;
+  }
+
   last(path?: string): Call {
     const calls = path === undefined ? this.calls : this.calls.filter((c) => c.path === path);
     const call = calls[calls.length - 1];

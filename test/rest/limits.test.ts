@@ -1,6 +1,7 @@
 // Body limits and content types: 413 without reading a huge body, 415 for the wrong media type.
 
 import { strict as assert } from "node:assert";
+import { ServiceError } from "../../src/core/errors";
 import { limits } from "../../src/core/limits";
 import { CreateTopupResponse } from "../../src/gen/dream/v1/dream";
 import { FakeMethods, json, rawSocket, readUntil, start, type Started } from "./helpers";
@@ -153,5 +154,74 @@ describe("rest: bodies on routes that take none", () => {
     socket.destroy();
     assert.match(answer, /^HTTP\/1\.1 200 /);
     assert.match(answer, /connection: close/i);
+  });
+});
+
+describe("rest: the method's guard runs before any body byte is read", () => {
+  const PREDICT = "/dream.v1.Models/Predict";
+  let s: Started;
+  let bodyBytes = 0;
+  const fake = new FakeMethods()
+    .unary(PREDICT, () => ({}))
+    .unary(TOPUP, (req) => CreateTopupResponse.fromPartial({ amountUsd: req.amountUsd }))
+    .admit(PREDICT, async (ctx) => {
+      if (ctx.apiKey !== "good") throw new ServiceError("UNAUTHENTICATED", "unknown API key");
+    })
+    .admit(TOPUP, async (ctx) => {
+      if (ctx.apiKey !== "good") throw new ServiceError("UNAUTHENTICATED", "unknown API key");
+    });
+  before(async () => (s = await start(fake.table, {}, { onBodyBytes: (n) => (bodyBytes += n) })));
+  after(() => s.close());
+  beforeEach(() => (bodyBytes = 0));
+
+  it("an unauthenticated 60 MB multipart upload is answered 401 before the client has sent it, and none of it is read", async () => {
+    const total = 60 * 1024 * 1024;
+    const boundary = "b0undary";
+    const socket = await rawSocket(s.port);
+    socket.on("error", () => undefined); // the server may cut us off mid-send: that is the point
+    socket.write(`POST /v1/models/dream-reference-tiny/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${total}\r\n\r\n`);
+    socket.write(`--${boundary}\r\nContent-Disposition: form-data; name="actions"; filename="a.npy"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    let answered = false;
+    const answer = readUntil(socket, (t) => t.includes("}}")).then((t) => {
+      answered = true;
+      return t;
+    });
+    // Send with backpressure (as a real client does) until the server answers or everything is sent.
+    const chunk = Buffer.alloc(1024 * 1024, 0x41);
+    let sent = 0;
+    while (!answered && !socket.destroyed && sent < total - chunk.length) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once("drain", r)), answer]);
+    }
+    const text = await answer;
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 401 /);
+    assert.match(text, /connection: close/i);
+    assert.ok(sent < total / 2, `answered after the client sent ${sent} of ${total} bytes`);
+    assert.equal(bodyBytes, 0, "no body byte reached a reader");
+    assert.equal(fake.calls.filter((c) => c.path === PREDICT).length, 0, "the handler never ran");
+  });
+
+  it("Expect: 100-continue without a valid key gets its 401 instead of an invitation", async () => {
+    const socket = await rawSocket(s.port);
+    socket.write("POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    const answer = await readUntil(socket, (t) => t.includes("}}"));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 401 /, "no 100 Continue first");
+    assert.equal(bodyBytes, 0);
+  });
+
+  it("with a valid key the body is invited, read and served", async () => {
+    const socket = await rawSocket(s.port);
+    const body = JSON.stringify({ amount_usd: 7 });
+    socket.write(`POST /v1/billing/topup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    const cont = await readUntil(socket, (t) => t.includes("\r\n\r\n"));
+    assert.match(cont, /^HTTP\/1\.1 100 Continue/);
+    socket.write(body);
+    const answer = await readUntil(socket, (t) => t.includes("}"));
+    socket.destroy();
+    assert.match(answer, /HTTP\/1\.1 200 /);
+    assert.equal(bodyBytes, body.length);
+    assert.equal(fake.last(TOPUP).request.amountUsd, 7);
   });
 });

@@ -16,7 +16,10 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return m ? m[1] : undefined;
 }
 
-export function callContext(call: ServerSurfaceCall, controller: AbortController): CallContext {
+/** What a context is built from: a handler's call, or (before the message is read) an interceptor's view of it. */
+export type CallHead = Pick<ServerSurfaceCall, "metadata" | "getPeer" | "getDeadline">;
+
+export function callContext(call: CallHead, controller: AbortController): CallContext {
   const md = call.metadata;
   let requestId: string;
   try {

@@ -1,5 +1,7 @@
 // gRPC wiring: every dream.v1 method is served from the shared MethodTable; grpc.health.v1 and server
-// reflection (v1 and v1alpha) come along. No business logic lives here.
+// reflection (v1 and v1alpha) come along. No business logic lives here: the one thing this transport
+// decides is *when* a method's guard runs — on the metadata, before the request message is received or
+// deserialized (guardFirst), so a caller without a valid key never costs us a 64 MiB read and decode.
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
@@ -27,6 +29,11 @@ export interface GrpcServerOptions {
 }
 
 type AnyDefinition = Record<string, grpc.MethodDefinition<any, any>>;
+
+interface Admitted {
+  ctx: CallContext;
+  controller: AbortController;
+}
 
 /** The frame-heavy responses use single-allocation encoders (see fast-encode.ts). */
 function withFastEncoders<D extends AnyDefinition>(def: D): D {
@@ -68,11 +75,13 @@ function metadataFrom(headers: Map<string, string>): grpc.Metadata {
 }
 
 export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
+  const { logger } = opts;
+  const admitted = new WeakMap<grpc.Metadata, Admitted>();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limits.grpcReceiveBytesMax,
     "grpc.max_send_message_length": limits.grpcSendBytesMax,
+    interceptors: [(descriptor, call) => guardFirst(descriptor.path, call)],
   });
-  const { logger } = opts;
   const zeroCopySend = enableRawArenas();
   // Reused only after a send completed, which needs the pre-framed path; without it the copy grpc-js
   // makes anyway is the price, and every arena is fresh.
@@ -87,6 +96,45 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
     return toGrpcStatus(se, requestId);
   };
 
+  /**
+   * Runs the method's guard when the metadata arrives. grpc-js reads (startRead) only after the
+   * metadata has been passed on, so until the guard passed the stream stays paused: a refused call is
+   * answered with its message never read into memory, let alone deserialized. The context built here
+   * is the one the handler gets (keyed by the Metadata object grpc-js hands on), so the guard's outcome
+   * and its rate-limit headers carry over.
+   */
+  const guardFirst = (path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall => {
+    const admit = opts.methods.get(path)?.admit;
+    if (admit === undefined) return new grpc.ServerInterceptingCall(call);
+    const controller = new AbortController();
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, passOn) => {
+            const started = performance.now();
+            const ctx = callContext({ metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }, controller);
+            admitted.set(metadata, { ctx, controller });
+            admit(ctx).then(
+              () => passOn(metadata),
+              (err: unknown) => {
+                const status = fail(path, err, ctx.requestId);
+                call.sendStatus({ code: status.code ?? grpc.status.UNKNOWN, details: status.details ?? "", metadata: status.metadata ?? null });
+                finish(path, status.code ?? 2, started);
+              },
+            );
+          },
+          onCancel: () => controller.abort(),
+        }),
+    });
+  };
+  /** The context the interceptor built for this call, or a fresh one (a method without a guard). */
+  const contextOf = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Admitted => {
+    const early = admitted.get(call.metadata);
+    if (early !== undefined) return early;
+    const controller = new AbortController();
+    return { ctx: callContext(call, controller), controller };
+  };
+
   for (const definition of [ModelsService, BillingService, StatusService] as unknown as AnyDefinition[]) {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, md] of Object.entries(definition)) {
@@ -96,9 +144,8 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const handler = method.handler as UnaryHandler<unknown, unknown>;
         impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const started = performance.now();
-          const controller = new AbortController();
+          const { ctx, controller } = contextOf(call);
           call.on("cancelled", () => controller.abort());
-          const ctx = callContext(call, controller);
           if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = rawLayout;
           handler(call.request, ctx).then(
             (response) => {
@@ -118,9 +165,8 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const handler = method.handler as StreamHandler<unknown, unknown>;
         impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
           const started = performance.now();
-          const controller = new AbortController();
+          const { ctx, controller } = contextOf(call);
           call.on("cancelled", () => controller.abort());
-          const ctx = callContext(call, controller);
           let headersSent = false;
           let ended = false;
           const send = (message: unknown): Promise<void> => {

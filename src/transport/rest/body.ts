@@ -42,7 +42,7 @@ export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): voi
  * `sink` throws, or with CANCELLED if the client goes away. On rejection the request is paused (not
  * destroyed: we still need its socket to answer); the server closes the connection after answering.
  */
-export function consumeBody(req: IncomingMessage, maxBytes: number, sink: (chunk: Buffer) => void): Promise<void> {
+export function consumeBody(req: IncomingMessage, maxBytes: number, sink: (chunk: Buffer) => void, onBytes?: (bytes: number) => void): Promise<void> {
   checkDeclaredLength(req, maxBytes);
   return new Promise<void>((resolve, reject) => {
     let received = 0;
@@ -62,6 +62,7 @@ export function consumeBody(req: IncomingMessage, maxBytes: number, sink: (chunk
     };
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
+      onBytes?.(chunk.length);
       if (received > maxBytes) return finish(tooLarge(maxBytes));
       try {
         sink(chunk);
@@ -82,8 +83,8 @@ export function consumeBody(req: IncomingMessage, maxBytes: number, sink: (chunk
   });
 }
 
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, maxBytes: number, onBytes?: (bytes: number) => void): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await consumeBody(req, maxBytes, (c) => chunks.push(c));
+  await consumeBody(req, maxBytes, (c) => chunks.push(c), onBytes);
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }

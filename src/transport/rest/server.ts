@@ -1,7 +1,9 @@
 // The REST/JSON transport: node:http in front of the SAME MethodTable the gRPC server serves.
 // Per request it builds a CallContext, turns the HTTP request into the handler's request message
 // (transcode.ts, or a media adapter for multipart predict), calls the handler and renders the result or
-// the ServiceError. Auth, rate limits and billing live in the handlers, never here.
+// the ServiceError. Auth, rate limits and billing live in the service, never here; this transport only
+// runs a method's guard (MethodImpl.admit) on the headers before it reads the body, so that a caller
+// without a valid key never makes us read, buffer or parse an upload.
 
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -76,6 +78,8 @@ export interface RestServerOptions {
   api?: Api;
   /** Called once per request when its response is finished or aborted; `route` is the template. Must not throw. */
   onRequestEnd?: (route: string, status: number, durationMs: number, event: RequestEvent) => void;
+  /** Body bytes handed to a reader (JSON, multipart, webhook), as they arrive; for tests and metrics. Must not throw. */
+  onBodyBytes?: (bytes: number) => void;
 }
 
 export interface ListenAddress {
@@ -116,6 +120,16 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const openapi = buildOpenApi(api, { stripeWebhook: extras.stripeWebhook !== undefined, webhookPath: STRIPE_WEBHOOK_PATH, openapiPath: OPENAPI_PATH });
   const openapiBytes = Buffer.from(JSON.stringify(openapi));
   const log = options.logger;
+  const onBodyBytes = options.onBodyBytes;
+  // Requests that sent `Expect: 100-continue` and are still waiting for our invitation to send the body.
+  const awaitingContinue = new WeakMap<http.IncomingMessage, http.ServerResponse>();
+  /** Invites a waiting client to send its body: only once we are about to read it (after the guard). */
+  const inviteBody = (req: http.IncomingMessage): void => {
+    const res = awaitingContinue.get(req);
+    if (res === undefined) return;
+    awaitingContinue.delete(req);
+    if (!res.headersSent) res.writeContinue();
+  };
 
   const exact = new Map<string, Map<string, RawRoute["handle"]>>();
   const addExact = (method: string, path: string, handle: RawRoute["handle"]): void => {
@@ -138,7 +152,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
 
   async function stripeWebhook(req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext): Promise<void> {
     if (extras.stripeWebhook === undefined) throw new ServiceError("TOPUPS_NOT_CONFIGURED", "Stripe is not configured on this server");
-    const raw = await readBody(req, limits.httpBodyBytesMax);
+    inviteBody(req);
+    const raw = await readBody(req, limits.httpBodyBytesMax, onBodyBytes);
     const signature = req.headers["stripe-signature"];
     const out = canonicalWebhookError(await extras.stripeWebhook(raw, Array.isArray(signature) ? signature[0] : signature, ctx), ctx.requestId);
     const headers = { ...Object.fromEntries(ctx.responseHeaders), ...(out.headers ?? {}) };
@@ -153,7 +168,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
 
   async function readForm(req: http.IncomingMessage, type: MediaType): Promise<FormPart[]> {
     const parser = new MultipartParser(boundaryOf(type.params), formLimits(limits));
-    await consumeBody(req, limits.httpBodyBytesMax, (chunk) => parser.write(chunk));
+    inviteBody(req);
+    await consumeBody(req, limits.httpBodyBytesMax, (chunk) => parser.write(chunk), onBodyBytes);
     return parser.end();
   }
 
@@ -171,7 +187,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
       } else if (type === undefined || type.essence === "application/json" || type.essence.endsWith("+json")) {
         const charset = type?.params.get("charset")?.toLowerCase();
         if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") throw new ServiceError("UNSUPPORTED_MEDIA_TYPE", `charset ${charset} not supported; send UTF-8 JSON`);
-        const raw = await readBody(req, limits.httpBodyBytesMax);
+        inviteBody(req);
+        const raw = await readBody(req, limits.httpBodyBytesMax, onBodyBytes);
         if (raw.length > 0) {
           if (type === undefined) throw new ServiceError("UNSUPPORTED_MEDIA_TYPE", `missing Content-Type; this endpoint accepts ${accepted}`);
           body = parseJson(raw);
@@ -186,6 +203,9 @@ export function createRestServer(options: RestServerOptions): RestServer {
   async function callRoute(route: Route, pathParams: Map<string, string>, query: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext): Promise<void> {
     const impl = options.methods.get(route.method.path);
     if (impl === undefined) throw new ServiceError("NOT_FOUND", `${route.method.path} is not served by this server`);
+    // Auth and rate limit on the headers alone; a refusal is answered with the body unread (see
+    // closeAfterResponse for what happens to the bytes the client keeps sending).
+    await impl.admit?.(ctx);
     const { request, form } = await readRequest(route, pathParams, query, req);
     const method = route.method;
 
@@ -222,7 +242,12 @@ export function createRestServer(options: RestServerOptions): RestServer {
     return ServiceError.from(err);
   }
 
-  /** After answering without reading the whole body: close the connection, discarding the rest for a moment. */
+  /**
+   * After answering without reading the whole body (a 401/429 before the read, a 413): close the
+   * connection, discarding the rest for a moment. Discarding is a resume() with no reader: bytes go
+   * from the socket to nowhere, never into a buffer, and after LINGER_MS the socket is destroyed
+   * whatever is left, so an unauthenticated upload costs at most LINGER_MS of reading, no memory.
+   */
   function closeAfterResponse(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (!hasBody(req) || req.complete || res.headersSent || res.getHeader("connection") === "close") return;
     res.setHeader("connection", "close");
@@ -260,6 +285,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
         const handler = exactRoute.get(method) ?? (method === "HEAD" ? exactRoute.get("GET") : undefined);
         if (handler === undefined) return methodNotAllowed(req, res, requestId, [...exactRoute.keys()], path);
         built = buildContext(req, res, requestId, clock, limits);
+        inviteBody(req); // exact routes carry no API key; they bound their own reads
         await handler(req, res, built.ctx);
         return;
       }
@@ -309,8 +335,10 @@ export function createRestServer(options: RestServerOptions): RestServer {
   // curl sends `Expect: 100-continue` before large uploads: invite the body only if its declared size
   // fits, so an oversized upload gets its 413 before a single body byte is sent.
   server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Routed requests are invited only once their guard passed (inviteBody), so a request without a
+    // valid key gets its 401/429 before sending a byte of its body.
     const declared = Number(req.headers["content-length"]);
-    if (!(declared > limits.httpBodyBytesMax)) res.writeContinue();
+    if (!(declared > limits.httpBodyBytesMax)) awaitingContinue.set(req, res);
     serve(req, res);
   });
 

@@ -36,8 +36,21 @@ export const REDACT_PATHS = [
  * Secrets recognised by their shape wherever they are (inside a message, an error string, any key):
  * API keys, Stripe secret/restricted keys and webhook signing secrets. The last line of defence
  * behind REDACT_PATHS, applied to every line before it is written.
+ *
+ * No word boundaries: a secret is a secret after a word character too ("%ZZdre_…" in a bad path,
+ * "Bearer%20dre_…" in a URL), and the underscores may be URL-encoded (%5F). An API key is matched from
+ * 16 body characters on, so one cut short by an echo or followed by more letters is scrubbed as well;
+ * Stripe keys need 16 too, so words like "task_test_run" stay readable.
  */
-const SECRET_SHAPES = /\bdre_[a-z2-7]{43}\b|\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z+/=]+/g;
+const UNDERSCORE = "(?:_|%5[Ff])";
+const SECRET_SHAPES = new RegExp(
+  [
+    `dre${UNDERSCORE}[a-z2-7]{16,}`,
+    `(?:sk|rk)${UNDERSCORE}(?:live|test)${UNDERSCORE}[0-9A-Za-z]{16,}`,
+    `whsec${UNDERSCORE}(?:[0-9A-Za-z+/=]|%[0-9A-Fa-f]{2})+`,
+  ].join("|"),
+  "g",
+);
 
 export function scrubSecrets(line: string): string {
   return line.replace(SECRET_SHAPES, "[redacted]");

@@ -91,6 +91,13 @@ describe("e2e: logs carry request ids and never secrets", function () {
     assert.equal((await fetch(`${base}/v1/models/${TINY}/predict`, { method: "POST", headers: { authorization: `Bearer ${poor.rawKey}` }, body: form() })).status, 402);
     assert.equal((await fetch(`${base}/v1/models/${TINY}/predict`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: '{"nope": 1}' })).status, 400);
 
+    // A key right after a word character, in a path that is not valid percent-encoding (issue 10,
+    // item 8): a 400 naming the path, and the key never reaches the log.
+    const badPath = await fetch(`${base}/v1/models/%ZZ${rawKey}`);
+    assert.equal(badPath.status, 400);
+    assert.equal(((await badPath.json()) as { error: { field: string } }).error.field, "path");
+    assert.equal((await fetch(`${base}/v1/models/%ZZ${rawKey}/predict`, { method: "POST", headers: auth, body: form() })).status, 400);
+
     // Top-ups: one succeeds, one fails at Stripe (logged as a warning).
     const topup = async () => fetch(`${base}/v1/billing/topup`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: '{"amount_usd": 25}' });
     const ok = await topup();
@@ -136,6 +143,8 @@ describe("e2e: logs carry request ids and never secrets", function () {
     );
     // …or inside a message or an error string, where no key name gives them away.
     app.logger.error({ err: `stripe rejected ${STRIPE_SECRET} (webhook secret ${WEBHOOK_SECRET})` }, `lookup of ${rawKey} failed`);
+    // …or glued to a word character, URL-encoded, or with its underscore encoded.
+    app.logger.error({ path: `/v1/models/%ZZ${rawKey}`, url: `/x?auth=Bearer%20${rawKey}&s=x${STRIPE_SECRET}&w=${encodeURIComponent(WEBHOOK_SECRET)}` }, `bad path /v1/models/%ZZ${rawKey.replace("_", "%5F")}`);
 
     const text = lines.join("");
     // Every line is one pino JSON object with a level and the service name.
@@ -155,6 +164,7 @@ describe("e2e: logs carry request ids and never secrets", function () {
     assert.equal(careless.apiKey, "[redacted]");
     assert.equal((careless.config as any).stripe.secretKey, "[redacted]");
     assert.ok(records.some((r) => r.msg === "lookup of [redacted] failed" && r.err === "stripe rejected [redacted] (webhook secret [redacted])"));
+    assert.ok(records.some((r) => r.msg === "bad path /v1/models/%ZZ[redacted]" && r.path === "/v1/models/%ZZ[redacted]" && r.url === "/x?auth=Bearer%20[redacted]&s=x[redacted]&w=[redacted]"));
 
     for (const [name, secret] of Object.entries(secrets)) {
       assert.ok(secret.length >= 20, name);

@@ -1,6 +1,7 @@
 // Operator CLI: API keys, credits and ledger checks. Same configuration as the server:
 //   DATABASE_URL (unset → embedded ledger under DREAM_DATA_DIR), REDIS_URL (unset → no shared balance
-//   store; the server rebuilds its in-process one from the ledger at start), DREAM_DATA_DIR (./.dream).
+//   store: a running server's in-process one hears of a grant by the ledger's NOTIFY at commit),
+//   DREAM_DATA_DIR (./.dream), DREAM_PG_SCHEMA / DREAM_REDIS_PREFIX as the server has them.
 // The embedded ledger can be open in one process only: with the server running, the CLI says so.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -162,6 +163,9 @@ async function main(argv: string[]): Promise<number> {
     billing = await createBilling({
       databaseUrl: process.env.DATABASE_URL || undefined,
       redisUrl: process.env.REDIS_URL || undefined,
+      // The server's schema and key prefix (src/config), so the CLI writes where the server reads.
+      pgSchema: process.env.DREAM_PG_SCHEMA || undefined,
+      redisPrefix: process.env.DREAM_REDIS_PREFIX || undefined,
       dataDir: path.resolve(process.env.DREAM_DATA_DIR || "./.dream"),
       holdTtlMs: 15 * 60 * 1000,
       clock: systemClock,

@@ -121,6 +121,7 @@ export class BillingService implements TopupCreditor {
   /** Holds of requests running in this process (request id → TTL): renewed until settled. */
   private readonly running = new Map<string, number>();
   private renewing: Promise<number> | undefined;
+  private credits: { close(): Promise<void> } | null = null;
   private previousDrift = new Map<string, string>();
   private closed = false;
 
@@ -146,6 +147,18 @@ export class BillingService implements TopupCreditor {
       this.log.warn({ store: this.store.kind }, "balance store restarted or flushed; rebuilding from the ledger");
       void this.mirror.ensure().catch((err) => this.log.error({ err: String(err) }, "balance store rebuild failed; will retry on next use"));
     });
+    // Credits committed by another process (the CLI) reach this store at once, not at the next
+    // reconcile. Subscribed before the rebuild, so a credit committed meanwhile is in one or the other
+    // (the seq guard drops it if both).
+    try {
+      this.credits = await this.ledger.subscribeCredits(
+        (c) => void this.mirror.credit(c.customerId, c.amountMicros, c.seq).catch((err) => this.log.error({ err: String(err) }, "mirroring an announced credit failed")),
+        () => void this.reconcile({ repair: true }).catch((err) => this.log.warn({ err: String(err) }, "reconcile after a lost credit subscription failed; the periodic one retries")),
+      );
+    } catch (err) {
+      if (!(err instanceof LedgerUnavailableError)) throw err;
+      this.log.warn({ err: String(err) }, "could not listen for credits; other processes' grants reach this store at the periodic reconcile");
+    }
     await this.mirror.ensure();
     const every = (ms: number | undefined, fallback: number, fn: () => Promise<unknown>): void => {
       const period = ms ?? fallback;
@@ -166,6 +179,7 @@ export class BillingService implements TopupCreditor {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.running.clear(); // nothing runs here any more: its holds may expire like a dead server's
+    await this.credits?.close().catch(() => undefined);
     await this.sweeping?.catch(() => undefined);
     await this.mirror.flush().catch(() => undefined);
     await this.deps.closeBackends?.();

@@ -62,6 +62,13 @@ export type CreditInput =
   | { kind: "grant"; customerId: string; amountMicros: number; grantKey: string; description: string; atMs: number }
   | { kind: "topup"; customerId: string; amountMicros: number; stripeSessionId: string; stripeEventId: string | null; description: string; atMs: number };
 
+/** A committed credit as announced to other processes: enough to mirror it (seq-guarded) into a store. */
+export interface CreditNotice {
+  customerId: string;
+  amountMicros: number;
+  seq: number;
+}
+
 export type HoldResult = { status: "held"; hold: Hold; created: boolean; balanceMicros: number } | { status: "insufficient"; balanceMicros: number };
 
 export interface Ledger {
@@ -93,6 +100,12 @@ export interface Ledger {
    */
   withSnapshot<T>(customerIds: string[] | null, fn: (snapshot: CustomerSnapshot[]) => Promise<T>): Promise<T>;
   totals(customerId?: string): Promise<LedgerTotals>;
+  /**
+   * Calls onCredit for every grant/top-up committed by any process (the CLI included), as soon as it
+   * commits; onGap when some may have been missed (the listening connection was lost and is back).
+   * null when no other process can write this ledger (embedded PGlite).
+   */
+  subscribeCredits(onCredit: (credit: CreditNotice) => void, onGap: () => void): Promise<{ close(): Promise<void> } | null>;
   /** Internal consistency checks (sums, running balances, hold/settlement pairs); human-readable problems. */
   verify(): Promise<string[]>;
 }

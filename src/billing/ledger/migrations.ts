@@ -104,4 +104,19 @@ CREATE TRIGGER billing_settlements_append_only BEFORE UPDATE OR DELETE ON billin
   FOR EACH ROW EXECUTE FUNCTION billing_append_only();
 `,
   },
+  {
+    version: 2,
+    name: "announce committed credits (NOTIFY) so servers' in-process balance stores apply a CLI grant at once",
+    sql: `
+-- Sent at commit, to every listener of this database; the schema tells tests' (and tenants') schemas apart.
+CREATE FUNCTION billing_notify_credit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('dream_billing_credit', json_build_object(
+    'schema', TG_TABLE_SCHEMA, 'c', NEW.customer_id, 'a', NEW.amount_micros, 's', NEW.seq)::text);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER billing_entries_notify_credit AFTER INSERT ON billing_entries
+  FOR EACH ROW WHEN (NEW.kind IN ('grant', 'topup')) EXECUTE FUNCTION billing_notify_credit();
+`,
+  },
 ];

@@ -1,10 +1,13 @@
 // node-postgres driver. Connection-level failures become LedgerUnavailableError so that callers can
 // tell "nothing was written, retry later" from a real SQL error.
-import { Pool, type PoolClient } from "pg";
+import { Client, Pool, type PoolClient } from "pg";
 import { LedgerUnavailableError } from "./ledger";
-import { sqlState, type Queryable, type Row, type SqlDriver } from "./sql-driver";
+import { sqlState, type Queryable, type Row, type SqlDriver, type Subscription } from "./sql-driver";
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Wait before reconnecting a LISTEN connection that was lost. */
+const LISTEN_RETRY_MS = 1_000;
 
 // SQLSTATE classes that mean the server or the connection went away, not that the SQL was wrong.
 const UNAVAILABLE_STATES = /^(08|53|57P0[1-3])/;
@@ -94,6 +97,60 @@ export async function openPgDriver(options: PgDriverOptions): Promise<SqlDriver>
         client.release(broken);
       }
     },
+    listen: (channel, onPayload, onGap) => listen({ url: options.url, schema }, channel, onPayload, onGap),
     close: () => pool.end(),
+  };
+}
+
+/** One connection outside the pool (a pooled one would be handed to queries); reconnects until closed. */
+async function listen(target: { url: string; schema: string }, channel: string, onPayload: (payload: string) => void, onGap: () => void): Promise<Subscription> {
+  if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${JSON.stringify(channel)}`);
+  let closed = false;
+  let client: Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    const c = new Client({ connectionString: target.url, connectionTimeoutMillis: 5_000, options: `-c search_path=${target.schema}` });
+    c.on("notification", (m) => {
+      if (m.channel === channel && m.payload !== undefined) onPayload(m.payload);
+    });
+    const lost = () => {
+      if (closed || client !== c) return;
+      client = undefined;
+      void c.end().catch(() => undefined);
+      retry = setTimeout(() => void reconnect(), LISTEN_RETRY_MS);
+      retry.unref();
+    };
+    c.on("error", lost);
+    c.on("end", lost);
+    client = c;
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (err) {
+      client = undefined;
+      await c.end().catch(() => undefined);
+      throw classify(err);
+    }
+    if (closed) await c.end().catch(() => undefined);
+  };
+  const reconnect = async (): Promise<void> => {
+    if (closed) return;
+    try {
+      await connect();
+      onGap();
+    } catch {
+      retry = setTimeout(() => void reconnect(), LISTEN_RETRY_MS);
+      retry.unref();
+    }
+  };
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    },
   };
 }

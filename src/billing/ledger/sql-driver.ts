@@ -14,6 +14,15 @@ export interface SqlDriver extends Queryable {
   readonly kind: "pg" | "pglite";
   /** BEGIN … COMMIT around fn; ROLLBACK and rethrow when fn throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * LISTEN on channel over a dedicated connection (node-postgres only: PGlite is one process, so no
+   * other writer exists). onGap runs after a reconnect: notifications sent meanwhile were missed.
+   */
+  listen?(channel: string, onPayload: (payload: string) => void, onGap: () => void): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+export interface Subscription {
   close(): Promise<void>;
 }
 

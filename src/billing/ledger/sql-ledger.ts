@@ -8,6 +8,7 @@ import {
   LedgerConflictError,
   LedgerNotFoundError,
   type CreditInput,
+  type CreditNotice,
   type CustomerSnapshot,
   type Entry,
   type EntryKind,
@@ -64,6 +65,20 @@ function toSettlement(r: Row): Settlement {
     settleSeq: toInt(r.settle_seq),
     createdAtMs: toInt(r.created_at_ms),
   };
+}
+
+/** Channel of the credit trigger (migration 2). */
+const CREDIT_CHANNEL = "dream_billing_credit";
+
+function parseCreditNotice(payload: string, schema: string): CreditNotice | null {
+  let v: { schema?: unknown; c?: unknown; a?: unknown; s?: unknown };
+  try {
+    v = JSON.parse(payload) as typeof v;
+  } catch {
+    return null;
+  }
+  if (v.schema !== schema || typeof v.c !== "string" || !Number.isSafeInteger(v.a) || !Number.isSafeInteger(v.s) || (v.a as number) <= 0) return null;
+  return { customerId: v.c, amountMicros: v.a as number, seq: v.s as number };
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -328,6 +343,16 @@ export class SqlLedger implements Ledger {
     );
     const r = rows[0]!;
     return { grantedMicros: toInt(r.granted), toppedUpMicros: toInt(r.topped), capturedMicros: toInt(r.captured), heldMicros: toInt(r.held), balanceMicros: toInt(r.balance) };
+  }
+
+  async subscribeCredits(onCredit: (credit: CreditNotice) => void, onGap: () => void): Promise<{ close(): Promise<void> } | null> {
+    if (!this.db.listen) return null;
+    // Notifications reach every listener of the database; only this schema's credits are ours.
+    const schema = String((await this.db.query("SELECT current_schema() AS s"))[0]!.s);
+    return this.db.listen(CREDIT_CHANNEL, (payload) => {
+      const notice = parseCreditNotice(payload, schema);
+      if (notice) onCredit(notice);
+    }, onGap);
   }
 
   async verify(): Promise<string[]> {

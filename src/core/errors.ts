@@ -55,7 +55,7 @@ export const errorTable = {
   STREAM_STALLED: { code: Code.RESOURCE_EXHAUSTED, http: 503, retryable: false, summary: "a streaming reader fell too far behind; the request was cancelled and only generated frames are billed" },
   ENGINE_FAILURE: { code: Code.INTERNAL, http: 500, retryable: false, summary: "engine error after admission; the pre-debit is already refunded" },
   INTERNAL: { code: Code.INTERNAL, http: 500, retryable: false, summary: "unexpected server error" },
-  UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: true, summary: "model not loaded, queue full or server draining; Retry-After says when to retry" },
+  UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: true, summary: "model not loaded, queue full, server draining, or a store it needs (Redis, Postgres) unreachable; Retry-After says when to retry" },
   MODEL_UNAVAILABLE: { code: Code.UNAVAILABLE, http: 503, retryable: false, summary: "the model is listed but its weights are not installed or failed to load" },
 } as const satisfies Record<string, ReasonInfo>;
 

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createBilling, type BillingService } from "../../src/billing";
 import { openLedger } from "../../src/billing/ledger/open";
+import { listenerName } from "../../src/billing/ledger/pg-driver";
 import { connectRedis, createRedis } from "../../src/billing/redis/connection";
 import { systemClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
@@ -82,6 +83,19 @@ describeWithEnv("DATABASE_URL", DATABASE_URL, "billing/cli grant → running ser
     assert.ok((await reserveWithin(billing, k.customerId, 1_000)) <= 1_000);
     assert.deepEqual((await billing.balance(k.customerId)).balanceMicros, 1_000_000 - ROLLOUT);
     assert.equal((await billing.reconcile({ repair: false })).drift.length, 0, "the store agrees with the ledger");
+    // One LISTEN connection while running, none once closed (tests and restarts leak nothing).
+    const listeners = async () => {
+      const backend = await openLedger({ databaseUrl: url, schema });
+      try {
+        return (await backend.driver.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [listenerName(schema)]))[0]!.n;
+      } finally {
+        await backend.close();
+      }
+    };
+    assert.equal(await listeners(), 1);
+    await billing.close();
+    server = undefined;
+    assert.equal(await listeners(), 0);
   });
 
   describeWithEnv("REDIS_URL", REDIS_URL, "with Redis", (redisUrl) => {

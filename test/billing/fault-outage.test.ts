@@ -63,7 +63,10 @@ forEachStore("billing/fault: ledger or store briefly unreachable", (open) => {
     await billing.start();
     customerId = (await billing.createKey({ name: "outage", creditsMicros: 100_000 })).customerId;
   });
-  afterEach(async () => f?.close());
+  afterEach(async () => {
+    await billing?.close(); // its LISTEN connection (Postgres ledger) goes with it
+    await f?.close();
+  });
 
   const assertInStep = async (): Promise<void> => {
     const l = await ledger.balance(customerId);
@@ -164,6 +167,8 @@ describeWithEnv("REDIS_URL", REDIS_URL, "billing/fault: ledger down at post, the
     const st = await f.backend.ledger.holdStatus("ob1");
     assert.deepEqual([st?.settlement?.outcome, st?.settlement?.capturedMicros], ["posted", 20_000]);
     assert.deepEqual(await store.balance(customerId), { availableMicros: 80_000, heldMicros: 0 });
+    await dying.close();
+    await next.close();
     await store.close();
   });
 });

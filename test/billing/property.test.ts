@@ -79,6 +79,7 @@ forEachStore("billing/property", (open) => {
       await dead.close();
       f.clock.advanceMs(10 * HOLD_TTL_MS);
       await next.sweep();
+      await next.close();
       const end = await f.backend.ledger.totals();
       assert.equal(end.heldMicros, 0);
       assert.equal(end.grantedMicros + end.toppedUpMicros, end.balanceMicros + end.capturedMicros);

@@ -102,6 +102,11 @@ export async function openPgDriver(options: PgDriverOptions): Promise<SqlDriver>
   };
 }
 
+/** application_name of a schema's LISTEN connection (Postgres keeps 63 bytes). */
+export function listenerName(schema: string): string {
+  return `dream_listen_${schema}`.slice(0, 63);
+}
+
 /** One connection outside the pool (a pooled one would be handed to queries); reconnects until closed. */
 async function listen(target: { url: string; schema: string }, channel: string, onPayload: (payload: string) => void, onGap: () => void): Promise<Subscription> {
   if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${JSON.stringify(channel)}`);
@@ -109,7 +114,8 @@ async function listen(target: { url: string; schema: string }, channel: string, 
   let client: Client | undefined;
   let retry: NodeJS.Timeout | undefined;
   const connect = async (): Promise<void> => {
-    const c = new Client({ connectionString: target.url, connectionTimeoutMillis: 5_000, options: `-c search_path=${target.schema}` });
+    // Named after the schema, so an operator (and a test) can see whose listener a connection is.
+    const c = new Client({ connectionString: target.url, connectionTimeoutMillis: 5_000, options: `-c search_path=${target.schema}`, application_name: listenerName(target.schema) });
     c.on("notification", (m) => {
       if (m.channel === channel && m.payload !== undefined) onPayload(m.payload);
     });

@@ -60,6 +60,7 @@ export async function openBilling(spec: StoreSpec): Promise<BillingFixture> {
       const opened = await openStore(spec, clock, prefix);
       extra.push(opened.store);
       const other = service(backend, opened.store, clock);
+      extra.unshift(other); // closed before its store: it may hold a LISTEN connection to the ledger
       await other.start();
       return other;
     },

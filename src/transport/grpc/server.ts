@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import path from "node:path";
+import type * as protobuf from "protobufjs";
 import { ServiceError } from "../../core/errors";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService, type PredictBatchResponse, type PredictResponse } from "../../gen/dream/v1/dream";
@@ -16,6 +17,8 @@ import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictR
 import { healthImplementation, HealthService } from "./health";
 import { registerFramer } from "./preframed-send";
 import { ArenaPool, framedRawResponse, planRawResponse, releaseRawResponse } from "./raw-arena";
+import { loadRoot } from "../rest/descriptors";
+import { requestDecodeError } from "../request-decode";
 import { toGrpcStatus } from "./status";
 
 export const PROTO_ROOT = path.resolve(__dirname, "..", "..", "..", "proto");
@@ -45,6 +48,39 @@ function withFastEncoders<D extends AnyDefinition>(def: D): D {
   }
   return out as D;
 }
+
+/**
+ * A request grpc-js could not deserialize. grpc-js answers INTERNAL ("Error deserializing request")
+ * when a deserializer throws, so ours never throws: it hands the handler adapter this instead, and the
+ * adapter answers INVALID_ARGUMENT through the same path as every other error.
+ */
+class UndecodableRequest {
+  constructor(readonly error: ServiceError) {}
+}
+
+/** Request deserializers that turn a decode failure into an UndecodableRequest with the field named. */
+function withTolerantDecoders<D extends AnyDefinition>(def: D, root: protobuf.Root): D {
+  const out: AnyDefinition = {};
+  for (const [name, md] of Object.entries(def)) {
+    const [, service, method] = /^\/(.+)\/([^/]+)$/.exec(md.path)!;
+    const type = root.lookupService(service!).methods[method!]!.resolvedRequestType!;
+    const decode = md.requestDeserialize;
+    out[name] = {
+      ...md,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch (err) {
+          return new UndecodableRequest(requestDecodeError(type, bytes, err));
+        }
+      },
+    };
+  }
+  return out as D;
+}
+
+/** The handler's request, or the decode error to answer with. */
+const requestOf = (request: unknown): Promise<unknown> => (request instanceof UndecodableRequest ? Promise.reject(request.error) : Promise.resolve(request));
 
 const PREDICT_PATH = ModelsService.predict.path;
 const PREDICT_BATCH_PATH = ModelsService.predictBatch.path;
@@ -76,6 +112,7 @@ function metadataFrom(headers: Map<string, string>): grpc.Metadata {
 
 export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { logger } = opts;
+  const root = loadRoot([PROTO_ROOT], ["dream/v1/dream.proto"]);
   const admitted = new WeakMap<grpc.Metadata, Admitted>();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limits.grpcReceiveBytesMax,
@@ -147,7 +184,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           const { ctx, controller } = contextOf(call);
           call.on("cancelled", () => controller.abort());
           if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = rawLayout;
-          handler(call.request, ctx).then(
+          requestOf(call.request).then((request) => handler(request, ctx)).then(
             (response) => {
               ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));
               call.sendMetadata(metadataFrom(ctx.responseHeaders));
@@ -193,7 +230,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
               });
             });
           };
-          handler(call.request, ctx, send).then(
+          requestOf(call.request).then((request) => handler(request, ctx, send)).then(
             () => {
               ended = true;
               // Final charges travel as trailers: they are only known once the stream has ended.
@@ -210,7 +247,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         };
       }
     }
-    server.addService(withFastEncoders(definition), impl);
+    server.addService(withTolerantDecoders(withFastEncoders(definition), root), impl);
   }
 
   server.addService(HealthService as unknown as grpc.ServiceDefinition, healthImplementation(opts.isReady));

@@ -9,6 +9,7 @@
 import * as protobuf from "protobufjs";
 import { invalidArgument } from "../../core/errors";
 import { elementFromJson, encodeTree, fieldByName, fieldFromJson, messageFromJson, type FieldTree } from "./json";
+import { requestDecodeError } from "../request-decode";
 import { resolveFieldPath, type Route } from "./routes";
 
 export function requestTree(route: Route, pathParams: Map<string, string>, query: URLSearchParams, body: unknown): FieldTree {
@@ -77,7 +78,7 @@ export function toHandlerRequest(route: Route, tree: FieldTree): unknown {
     return route.method.codec.requestDeserialize(bytes);
   } catch (err) {
     // Valid proto, but not representable by the generated code (ts-proto int64 fields are JS numbers
-    // and refuse values beyond 2^53): the caller's value is the problem, so 400, not 500.
-    throw invalidArgument("body", `a value cannot be represented by this server: ${(err as Error).message}`);
+    // and refuse values beyond 2^53): the caller's value is the problem, so 400 naming it, not 500.
+    throw requestDecodeError(route.method.requestType, bytes, err);
   }
 }

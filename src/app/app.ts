@@ -4,7 +4,7 @@ import type * as grpc from "@grpc/grpc-js";
 import fs from "node:fs";
 import path from "node:path";
 import { createBilling, type BillingService } from "../billing";
-import { InMemoryRateLimiter, RedisRateLimiter, connectRedis, type RateLimiter } from "../billing/ratelimit";
+import { defaultIpPolicy, InMemoryRateLimiter, RedisRateLimiter, connectRedis, type RateLimiter } from "../billing/ratelimit";
 import { createTopups, type Topups } from "../billing/stripe";
 import type { CatalogEntry } from "../config/catalog";
 import type { Config } from "../config/config";
@@ -120,7 +120,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   const metrics = new Metrics(registry);
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
   const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);
-  const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope)));
+  const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));
   const flow = new PredictFlow({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
   let draining = false;
   const readiness: Readiness = {

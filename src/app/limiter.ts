@@ -4,6 +4,7 @@
 // down) fails closed as UNAVAILABLE (503 + Retry-After / RetryInfo), per key and per peer alike.
 import {
   apiKeyRateLimiter,
+  defaultIpPolicy,
   IpRateLimiter,
   limiterUnavailableError,
   RateLimiterUnavailableError,
@@ -11,11 +12,13 @@ import {
   rateLimitHeaders,
   type Admission,
   type RateLimiter,
+  type RatePolicy,
+  validatePolicy,
 } from "../billing/ratelimit";
 import type { RateLimitPort } from "../service/ports";
 import { withHttpHeaders } from "../transport/rest/errors";
 
-export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip") => void = () => undefined): RateLimitPort {
+export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip") => void = () => undefined, ipPolicy: RatePolicy = defaultIpPolicy): RateLimitPort {
   const verdict = (admission: Admission, scope: "key" | "ip"): Record<string, string> => {
     if (admission.decision.allowed) return rateLimitHeaders(admission);
     onReject(scope);
@@ -23,7 +26,7 @@ export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip"
     throw withHttpHeaders(rateLimitedError(admission), rateLimitHeaders(admission));
   };
   const keys = apiKeyRateLimiter(inner);
-  const ips = new IpRateLimiter(inner);
+  const ips = new IpRateLimiter(inner, validatePolicy(ipPolicy));
   return {
     takeKey: async (keyId, policy) => verdict(await decided(keys.admit(keyId, policy)), "key"),
     takePeer: async (peer) => verdict(await decided(ips.admitPeer(peer)), "ip"),

@@ -30,6 +30,11 @@ export interface Config {
   /** On an embedded first boot, create a starter key with this many USD of credits (0 disables). */
   starterCreditsUsd: number;
   logLevel: string;
+  /**
+   * The per-IP bucket of endpoints that answer without a key (and of failed authentications). Behind a
+   * proxy every caller shares its address, so operators there raise it (the proxy should limit instead).
+   */
+  ipRateLimit: { ratePerS?: number; burst?: number };
 }
 
 export class ConfigError extends Error {
@@ -100,6 +105,11 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     roundDebitsToCent: env.DREAM_ROUND_DEBITS_TO_CENT === "1",
     starterCreditsUsd: intFrom(env, "DREAM_STARTER_CREDITS_USD", 5, 0, limits.topupUsdMax),
     logLevel: env.DREAM_LOG_LEVEL ?? "info",
+    // Unset → the documented default policy (billing/ratelimit/policy.ts), which also validates them.
+    ipRateLimit: {
+      ratePerS: env.DREAM_IP_RATE_PER_S ? intFrom(env, "DREAM_IP_RATE_PER_S", 0, 1, 1_000_000) : undefined,
+      burst: env.DREAM_IP_BURST ? intFrom(env, "DREAM_IP_BURST", 0, 1, 1_000_000) : undefined,
+    },
   };
   return Object.freeze(config);
 }

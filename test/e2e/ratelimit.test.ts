@@ -201,3 +201,38 @@ describe("e2e: per-key rate limiting over HTTP and gRPC", function () {
     assert.equal((await call(`${base}/healthz`)).status, 200);
   });
 });
+
+describe("e2e: the per-IP policy is configurable (DREAM_IP_RATE_PER_S / DREAM_IP_BURST)", function () {
+  this.timeout(300_000);
+  const clock = new PausableClock();
+  let app: App;
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-e2e-rl-ip-"));
+    app = await startApp(loadConfig({ ...e2eEnv(dataDir), DREAM_IP_RATE_PER_S: "2", DREAM_IP_BURST: "7" }), { clock, logger: silentLogger });
+    await app.modelsLoaded;
+  });
+  after(async () => {
+    await app?.shutdown();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("a burst of 7 at 2/s: the 8th keyless call in one instant is 429 with that policy", async () => {
+    clock.pause();
+    const outcomes = await burst(10, `http://127.0.0.1:${app.httpPort}/healthz`);
+    assert.equal(outcomes.filter((o) => o.status === 200).length, 7);
+    const limited = outcomes.filter((o) => o.status === 429);
+    assert.equal(limited.length, 3);
+    for (const o of limited) {
+      assert.match(o.policy ?? "", /^"per-ip";q=7;w=\d+$/, "the configured burst is the policy's quota");
+      assert.equal(o.body.error.reason, "RATE_LIMITED");
+    }
+    clock.resume();
+  });
+
+  it("a value out of range is a config error naming the variable", () => {
+    assert.throws(() => loadConfig({ ...e2eEnv(dataDir), DREAM_IP_BURST: "0" }), /DREAM_IP_BURST must be an integer/);
+    assert.throws(() => loadConfig({ ...e2eEnv(dataDir), DREAM_IP_RATE_PER_S: "fast" }), /DREAM_IP_RATE_PER_S must be an integer/);
+  });
+});

@@ -51,7 +51,9 @@ describe(`fuzz: ${CASES} seeded cases over REST and gRPC (seed ${SEED})`, functi
     fake = await startFakeStripeServer();
     const real = process.env.DREAM_FUZZ_BACKEND === "real" ? { DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL } : {};
     h = await startHarness(
-      { DREAM_LOG_LEVEL: "info", STRIPE_SECRET_KEY: STRIPE_SECRET, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: `http://127.0.0.1:${fake.port}`, ...real },
+      // The per-IP bucket would answer most unauthenticated cases 429 before they reach a parser: raised
+      // so that those paths are fuzzed (the flood limits have tests of their own).
+      { DREAM_LOG_LEVEL: "info", DREAM_IP_RATE_PER_S: "1000000", DREAM_IP_BURST: "1000000", STRIPE_SECRET_KEY: STRIPE_SECRET, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: `http://127.0.0.1:${fake.port}`, ...real },
       CREDITS_USD,
       createLogger("info", { write: (s: string) => void lines.push(s) }),
     );

@@ -164,7 +164,8 @@ class Canaries {
     if (answer.status !== "200") return `REST canary predict answered ${answer.status} ${answer.reason ?? ""}`;
     const price = this.h.app.registry.get(TINY).entry.pricePerFrameMicros;
     const spent = before - (await balanceMicros(this.h.app, this.customerId));
-    if (spent !== steps * price) this.billingErrors++;
+    // A rollout of T actions returns T + 1 frames (the start frame first), and every returned frame is billed.
+    if (spent !== (steps + 1) * price) this.billingErrors++;
     return undefined;
   }
 }

@@ -42,6 +42,9 @@ export const limits = Object.freeze({
   // lookup for this long, so a flood of bad keys costs no lookups; the table of such peers is bounded.
   authSuspectMs: 10_000,
   authSuspectPeersMax: 10_000,
+  authKnownKeysMax: 10_000, // keys that authenticated recently skip a suspect address's toll
+  authFailureRatePerS: 20, // failed authentications per address (own bucket)
+  authFailureBurst: 100,
 
   // --- scheduling ---
   queueRequestsMax: 256, // per model; a full queue answers UNAVAILABLE with a retry hint

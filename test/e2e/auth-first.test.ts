@@ -1,7 +1,8 @@
 // No work before authentication, end to end (startHarness: the whole server, tiny model): a caller
 // without a valid key is refused on its headers / metadata alone — a 60 MB REST upload gets its 401
 // before the client has sent it, a large gRPC message is never deserialized — and a loop of bad keys
-// from one address is answered 429 / RESOURCE_EXHAUSTED once that address's per-IP bucket is empty.
+// from one address is answered 429 / RESOURCE_EXHAUSTED once that address's failure bucket is empty, while
+// keys that authenticated recently and the keyless endpoints keep working from the same address.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
@@ -103,8 +104,8 @@ describe("e2e: authentication and rate limiting before any body is read", functi
     assert.equal(decodes, before + 1);
   });
 
-  // Last: these empty 127.0.0.1's per-IP bucket, which every test above shares.
-  it("REST: a loop of unknown keys from one address is answered 429 once its per-IP bucket is empty", async () => {
+  // Last: these empty 127.0.0.1's failure bucket, which every test above shares.
+  it("REST: a loop of unknown keys from one address is answered 429 once its failure bucket is empty", async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 400 && !statuses.includes(429); i++) {
       const res = await fetch(`${h.httpBase}/v1/billing/balance`, { headers: { authorization: `Bearer ${unknownKey()}` } });
@@ -127,5 +128,17 @@ describe("e2e: authentication and rate limiting before any body is read", functi
       codes.push(err.code);
     }
     assert.ok(codes.includes(grpc.status.RESOURCE_EXHAUSTED), `codes seen: ${[...new Set(codes)].join(", ")}`);
+  });
+
+  it("after the flood, a key that authenticated recently and the keyless endpoints still work from that address", async () => {
+    const unknown = await fetch(`${h.httpBase}/v1/billing/balance`, { headers: { authorization: `Bearer ${unknownKey()}` } });
+    await unknown.arrayBuffer();
+    assert.equal(unknown.status, 429, "the flood is still being refused");
+    const balance = await fetch(`${h.httpBase}/v1/billing/balance`, { headers: { authorization: `Bearer ${h.apiKey}` } });
+    await balance.arrayBuffer();
+    assert.equal(balance.status, 200);
+    const models = await fetch(`${h.httpBase}/v1/models`);
+    await models.arrayBuffer();
+    assert.equal(models.status, 200, "failed authentications do not spend the keyless endpoints' per-IP bucket");
   });
 });

@@ -66,10 +66,10 @@ describe("gRPC: undecodable requests are INVALID_ARGUMENT", function () {
       Buffer.from([0x0f]), // wire type 7 does not exist
     ];
     for (const bytes of malformed) {
-      for (const path of [ModelsService.predict.path, ModelsService.getModel.path]) {
+      for (const path of [ModelsService.predict.path, ModelsService.getModel.path, "/grpc.health.v1.Health/Check"]) {
         const err = expectError(await rawUnary(client, path, bytes, auth));
         assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `${path} ${bytes.toString("hex")}: ${err.details}`);
-        assert.match(err.details, /not a valid dream\.v1\.\w+ protobuf message/);
+        assert.match(err.details, /not a valid (dream\.v1|grpc\.health\.v1)\.\w+ protobuf message/);
         assert.equal(errorInfoOf(err.metadata)?.reason, "INVALID_ARGUMENT");
       }
       const stream = expectError(await rawStream(client, ModelsService.streamPredict.path, bytes, auth));

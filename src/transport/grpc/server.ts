@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type * as protobuf from "protobufjs";
 import { ServiceError } from "../../core/errors";
@@ -79,6 +80,20 @@ function withTolerantDecoders<D extends AnyDefinition>(def: D, root: protobuf.Ro
   return out as D;
 }
 
+/** Wraps handlers written without our adapter (grpc.health.v1) so an UndecodableRequest is answered, not handled. */
+function refusingUndecodable(impl: grpc.UntypedServiceImplementation, status: (err: ServiceError) => Partial<grpc.StatusObject>): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, fn] of Object.entries(impl)) {
+    out[name] = ((call: { request?: unknown; emit(event: string, err: Error): void }, callback?: grpc.sendUnaryData<unknown>) => {
+      if (!(call.request instanceof UndecodableRequest)) return (fn as (c: unknown, cb?: unknown) => void)(call, callback);
+      const s = status(call.request.error);
+      if (callback !== undefined) callback(s as grpc.ServiceError);
+      else call.emit("error", Object.assign(new Error(s.details), s));
+    }) as grpc.UntypedHandleCall;
+  }
+  return out;
+}
+
 /** The handler's request, or the decode error to answer with. */
 const requestOf = (request: unknown): Promise<unknown> => (request instanceof UndecodableRequest ? Promise.reject(request.error) : Promise.resolve(request));
 
@@ -112,7 +127,7 @@ function metadataFrom(headers: Map<string, string>): grpc.Metadata {
 
 export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { logger } = opts;
-  const root = loadRoot([PROTO_ROOT], ["dream/v1/dream.proto"]);
+  const root = loadRoot([PROTO_ROOT], ["dream/v1/dream.proto", "grpc/health/v1/health.proto"]);
   const admitted = new WeakMap<grpc.Metadata, Admitted>();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limits.grpcReceiveBytesMax,
@@ -250,7 +265,8 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
     server.addService(withTolerantDecoders(withFastEncoders(definition), root), impl);
   }
 
-  server.addService(HealthService as unknown as grpc.ServiceDefinition, healthImplementation(opts.isReady));
+  const health = HealthService as unknown as AnyDefinition;
+  server.addService(withTolerantDecoders(health, root) as grpc.ServiceDefinition, refusingUndecodable(healthImplementation(opts.isReady), (err) => toGrpcStatus(err, randomUUID())));
   const packageDefinition = protoLoader.loadSync(["dream/v1/dream.proto", "grpc/health/v1/health.proto"], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(packageDefinition).addToServer(server);
   return server;

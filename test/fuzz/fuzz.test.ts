@@ -171,7 +171,7 @@ class Canaries {
 }
 
 function report(t: Tally, wallMs: number): void {
-  const summary = { seed: SEED, cases: t.cases, successes: t.successes, canaries: t.canaries, violations: t.violations.length, wall_s: Math.round(wallMs / 100) / 10, by_status: t.byStatus };
+  const summary = { seed: SEED, cases: t.cases, successes: t.successes, canaries: t.canaries, violations: t.violations.length, wall_s: Math.round(wallMs / 100) / 10, by_status: t.byStatus, successes_by_method: t.successesByMethod };
   console.log(JSON.stringify(summary));
   // Grouped, so a run with many violations still shows every distinct failure once.
   const groups = new Map<string, { n: number; first: Violation }>();

@@ -93,7 +93,8 @@ interface Body {
 
 function bodyFor(rng: Prng, seeds: Seeds, keys: RestKeys, shape: NonNullable<Route["body"]>): Body {
   const r = rng.next();
-  if ((shape === "predict" || shape === "batch") && r < 0.6) return multipartBody(rng, seeds, keys, shape === "batch");
+  if ((shape === "predict" || shape === "batch") && r < 0.3) return validMultipart(rng, seeds, shape === "batch");
+  if ((shape === "predict" || shape === "batch") && r < 0.7) return multipartBody(rng, seeds, keys, shape === "batch");
   if (r < 0.9) return jsonBody(rng, seeds, keys);
   const ct = rng.pick(["application/json", "multipart/form-data", "multipart/form-data; boundary=", "text/plain", "application/x-www-form-urlencoded", ""]);
   return { kind: "noise", headers: ct ? { "content-type": ct } : {}, bytes: rng.bytes(rng.int(0, 8192)) };
@@ -115,6 +116,19 @@ function multipartBody(rng: Prng, seeds: Seeds, keys: RestKeys, batch: boolean):
   if (rng.chance(0.15)) bytes = mutateBytes(rng, bytes, 1 << 21);
   const ct = rng.chance(0.95) ? `multipart/form-data; boundary=${boundary}` : rng.pick(["multipart/form-data", "multipart/mixed; boundary=x", "application/json"]);
   return { kind: "multipart", headers: { "content-type": ct }, bytes };
+}
+
+/** A predict the server accepts (one shared T for a batch), so the case reaches reserve, the engine and settle. */
+function validMultipart(rng: Prng, seeds: Seeds, batch: boolean): Body {
+  const boundary = `ok${rng.int(0, 1e9)}`;
+  const steps = rng.int(1, STEPS_MAX);
+  const part = (name: string, data: Buffer) => [Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="x"\r\n\r\n`), data, Buffer.from("\r\n")];
+  const candidates = batch ? rng.int(1, 3) : 1;
+  const parts = [...part("frame", rng.chance(0.5) ? seeds.png : seeds.jpeg)];
+  for (let k = 0; k < candidates; k++) parts.push(...part("actions", seeds.npy(steps, k)));
+  if (rng.chance(0.5)) parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="output"\r\n\r\n${rng.pick(["mp4", "png", "jpeg", "raw"])}\r\n`));
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { kind: "valid", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, bytes: Buffer.concat(parts) };
 }
 
 function fieldValue(rng: Prng, keys: RestKeys): string {

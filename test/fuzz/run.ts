@@ -16,6 +16,8 @@ export interface Tally {
   cases: number;
   byStatus: Record<string, number>;
   successes: number;
+  /** Successful cases per surface and method: shows that well-formed cases still reach the engine. */
+  successesByMethod: Record<string, number>;
   canaries: number;
   violations: Violation[];
 }
@@ -44,6 +46,8 @@ export async function runLane<C extends { kind: string }>(app: App, lane: Lane<C
     if (bad) violation(i, c.kind, bad);
     if (answer.ok) {
       tally.successes++;
+      const method = c.kind.split(" ").slice(0, 3).join(" ");
+      tally.successesByMethod[method] = (tally.successesByMethod[method] ?? 0) + 1;
       await settled(app, lane.customerId);
     } else if (!(await returnsTo(app, lane.customerId, before))) {
       violation(i, c.kind, `balance changed by ${(await balanceMicros(app, lane.customerId)) - before} µUSD on a ${answer.status} (${answer.reason})`);
@@ -80,5 +84,5 @@ async function settled(app: App, customerId: string): Promise<void> {
 }
 
 export function newTally(): Tally {
-  return { cases: 0, byStatus: {}, successes: 0, canaries: 0, violations: [] };
+  return { cases: 0, byStatus: {}, successes: 0, successesByMethod: {}, canaries: 0, violations: [] };
 }

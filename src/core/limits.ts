@@ -38,7 +38,7 @@ export const limits = Object.freeze({
   httpBodyBytesMax: 64 * 1024 * 1024,
   httpHeaderBytesMax: 16 * 1024,
   multipartPartsMax: 64,
-  // After failed authentications emptied a peer's per-IP bucket, that peer pays a token before each key
+  // After failed authentications emptied an address's failure bucket, it pays a token before each key
   // lookup for this long, so a flood of bad keys costs no lookups; the table of such peers is bounded.
   authSuspectMs: 10_000,
   authSuspectPeersMax: 10_000,

@@ -2,7 +2,6 @@
 // (NOTIFY from a trigger) and the server's store mirrors it, seq-guarded. Real Postgres only: the
 // embedded ledger is one process, so the CLI cannot run beside a server there.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,22 +11,11 @@ import { listenerName } from "../../src/billing/ledger/pg-driver";
 import { connectRedis, createRedis } from "../../src/billing/redis/connection";
 import { systemClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
+import { runCli } from "./helpers/cli";
 import { DATABASE_URL, REDIS_URL, describeWithEnv, uniqueName } from "./helpers/env";
 
-const BIN = path.join(__dirname, "..", "..", "bin", "dream-engine.js");
 const ROLLOUT = 24_500;
 
-function cli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 /** Retries the reserve until it holds; returns how long after the CLI exited that took. */
 async function reserveWithin(billing: BillingService, customerId: string, boundMs: number): Promise<number> {
@@ -78,7 +66,7 @@ describeWithEnv("DATABASE_URL", DATABASE_URL, "billing/cli grant → running ser
     const billing = await startServer();
     const k = await billing.createKey({ name: "poor" });
     await assert.rejects(billing.reserve({ customerId: k.customerId, requestId: "before-grant", amountMicros: ROLLOUT }), (e: unknown) => e instanceof ServiceError && e.reason === "INSUFFICIENT_CREDITS");
-    const granted = await cli(cliEnv(), "credits", "grant", k.customerId, "1");
+    const granted = await runCli(cliEnv(), "credits", "grant", k.customerId, "1");
     assert.equal(granted.code, 0, granted.stderr);
     assert.ok((await reserveWithin(billing, k.customerId, 1_000)) <= 1_000);
     assert.deepEqual((await billing.balance(k.customerId)).balanceMicros, 1_000_000 - ROLLOUT);
@@ -104,7 +92,7 @@ describeWithEnv("DATABASE_URL", DATABASE_URL, "billing/cli grant → running ser
       try {
         const billing = await startServer(redis);
         const k = await billing.createKey({ name: "poor-redis" });
-        const granted = await cli(cliEnv(redis), "credits", "grant", k.customerId, "1");
+        const granted = await runCli(cliEnv(redis), "credits", "grant", k.customerId, "1");
         assert.equal(granted.code, 0, granted.stderr);
         await billing.reserve({ customerId: k.customerId, requestId: "right-after-grant", amountMicros: ROLLOUT }); // no wait at all
         assert.ok((await reserveWithin(billing, k.customerId, 0)) >= 0);

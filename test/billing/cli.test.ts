@@ -1,29 +1,19 @@
 // The operator CLI end to end on embedded defaults (a temp DREAM_DATA_DIR, no DATABASE_URL/REDIS_URL):
 // the documented first step gives a working key with credits.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { FakeClock } from "../../src/core/clock";
 import { createBilling } from "../../src/billing";
 import { openLedger } from "../../src/billing/ledger/open";
-
-const BIN = path.join(__dirname, "..", "..", "bin", "dream-engine.js");
+import { runCli } from "./helpers/cli";
 
 function cli(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, DREAM_DATA_DIR: dataDir };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCli(env, ...args);
 }
 
 describe("billing/cli (embedded defaults)", function () {

@@ -107,16 +107,17 @@ describe("e2e: authentication and rate limiting before any body is read", functi
   // Last: these empty 127.0.0.1's failure bucket, which every test above shares.
   it("REST: a loop of unknown keys from one address is answered 429 once its failure bucket is empty", async () => {
     const statuses: number[] = [];
+    let retryAfter: string | null = null;
     for (let i = 0; i < 400 && !statuses.includes(429); i++) {
       const res = await fetch(`${h.httpBase}/v1/billing/balance`, { headers: { authorization: `Bearer ${unknownKey()}` } });
       await res.arrayBuffer();
       statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get("retry-after");
     }
     assert.equal(statuses[0], 401);
     assert.ok(statuses.includes(429), `statuses seen: ${[...new Set(statuses)].join(", ")}`);
-    const res = await fetch(`${h.httpBase}/v1/billing/balance`, { headers: { authorization: `Bearer ${unknownKey()}` } });
-    assert.equal(res.status, 429);
-    assert.ok(Number(res.headers.get("retry-after")) >= 1, "429 carries Retry-After");
+    // Checked on the 429 itself: on a loaded machine a token may refill (20/s) before one more call.
+    assert.ok(Number(retryAfter) >= 1, "429 carries Retry-After");
   });
 
   it("gRPC: unknown keys from that address are answered RESOURCE_EXHAUSTED", async () => {

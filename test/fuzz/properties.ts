@@ -11,8 +11,12 @@ export const ERROR_BYTES_MAX = 4096;
 const GRPC_FORBIDDEN = new Set([2, 13, 15]); // UNKNOWN, INTERNAL, DATA_LOSS
 const GRPC_UNAVAILABLE = 14;
 
-/** Why this answer breaks a property, or undefined when it keeps them all. */
-export function answerViolation(a: Answer): string | undefined {
+/**
+ * Why this answer breaks a property, or undefined when it keeps them all. `deadlineSet`: the case
+ * itself asked for a deadline (grpc-timeout), so its documented 504 DEADLINE_EXCEEDED is the answer it
+ * chose, not a server failure.
+ */
+export function answerViolation(a: Answer, deadlineSet = false): string | undefined {
   if (a.status === "none") return "no answer within the bound";
   if (a.status === "transport") return `connection failed before an answer (${a.detail})`;
   if (a.errorBytes > ERROR_BYTES_MAX) return `error of ${a.errorBytes} bytes (max ${ERROR_BYTES_MAX})`;
@@ -23,6 +27,7 @@ export function answerViolation(a: Answer): string | undefined {
     return undefined;
   }
   const status = Number(a.status);
+  if (status === 504 && deadlineSet && a.reason === "DEADLINE_EXCEEDED") return undefined;
   if (Number.isFinite(status) && status >= 500 && !(status === 503 && DOCUMENTED_503_REASONS.has(a.reason ?? ""))) return `HTTP ${status} reason ${a.reason}`;
   return undefined;
 }

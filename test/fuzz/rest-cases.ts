@@ -7,6 +7,8 @@ import type { Prng } from "./prng";
 
 export interface RestCase {
   kind: string;
+  /** The case sent grpc-timeout: a 504 DEADLINE_EXCEEDED is then its own choice. */
+  deadlineSet?: boolean;
   method: string;
   path: string;
   headers: Record<string, string>;
@@ -47,9 +49,10 @@ export function restCase(rng: Prng, seeds: Seeds, keys: RestKeys): RestCase {
   if (rng.chance(0.05)) headers["x-request-id"] = rng.pick([rng.text(rng.int(0, 300)), rng.uuid(), keys.valid]);
   if (rng.chance(0.04)) headers["x-fuzz-" + rng.int(0, 9)] = "v".repeat(rng.int(1, 20_000));
   if (rng.chance(0.03)) headers["grpc-timeout"] = rng.pick(["1m", "0S", "99999999H", "x", "-1n"]);
-  if (!route.body || method === "GET" || method === "HEAD") return { kind: `rest ${method} ${route.path("{}")}`, method, path, headers };
+  const deadlineSet = "grpc-timeout" in headers;
+  if (!route.body || method === "GET" || method === "HEAD") return { kind: `rest ${method} ${route.path("{}")}`, method, path, headers, deadlineSet };
   const body = bodyFor(rng, seeds, keys, route.body);
-  return { kind: `rest ${method} ${route.path("{}")} ${body.kind}`, method, path, headers: { ...headers, ...body.headers }, body: body.bytes };
+  return { kind: `rest ${method} ${route.path("{}")} ${body.kind}`, method, path, headers: { ...headers, ...body.headers }, body: body.bytes, deadlineSet };
 }
 
 function slug(rng: Prng, keys: RestKeys): string {

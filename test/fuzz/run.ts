@@ -22,7 +22,13 @@ export interface Tally {
   violations: Violation[];
 }
 
-export interface Lane<C extends { kind: string }> {
+/** What the loop needs of a case: a name for reports, and whether it set its own deadline. */
+export interface FuzzCase {
+  kind: string;
+  deadlineSet?: boolean;
+}
+
+export interface Lane<C extends FuzzCase> {
   name: string;
   customerId: string;
   next(): C;
@@ -33,7 +39,7 @@ export interface Lane<C extends { kind: string }> {
 
 const SETTLE_WAIT_MS = 3000;
 
-export async function runLane<C extends { kind: string }>(app: App, lane: Lane<C>, count: number, canaryEvery: number, tally: Tally): Promise<void> {
+export async function runLane<C extends FuzzCase>(app: App, lane: Lane<C>, count: number, canaryEvery: number, tally: Tally): Promise<void> {
   const violation = (index: number, kind: string, what: string) => tally.violations.push({ lane: lane.name, index, kind, what });
   for (let i = 0; i < count; i++) {
     const c = lane.next();
@@ -42,7 +48,7 @@ export async function runLane<C extends { kind: string }>(app: App, lane: Lane<C
     tally.cases++;
     const key = answer.reason ? `${answer.status} ${answer.reason}` : answer.status;
     tally.byStatus[key] = (tally.byStatus[key] ?? 0) + 1;
-    const bad = answerViolation(answer);
+    const bad = answerViolation(answer, c.deadlineSet);
     if (bad) violation(i, c.kind, bad);
     if (answer.ok) {
       tally.successes++;

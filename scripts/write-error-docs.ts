@@ -13,6 +13,13 @@ domain \`dreamengine.dev\`, details as string metadata) and, for errors with a r
 Over HTTP the body is \`{"error": {"code", "reason", "message", "request_id", ...details}}\` with
 \`X-DreamEngine-Request-Id\`, and \`Retry-After\` (whole seconds) where a delay applies.
 
+Errors never grow with what the caller sent: a value echoed from the request (a slug, a field, an id)
+is cut to \`limits.errorEchoCharsMax\` characters with its length (\`aaa…(30000 chars)\`), a message to
+\`limits.errorMessageBytesMax\` bytes, and the details to \`limits.errorDetailsBytesMax\`; details that do
+not fit are dropped and \`details_truncated: "true"\` says so. Authentication and rate limits are
+checked on the headers (gRPC: metadata) before any body is read: a bad key gets its 401 without the
+body being read, and repeated bad keys from one address get 429 \`RATE_LIMITED\`.
+
 | reason | gRPC code | HTTP | retryable | when |
 |---|---|---|---|---|
 `;

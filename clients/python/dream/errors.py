@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
+from ._reasons import REASONS
+
 __all__ = [
     "DreamError",
     "AuthError",
@@ -104,7 +106,7 @@ class InputValidationError(ValidationError, ValueError):
 
 
 class ServerError(DreamError):
-    """5xx: the server failed or is unavailable (503 UNAVAILABLE is retried by the RetryPolicy)."""
+    """5xx: the server failed or is unavailable (the RetryPolicy retries the retryable reasons)."""
 
 
 class EngineError(ServerError):
@@ -119,21 +121,12 @@ class TransportError(DreamError):
     """The request never got an HTTP answer (connection refused/reset, timeout), after retries."""
 
 
-_BY_REASON = {
-    "INVALID_ARGUMENT": ValidationError,
-    "PAYLOAD_TOO_LARGE": ValidationError,
-    "UNSUPPORTED_MEDIA_TYPE": ValidationError,
-    "UNAUTHENTICATED": AuthError,
-    "PERMISSION_DENIED": AuthError,
-    "INSUFFICIENT_CREDITS": InsufficientCreditsError,
-    "MODEL_NOT_FOUND": ModelNotFoundError,
-    "RATE_LIMITED": RateLimitError,
-    "ENGINE_FAILURE": EngineError,
-    "INTERNAL": ServerError,
-    "UNAVAILABLE": ServerError,
-    "DEADLINE_EXCEEDED": ServerError,
-    "MODEL_UNAVAILABLE": ModelNotActiveError,
-}
+def _classes_by_reason() -> Mapping[str, type]:
+    # The reason -> exception table is generated from the server's errorTable (see _reasons.py).
+    return {reason: globals()[info.exception] for reason, info in REASONS.items()}
+
+
+_BY_REASON = _classes_by_reason()
 
 
 def _by_status(status: int) -> type:

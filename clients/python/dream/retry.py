@@ -1,8 +1,10 @@
 """When and how long to retry.
 
-Retried: 429 (honouring Retry-After), 502, 503, 504 and transport errors (no HTTP answer at all).
-Never retried: 401/403, any other 4xx, 500 (an engine failure after admission would fail again and
-the user should see it), and 503 MODEL_UNAVAILABLE (weights not installed: not fixed by waiting).
+Retried: exactly the reasons the server's ``errorTable`` marks retryable (``RETRYABLE_REASONS``,
+generated into ``_reasons.py``; today RATE_LIMITED, DEADLINE_EXCEEDED, UNAVAILABLE), honouring
+``Retry-After``; answers with no reason of ours (a proxy's 429, 502, 503 or 504); and transport errors
+(no HTTP answer at all). Never retried: every other reason (401/403, other 4xx, 500 ENGINE_FAILURE,
+503 MODEL_UNAVAILABLE and STREAM_STALLED), a reason this SDK does not know, and a reasonless 500.
 Backoff is exponential from ``base_delay_s``, capped at ``max_delay_s``, with "equal jitter" (half
 fixed, half random) so a herd of clients spreads out without ever retrying instantly.
 """
@@ -13,10 +15,12 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from ._reasons import RETRYABLE_REASONS
+
 __all__ = ["RetryPolicy"]
 
-_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
-_NEVER_RETRY_REASONS = frozenset({"MODEL_UNAVAILABLE"})
+#: Statuses retried when the body carries no reason (a proxy or load balancer answered, not the server).
+_RETRYABLE_STATUS_WITHOUT_REASON = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,9 @@ class RetryPolicy:
             raise ValueError("delays must be >= 0")
 
     def should_retry_status(self, status: int, reason: Optional[str] = None) -> bool:
-        return status in _RETRYABLE_STATUS and reason not in _NEVER_RETRY_REASONS
+        if reason is None:
+            return status in _RETRYABLE_STATUS_WITHOUT_REASON
+        return reason in RETRYABLE_REASONS
 
     def backoff_s(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Delay before retry number ``retry_number`` (1 = the first retry)."""

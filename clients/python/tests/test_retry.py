@@ -4,6 +4,7 @@ from _support import FakeServer, error_reply, json_reply, model_spec, no_sleep_c
 
 import dream
 from dream import RetryPolicy
+from dream._reasons import REASONS, RETRYABLE_REASONS
 
 
 class RetryTest(unittest.TestCase):
@@ -58,6 +59,52 @@ class RetryTest(unittest.TestCase):
                 with self.assertRaises(cls):
                     client.status()
                 self.assertEqual(srv.count(), 1)
+
+    def test_retries_exactly_the_reasons_the_error_table_marks_retryable(self):
+        # Walks the table generated from the server's errorTable: each reason, at its own HTTP status,
+        # is retried to max_attempts when retryable and tried once otherwise, as its mapped class.
+        self.assertEqual(RETRYABLE_REASONS, {r for r, info in REASONS.items() if info.retryable})
+        for reason, info in REASONS.items():
+            with self.subTest(reason=reason), FakeServer() as srv:
+                srv.on("GET", "/v1/status", error_reply(info.http, reason))
+                client = no_sleep_client(srv, retry_policy=RetryPolicy(max_attempts=3, jitter=False))
+                with self.assertRaises(dream.DreamError) as cm:
+                    client.status()
+                self.assertIs(type(cm.exception), getattr(dream, info.exception))
+                self.assertEqual(cm.exception.reason, reason)
+                self.assertEqual(srv.count(), 3 if info.retryable else 1)
+                self.assertEqual(RetryPolicy().should_retry_status(info.http, reason), info.retryable)
+
+    def test_stream_stalled_503_is_not_retried_but_a_503_without_a_reason_is(self):
+        self.assertFalse(REASONS["STREAM_STALLED"].retryable)
+        with FakeServer() as srv:
+            srv.on("GET", "/v1/status", error_reply(503, "STREAM_STALLED"))
+            client = no_sleep_client(srv)
+            with self.assertRaises(dream.ServerError):
+                client.status()
+            self.assertEqual(srv.count(), 1)
+        with FakeServer() as srv:
+            srv.on("GET", "/v1/status", (503, {"Content-Type": "text/plain"}, b"upstream down"),
+                   json_reply(200, {"status": "ok"}))
+            client = no_sleep_client(srv)
+            self.assertEqual(client.status().status, "ok")
+            self.assertEqual(srv.count(), 2)
+
+    def test_503_unavailable_honours_its_retry_after(self):
+        with FakeServer() as srv:
+            srv.on("GET", "/v1/status", error_reply(503, "UNAVAILABLE", headers={"Retry-After": "3"}),
+                   json_reply(200, {"status": "ok"}))
+            client = no_sleep_client(srv)
+            self.assertEqual(client.status().status, "ok")
+            self.assertEqual(client.sleeps, [3.0])
+
+    def test_a_reason_this_sdk_does_not_know_is_not_retried(self):
+        with FakeServer() as srv:
+            srv.on("GET", "/v1/status", error_reply(503, "SOME_FUTURE_REASON"))
+            client = no_sleep_client(srv)
+            with self.assertRaises(dream.ServerError):
+                client.status()
+            self.assertEqual(srv.count(), 1)
 
     def test_retry_after_beyond_the_cap_is_raised_at_once(self):
         with FakeServer() as srv:

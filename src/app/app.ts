@@ -4,7 +4,8 @@ import type * as grpc from "@grpc/grpc-js";
 import fs from "node:fs";
 import path from "node:path";
 import { createBilling, type BillingService } from "../billing";
-import { defaultIpPolicy, InMemoryRateLimiter, RedisRateLimiter, connectRedis, type RateLimiter } from "../billing/ratelimit";
+import { defaultIpPolicy, InMemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "../billing/ratelimit";
+import { createRedis, rateLimitRedisOptions } from "../billing/redis/connection";
 import { createTopups, type Topups } from "../billing/stripe";
 import type { CatalogEntry } from "../config/catalog";
 import type { Config } from "../config/config";
@@ -69,7 +70,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   fs.mkdirSync(config.dataDir, { recursive: true });
   const billing = await createBilling({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, pgSchema: config.pgSchema, redisPrefix: config.redisPrefix, dataDir: config.dataDir, holdTtlMs: config.holdTtlMs, clock, logger });
   await billing.start();
-  const redisForLimits = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  const redisForLimits = config.redisUrl ? createRedis(config.redisUrl, rateLimitRedisOptions) : undefined;
   const redisLimiter = redisForLimits ? new RedisRateLimiter({ redis: redisForLimits, keyPrefix: config.redisPrefix ? `${config.redisPrefix}:rl:` : undefined }) : undefined;
   const limiter: RateLimiter = redisLimiter ?? new InMemoryRateLimiter({ clock });
   const topups = createTopups(

@@ -39,7 +39,7 @@ describeWithEnv("REDIS_URL", REDIS_URL, "billing/store: Redis (REDIS_URL)", (url
     };
   });
 
-  it("loads its scripts again after SCRIPT FLUSH (EVALSHA → NOSCRIPT → SCRIPT LOAD)", async () => {
+  it("loads its scripts again after SCRIPT FLUSH (EVALSHA → NOSCRIPT → EVAL)", async () => {
     const clock = new FakeClock();
     const prefix = uniqueName("test:billing");
     const redis = createRedis(url);

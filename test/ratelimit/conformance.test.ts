@@ -7,7 +7,6 @@ import { FakeClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import {
   apiKeyRateLimiter,
-  connectRedis,
   defaultKeyPolicy,
   InMemoryRateLimiter,
   IpRateLimiter,
@@ -15,9 +14,9 @@ import {
   rateLimitHeaders,
   RedisRateLimiter,
   type RateLimiter,
-  type RedisClient,
 } from "../../src/billing/ratelimit";
-import { LuaScript } from "../../src/billing/ratelimit/lua-script";
+import { createRedis, rateLimitRedisOptions, type RedisClient } from "../../src/billing/redis/connection";
+import { LuaScript } from "../../src/billing/redis/lua-script";
 import { GCRA_TAKE_LUA } from "../../src/billing/ratelimit/redis-script";
 
 interface Subject {
@@ -172,7 +171,7 @@ if (redisUrl === undefined || redisUrl === "") {
     // A fresh namespace per run, so buckets left by an earlier run (same FakeClock epoch) never leak in.
     const prefix = `test:rl:${randomUUID()}:`;
     before(async () => {
-      redis = connectRedis(redisUrl);
+      redis = createRedis(redisUrl, rateLimitRedisOptions);
       try {
         await redis.ping();
       } catch (err) {
@@ -200,7 +199,7 @@ if (redisUrl === undefined || redisUrl === "") {
     it("runs a script the server has never seen: NOSCRIPT falls back to EVAL, which caches it", async () => {
       // A unique comment gives a SHA no server has cached, without SCRIPT FLUSH (which would disturb
       // other suites sharing this Redis).
-      const script = new LuaScript(`${GCRA_TAKE_LUA}\n-- ${randomUUID()}`);
+      const script = new LuaScript("gcra-take-fresh", `${GCRA_TAKE_LUA}\n-- ${randomUUID()}`);
       const [exists] = (await redis.script("EXISTS", script.sha1)) as number[];
       assert.equal(exists, 0);
       const key = `${prefix}noscript-${randomUUID()}`;

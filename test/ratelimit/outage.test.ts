@@ -4,7 +4,8 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { rateLimitPort } from "../../src/app/limiter";
-import { connectRedis, defaultKeyPolicy, RateLimiterUnavailableError, RedisRateLimiter, type RedisClient } from "../../src/billing/ratelimit";
+import { defaultKeyPolicy, RateLimiterUnavailableError, RedisRateLimiter } from "../../src/billing/ratelimit";
+import { createRedis, rateLimitRedisOptions, type RedisClient } from "../../src/billing/redis/connection";
 import { Code, ServiceError } from "../../src/core/errors";
 import { RedisServerProcess, redisServerBinary } from "../billing/helpers/redis-server";
 
@@ -30,7 +31,7 @@ describe("RedisRateLimiter: store unreachable", function () {
 
   before(async () => {
     server = await RedisServerProcess.start();
-    redis = connectRedis(server.url);
+    redis = createRedis(server.url, rateLimitRedisOptions);
     limiter = new RedisRateLimiter({ redis, keyPrefix: `test:rl:${randomUUID()}:` });
   });
   after(async () => {

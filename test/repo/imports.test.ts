@@ -17,8 +17,9 @@ function tsFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = fs.readFileSync(file, "utf8");
   const specs: string[] = [];
-  for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+["']([^"']+)["']|require\(\s*["']([^"']+)["']\s*\)|import\(\s*["']([^"']+)["']\s*\)/g)) {
-    specs.push((m[1] ?? m[2] ?? m[3])!);
+  // Side-effect imports (`import "x";`) count too: they load a backend as surely as a named import.
+  for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+["']([^"']+)["']|require\(\s*["']([^"']+)["']\s*\)|import\(\s*["']([^"']+)["']\s*\)|^\s*import\s+["']([^"']+)["']/gm)) {
+    specs.push((m[1] ?? m[2] ?? m[3] ?? m[4])!);
   }
   return specs;
 }
@@ -69,6 +70,9 @@ describe("import graph", () => {
     it(`${pkg} is imported only under ${folders.join(" or ")}`, () => {
       const bad = edges.filter((e) => e.to === pkg && !folders.some((f) => e.from.startsWith(f)));
       assert.deepEqual(bad, []);
+      // Strict: the owning folder really imports it, so a parser that misses this import style (or a
+      // package moved elsewhere under another name) cannot make the rule pass by seeing nothing.
+      assert.ok(edges.some((e) => e.to === pkg && e.from.startsWith(folders[0]!)), `no import of ${pkg} found under ${folders[0]}`);
     });
   }
 });

@@ -1,9 +1,9 @@
-// Public surface of the rate limiter. ioredis is imported only under this folder (redis.ts) for now.
+// Public surface of the rate limiter. Its Redis connection is built by billing/redis's one factory
+// (createRedis with rateLimitRedisOptions); nothing here imports ioredis.
 export { RateLimiterUnavailableError, type RateDecision, type RateLimiter, type RatePolicy } from "./types";
 export { defaultIpPolicy, defaultKeyPolicy, resolvePolicy, validatePolicy } from "./policy";
 export { InMemoryRateLimiter, type InMemoryRateLimiterOptions } from "./memory";
 export { RedisRateLimiter, type RedisRateLimiterOptions } from "./redis-limiter";
-export { connectRedis, type RedisClient } from "./redis";
 export { apiKeyRateLimiter, IpRateLimiter, ScopedRateLimiter, type Admission } from "./scope";
 export { ipBucketId } from "./ip";
 export {

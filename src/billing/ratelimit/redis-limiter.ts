@@ -1,8 +1,9 @@
-// Redis-backed rate limiter: one script call per take (EVALSHA with EVAL fallback, see lua-script.ts).
+// Redis-backed rate limiter: one script call per take (billing/redis's LuaScript: EVALSHA, EVAL on
+// NOSCRIPT). The connection comes from billing/redis's factory (rateLimitRedisOptions).
 import type { Clock } from "../../core/clock";
 import { assertCost, gcraParams, usToMsCeil } from "./gcra";
-import type { RedisClient } from "./redis";
-import { LuaScript } from "./lua-script";
+import type { RedisClient } from "../redis/connection";
+import { LuaScript } from "../redis/lua-script";
 import { GCRA_TAKE_LUA } from "./redis-script";
 import { RateLimiterUnavailableError, type RateDecision, type RateLimiter, type RatePolicy } from "./types";
 
@@ -19,7 +20,7 @@ export interface RedisRateLimiterOptions {
 
 export const redisKeyPrefixDefault = "dream:rl:";
 
-const gcraTake = new LuaScript(GCRA_TAKE_LUA);
+const gcraTake = new LuaScript("gcra-take", GCRA_TAKE_LUA);
 
 /**
  * Client states in which the connection is known to be gone: a command would only wait in the offline

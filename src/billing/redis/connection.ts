@@ -1,6 +1,7 @@
-// The one place billing constructs ioredis connections. Exported for other billing parts (the rate
-// limiter may share it). Commands fail fast while disconnected instead of queueing: a money call that
-// cannot reach Redis must answer "unavailable, nothing happened" at once, not hang for seconds.
+// The one Redis factory: the only place the project constructs ioredis connections (balance store and
+// rate limiter alike; test/repo/imports.test.ts holds it). By default commands fail fast while
+// disconnected instead of queueing: a money call that cannot reach Redis must answer "unavailable,
+// nothing happened" at once, not hang for seconds.
 import Redis from "ioredis";
 
 export type RedisClient = Redis;
@@ -30,6 +31,17 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
   redis.on("error", () => undefined);
   return redis;
 }
+
+/** The rate limiter's settings: its check sits on every request, with different trade-offs from money calls. */
+export const rateLimitRedisOptions: CreateRedisOptions = {
+  connectionName: "dream-engine:ratelimit",
+  // One retry, then fail fast, rather than queueing the request behind ioredis' default 20 reconnect
+  // attempts. Commands issued before the lazy connect completes wait for it (the offline queue stays;
+  // the limiter itself refuses at once while the connection is known to be gone).
+  failFast: false,
+  // Many concurrent takes share one socket; auto-pipelining batches them into fewer writes.
+  autoPipelining: true,
+};
 
 /** Connects (lazyConnect) and waits until the client is ready; rejects if the first connect fails. */
 export async function connectRedis(redis: RedisClient): Promise<void> {

@@ -10,6 +10,7 @@
 from .client import DEFAULT_BASE_URL, AsyncClient, AsyncModelHandle, Client, __version__
 from .errors import (
     AuthError,
+    DecoderNotFoundError,
     DreamError,
     EngineError,
     InputValidationError,
@@ -44,6 +45,7 @@ __all__ = [
     "EngineError",
     "ModelNotActiveError",
     "TransportError",
+    "DecoderNotFoundError",
     "DEFAULT_BASE_URL",
     "__version__",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "EngineError",
     "ModelNotActiveError",
     "TransportError",
+    "DecoderNotFoundError",
     "error_from_response",
 ]
 
@@ -124,6 +125,10 @@ class TransportError(DreamError):
 def _classes_by_reason() -> Mapping[str, type]:
     # The reason -> exception table is generated from the server's errorTable (see _reasons.py).
     return {reason: globals()[info.exception] for reason, info in REASONS.items()}
+
+
+class DecoderNotFoundError(DreamError, RuntimeError):
+    """Decoding a rollout's MP4 needs numpy and an ffmpeg ($DREAM_FFMPEG, PATH, or imageio-ffmpeg)."""
 
 
 _BY_REASON = _classes_by_reason()

@@ -6,6 +6,7 @@ import os
 from typing import Any, Iterator, List, Optional, Tuple
 
 from ._video import decode_mp4
+from .errors import DreamError
 
 _UNSET = object()
 
@@ -28,11 +29,22 @@ class Rollout:
         self.model = model
         self._frames: Any = _UNSET
 
+    def video(self) -> bytes:
+        """The rollout as H.264 MP4 bytes, exactly as the server sent them (no decoder needed)."""
+        return self.mp4_bytes
+
     @property
     def frames(self) -> Any:
-        """(T+1, H, W, 3) uint8 ndarray, decoded on first access; None without numpy + ffmpeg."""
+        """(T+1, H, W, 3) uint8 ndarray, decoded on first access.
+
+        Needs numpy and an ffmpeg ($DREAM_FFMPEG, then PATH, then imageio-ffmpeg); without them this
+        raises ``DecoderNotFoundError`` saying what to install or set.
+        """
         if self._frames is _UNSET:
-            self._frames = decode_mp4(self.mp4_bytes, self.resolution) if self.resolution else None
+            if self.resolution is None:
+                raise DreamError("cannot decode frames: this rollout's resolution is unknown "
+                                 "(rollouts from predict/predict_batch carry their model's)")
+            self._frames = decode_mp4(self.mp4_bytes, self.resolution)
         return self._frames
 
     def save(self, path: "str | os.PathLike[str]") -> str:

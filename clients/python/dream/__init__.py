@@ -2,7 +2,7 @@
 
     import dream
     client = dream.Client()                       # DREAM_API_KEY, DREAM_BASE_URL
-    model = client.models.get("dreamdojo-2b-gr1")
+    model = client.models.get("dream-reference-480p")   # in the default catalog, no weights to fetch
     rollout = model.predict(start_frame=frame, actions=actions)   # (480, 640, 3) uint8, (T, 384) float32
     rollout.save("rollout.mp4")
 """

@@ -131,10 +131,16 @@ export class ServiceError extends Error {
     return errorTable[this.reason].retryable;
   }
 
-  /** Any thrown value as a ServiceError; unknown errors become INTERNAL without leaking internals. */
+  /**
+   * Any thrown value as a ServiceError; unknown errors become INTERNAL "internal error". The original
+   * is kept as `cause` (as ES2022 `new Error(msg, { cause })` does: non-enumerable) so logs can name
+   * it; renderers send only reason, message and details, so it never reaches a client.
+   */
   static from(err: unknown): ServiceError {
     if (err instanceof ServiceError) return err;
-    return new ServiceError("INTERNAL", "internal error");
+    const internal = new ServiceError("INTERNAL", "internal error");
+    Object.defineProperty(internal, "cause", { value: err, writable: true, configurable: true, enumerable: false });
+    return internal;
   }
 }
 

@@ -214,7 +214,14 @@ export class PredictFlow {
     };
     deps.logger.info({ requestId: a.requestId, model: entry.slug, customerId: a.account.customerId, k: a.lanes.length, t: a.actionSteps, frames, costMicros, reason: end.reason, engineMs: summary.engineWallMs, queueMs: summary.queueMs }, "predict settled");
     if (failed) throw end.error ?? new ServiceError("ENGINE_FAILURE", "the engine failed; the pre-debit was refunded");
-    if (consumerError !== undefined) throw withCharge(ServiceError.from(consumerError), frames, costMicros);
+    if (consumerError !== undefined) {
+      const error = ServiceError.from(consumerError);
+      // A ServiceError is an answer the consumer chose (e.g. CANCELLED); anything else (an HTTP/2 write
+      // error while delivering chunks) reaches the client only as "internal error", so it is logged
+      // here, once, with what actually went wrong.
+      if (!(consumerError instanceof ServiceError)) deps.logger.error({ requestId: a.requestId, model: entry.slug, err: error.cause }, "consumer failed while receiving chunks");
+      throw withCharge(error, frames, costMicros);
+    }
     if (end.reason === "deadline") {
       throw withCharge(new ServiceError("DEADLINE_EXCEEDED", `deadline exceeded after ${frames} frames; only those are billed`), frames, costMicros);
     }
@@ -232,7 +239,10 @@ export class PredictFlow {
 }
 
 function withCharge(err: ServiceError, frames: number, costMicros: number): ServiceError {
-  return new ServiceError(err.reason, err.message, { ...err.details, frames_generated: frames, charged_micros: costMicros, charged_usd: microsToUsdString(costMicros) }, err.retryAfterS);
+  const charged = new ServiceError(err.reason, err.message, { ...err.details, frames_generated: frames, charged_micros: costMicros, charged_usd: microsToUsdString(costMicros) }, err.retryAfterS);
+  // Keep the cause (non-enumerable, as ServiceError.from sets it) for whoever logs the final error.
+  if (err.cause !== undefined) Object.defineProperty(charged, "cause", { value: err.cause, writable: true, configurable: true, enumerable: false });
+  return charged;
 }
 
 function prependStartFrame(chunk: EngineChunk, startFrame: Uint8Array): EngineChunk {

@@ -118,7 +118,14 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
 
   const registry = new ModelRegistry(slots);
   const inflight = new InflightRequests();
-  const metrics = new Metrics(registry);
+  // Metrics read engine figures through this function, so observability never imports service/.
+  const metrics = new Metrics(() =>
+    registry.list().flatMap((s) => {
+      if (!s.engine) return [];
+      const { queueRequests, runningLanes, runnerRestarts } = s.engine.stats();
+      return [{ model: s.entry.slug, queueRequests, runningLanes, runnerRestarts }];
+    }),
+  );
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
   const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);
   const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));

@@ -1,8 +1,21 @@
 // Prometheus metrics (prom-client) on a private registry: calls by transport/method/code, latency,
 // batch sizes, queue depth, frames generated, billing outcomes and rate-limit rejections.
 import client from "prom-client";
-import type { ModelRegistry } from "../service/registry";
 import type { Observation } from "./status";
+
+/** One served model's engine figures, read at scrape time. */
+export interface EngineSample {
+  model: string;
+  queueRequests: number;
+  runningLanes: number;
+  runnerRestarts: number;
+}
+
+/**
+ * What metrics needs from the served models, supplied by the composition root (app.ts): observability
+ * sits below service/ and never imports it (test/repo/imports.test.ts holds that).
+ */
+export type EngineSamples = () => EngineSample[];
 
 export type BillingOutcome = "reserved" | "posted" | "voided" | "insufficient_credits";
 
@@ -16,7 +29,7 @@ export class Metrics {
   private readonly billedMicros: client.Counter;
   private readonly rateLimited: client.Counter<"scope">;
 
-  constructor(models: ModelRegistry) {
+  constructor(engines: EngineSamples) {
     const registers = [this.registry];
     this.calls = new client.Counter({ name: "dream_calls_total", help: "Finished calls by transport, method and status code", labelNames: ["transport", "method", "code"], registers });
     this.callSeconds = new client.Histogram({ name: "dream_call_seconds", help: "Call latency", labelNames: ["transport", "method"], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers });
@@ -31,7 +44,7 @@ export class Metrics {
       labelNames: ["model"],
       registers,
       collect() {
-        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().queueRequests);
+        for (const e of engines()) this.set({ model: e.model }, e.queueRequests);
       },
     });
     new client.Gauge({
@@ -40,7 +53,7 @@ export class Metrics {
       labelNames: ["model"],
       registers,
       collect() {
-        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().runningLanes);
+        for (const e of engines()) this.set({ model: e.model }, e.runningLanes);
       },
     });
     new client.Gauge({
@@ -49,7 +62,7 @@ export class Metrics {
       labelNames: ["model"],
       registers,
       collect() {
-        for (const s of models.list()) if (s.engine) this.set({ model: s.entry.slug }, s.engine.stats().runnerRestarts);
+        for (const e of engines()) this.set({ model: e.model }, e.runnerRestarts);
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: "dream_process_" });

@@ -46,6 +46,11 @@ describe("import graph", () => {
     assert.deepEqual(bad, []);
   });
 
+  it("src/observability imports only core and itself (service/ feeds it through interfaces)", () => {
+    const bad = edges.filter((e) => e.from.startsWith("src/observability/") && (e.to.startsWith("src/") || e.to.startsWith("gpu")) && !e.to.startsWith("src/core") && !e.to.startsWith("src/observability"));
+    assert.deepEqual(bad, []);
+  });
+
   it("gpu/ imports only core, the Executor types and the catalog types from src/", () => {
     const allowed = ["src/core", "src/scheduler/executor", "src/config/catalog"];
     const bad = edges.filter((e) => e.from.startsWith("gpu/") && e.to.startsWith("src/") && !allowed.some((a) => e.to.startsWith(a)));

@@ -25,6 +25,7 @@ from .errors import (
 from .models import ModelHandle
 from .retry import RetryPolicy
 from .rollout import BatchRollout, Rollout
+from .stream import CandidateFrames, PredictStream, StreamChunk
 
 __all__ = [
     "Client",
@@ -34,6 +35,9 @@ __all__ = [
     "ModelHandle",
     "Rollout",
     "BatchRollout",
+    "PredictStream",
+    "StreamChunk",
+    "CandidateFrames",
     "DreamError",
     "AuthError",
     "InsufficientCreditsError",

@@ -95,6 +95,43 @@ class Transport:
             self.sleep(delay)
             attempt += 1
 
+    def open_stream(self, method: str, path: str, *, body: bytes, content_type: str,
+                    accept: str = "application/x-ndjson") -> Any:
+        """Like request(), but returns the open 2xx response for the caller to read line by line.
+
+        Retries apply only until an answer starts (the request id in the body keeps them safe).
+        """
+        url = self.base_url + path
+        headers: Dict[str, str] = {"User-Agent": self.user_agent, "Accept": accept, "Content-Type": content_type}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        policy = self.retry_policy
+        attempt = 1
+        while True:
+            req = urllib.request.Request(url, data=body, headers=headers, method=method)
+            try:
+                resp = self._opener.open(req, timeout=self.timeout_s)
+                return resp
+            except urllib.error.HTTPError as exc:
+                try:
+                    payload = exc.read()
+                except (OSError, HTTPException):
+                    payload = b""
+                err = error_from_response(exc.code, exc.headers, payload)
+                if attempt >= policy.max_attempts or not policy.should_retry_status(exc.code, err.reason):
+                    raise err from None
+                retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > policy.retry_after_max_s:
+                    raise err from None
+                delay = retry_after if retry_after is not None else policy.backoff_s(attempt, self.rng)
+            except (urllib.error.URLError, OSError, HTTPException, socket.timeout) as exc:
+                if attempt >= policy.max_attempts:
+                    raise TransportError(f"{method} {path}: no response from {self.base_url} after {attempt} "
+                                         f"attempt(s): {exc}") from exc
+                delay = policy.backoff_s(attempt, self.rng)
+            self.sleep(delay)
+            attempt += 1
+
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: Optional[bytes]):
         req = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
         try:

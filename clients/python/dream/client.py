@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
+import urllib.parse
 from typing import Any, Callable, List, Optional, TypeVar
 
 from ._http import Transport
 from ._records import Record, record
 from .billing import Billing
-from .errors import AuthError, DreamError
+from .errors import AuthError, DreamError, InputValidationError
 from .models import ModelHandle, Models
 from .retry import RetryPolicy
 from .rollout import BatchRollout, Rollout
@@ -64,6 +66,21 @@ class Client:
     def status(self) -> Record:
         """Rolling per-model and overall request counts, error rates, latencies, queue depth."""
         return record(self._transport.request("GET", "/v1/status").json())
+
+    def cancel(self, request_id: str, candidates: "Optional[List[int]]" = None) -> Record:
+        """Cancel candidates of a running request (None: the whole request) → cancelled, still_running.
+
+        Only generated frames are billed. An unknown or finished request raises DreamError with
+        reason NOT_FOUND (HTTP 404).
+        """
+        if not isinstance(request_id, str) or not request_id:
+            raise InputValidationError(f"request_id: expected a non-empty string, got {request_id!r}")
+        indices = [] if candidates is None else list(candidates)
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in indices):
+            raise InputValidationError(f"candidates: expected non-negative integers or None, got {candidates!r}")
+        path = f"/v1/requests/{urllib.parse.quote(request_id, safe='')}/cancel"
+        body = json.dumps({"candidate_indices": indices}).encode()
+        return record(self._transport.request("POST", path, body=body, content_type="application/json").json())
 
     def healthz(self) -> Record:
         """Liveness/readiness. A not-ready server (503 with a health body) is returned, not raised."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
@@ -12,6 +14,7 @@ from ._multipart import encode_form_data, parse_multipart
 from ._records import normalize
 from .errors import DreamError, InputValidationError, ModelNotActiveError
 from .rollout import BatchRollout, Rollout
+from .stream import PredictStream
 
 if TYPE_CHECKING:
     from .client import Client
@@ -144,6 +147,51 @@ class ModelHandle:
         return BatchRollout(rollouts, request_id=request_id, batch_size=k, engine_wall_ms=_int_header(h, H_WALL),
                             cost_usd=_float_header(h, H_CHARGE), customer_id=h.get(H_CUSTOMER),
                             wall_s=resp.wall_s, num_frames=total_frames)
+
+
+    def stream(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
+               guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
+               actions_bytes: Optional[bytes] = None, frame_path: Any = None, actions_path: Any = None,
+               request_id: Optional[str] = None, encoding: str = "RAW_RGB8") -> "PredictStream":
+        """Stream K candidates' frames chunk by chunk: iterate the PredictStream for StreamChunks.
+
+        ``actions`` is (T, action_dim) for one candidate or (K, T, action_dim) / a list of K; frames
+        arrive encoded as ``encoding`` (RAW_RGB8: H*W*3 bytes, PNG or JPEG). ``stream.cancel([i])``
+        prunes candidates while it runs; ``stream.summary`` is set at the end.
+        """
+        if encoding not in ("RAW_RGB8", "PNG", "JPEG"):
+            raise InputValidationError(f"encoding: expected RAW_RGB8, PNG or JPEG, got {encoding!r}")
+        frame_src, actions_src = _inputs.pick_style(start_frame, actions, frame_bytes, actions_bytes, frame_path, actions_path)
+        fields = dict(_inputs.sampling_fields(num_steps, guidance, seed))
+        frame, _, frame_type = _inputs.frame_to_wire(frame_src, self.resolution)
+        try:
+            npy, shape = _inputs.actions_to_wire(actions_src, self.action_dim, True)
+        except InputValidationError as batch_error:
+            try:  # one (T, action_dim) candidate
+                npy, shape = _inputs.actions_to_wire(actions_src, self.action_dim, False)
+            except InputValidationError:
+                raise batch_error from None
+            shape = (1,) + tuple(shape)
+        payload = _inputs._npy_payload_f32(npy)
+        self._ensure_active()
+        k, t, d = shape
+        per = t * d * 4
+        params: dict = {"seed": fields["seed"]}
+        if "num_steps" in fields:
+            params["num_steps"] = int(fields["num_steps"])
+        if "guidance" in fields:
+            params["guidance"] = float(fields["guidance"])
+        request_id = request_id or str(uuid.uuid4())
+        body = {
+            "start_frame": {"encoding": "JPEG" if frame_type == "image/jpeg" else "PNG", "data": base64.b64encode(frame).decode()},
+            "candidates": [{"data": base64.b64encode(payload[i * per:(i + 1) * per]).decode(), "shape": [t, d]} for i in range(k)],
+            "params": params,
+            "output": {"encoding": encoding},
+            "request_id": request_id,
+        }
+        path = f"/v1/models/{urllib.parse.quote(self.slug, safe='')}/stream_predict"
+        resp = self._client._transport.open_stream("POST", path, body=json.dumps(body).encode(), content_type="application/json")
+        return PredictStream(self._client, resp, request_id, path)
 
 
 class Models:

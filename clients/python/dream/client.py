@@ -170,6 +170,9 @@ class AsyncClient:
     async def status(self) -> Record:
         return await _in_thread(self._sync.status)
 
+    async def cancel(self, request_id: str, candidates: Optional[List[int]] = None) -> Record:
+        return await _in_thread(self._sync.cancel, request_id, candidates)
+
     async def healthz(self) -> Record:
         return await _in_thread(self._sync.healthz)
 

@@ -114,6 +114,16 @@ class CancelTest(unittest.TestCase):
             self.assertEqual(cm.exception.reason, "NOT_FOUND")
             self.assertEqual(json.loads(srv.requests[0].body), {"candidate_indices": []})
 
+    def test_async_client_cancel_mirrors_the_sync_one(self):
+        import asyncio
+
+        with FakeServer() as srv:
+            srv.on("POST", "/v1/requests/r-1/cancel", json_reply(200, {"cancelled": [0, 1], "still_running": []}))
+            client = dream.AsyncClient(api_key="k", base_url=srv.url)
+            out = asyncio.run(client.cancel("r-1"))
+            self.assertEqual(out.cancelled, [0, 1])
+            self.assertEqual(json.loads(srv.requests[0].body), {"candidate_indices": []})
+
     def test_cancel_validates_its_inputs(self):
         with FakeServer() as srv:
             client = no_sleep_client(srv)

@@ -4,6 +4,7 @@
 //   DREAM_DATA_DIR (./.dream), DREAM_PG_SCHEMA / DREAM_REDIS_PREFIX as the server has them.
 // The embedded ledger can be open in one process only: with the server running, the CLI says so.
 import { randomUUID } from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { systemClock } from "./core/clock";
 import { ServiceError } from "./core/errors";
@@ -21,7 +22,7 @@ const USAGE = `Usage: dream-engine <command> [options]
   credits balance CUSTOMER
   ledger reconcile [--dry-run]                             check the ledger; compare/repair the balance store
 
-  Add --json to any command for machine-readable output.
+  Add --json to any command for machine-readable output; --version prints the version.
 
 Environment: DATABASE_URL, REDIS_URL, DREAM_DATA_DIR (default ./.dream)
 First key on a fresh install:  npx dream-engine keys create --name me --credits 5`;
@@ -33,7 +34,7 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-const BOOLEAN_FLAGS = new Set(["json", "dry-run", "help"]);
+const BOOLEAN_FLAGS = new Set(["json", "dry-run", "help", "version"]);
 
 function parse(argv: string[]): Parsed {
   const words: string[] = [];
@@ -52,6 +53,18 @@ function parse(argv: string[]): Parsed {
     } else words.push(a);
   }
   return { words, flags };
+}
+
+/** The version in the package.json above this file (src/ when run by tsx, dist/src/ when built). */
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, "package.json");
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "dream-engine" && typeof pkg.version === "string") return pkg.version;
+    }
+    if (path.dirname(dir) === dir) throw new Error(`no dream-engine package.json above ${__dirname}`);
+  }
 }
 
 function flag(p: Parsed, name: string): string | undefined {
@@ -150,6 +163,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
     return 2;
+  }
+  if (p.flags.has("version")) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   if (p.flags.has("help") || p.words.length === 0 || p.words[0] === "help") {
     process.stdout.write(`${USAGE}\n`);

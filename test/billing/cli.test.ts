@@ -64,4 +64,17 @@ describe("billing/cli (embedded defaults)", function () {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--name is required/);
   });
+
+  it("--version prints package.json's version and opens no ledger (answers while the data dir is busy)", async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { version: string };
+    const held = await openLedger({ dataDir });
+    try {
+      const r = await cli(dataDir, "--version");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${pkg.version}\n`);
+      assert.equal(r.stderr, "");
+    } finally {
+      await held.close();
+    }
+  });
 });

@@ -65,7 +65,10 @@ export class Metrics {
         for (const e of engines()) this.set({ model: e.model }, e.runnerRestarts);
       },
     });
-    client.collectDefaultMetrics({ register: this.registry, prefix: "dream_process_" });
+    // prom-client's standard names (process_cpu_seconds_total, process_resident_memory_bytes,
+    // nodejs_*), unprefixed: its default names already start with process_/nodejs_, so a prefix doubled
+    // them (dream_process_process_*), and the standard names are what stock dashboards and alerts query.
+    client.collectDefaultMetrics({ register: this.registry });
   }
 
   observeCall(transport: "grpc" | "http", method: string, code: number, durationMs: number): void {

@@ -4,7 +4,7 @@
 //   npm test          every test/**/*.test.ts (what .ci/run calls)
 //   npm run test:unit in-process folders only, with REDIS_URL and DATABASE_URL unset so no Redis or
 //                     Postgres is touched (billing and rate limits run their in-memory/PGlite halves):
-//                     core, planning, scheduler, codec, rest, transport, service, observability,
+//                     app, core, planning, scheduler, codec, rest, transport, service, observability,
 //                     billing, ratelimit, stripe, clients, repo
 //   npm run test:e2e  test/e2e (the engine started end to end; uses Redis/Postgres when their URLs are set)
 // Left to `npm test` alone: gpu (ORT runner workers), python (the Python SDK), fuzz (a started engine).

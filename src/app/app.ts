@@ -51,12 +51,19 @@ export interface AppOptions {
   logger?: Logger;
 }
 
-function filesPresent(config: Config, entry: CatalogEntry): string | undefined {
+/** Why a model's files are not usable, naming the file as the catalog does: status_reason reaches
+ * clients (ModelSpec, 503 bodies), so it never shows the server's paths. */
+export function missingModelFile(modelDir: string, entry: CatalogEntry): string | undefined {
   for (const f of [entry.files.encoder, entry.files.step]) {
-    const p = path.join(config.modelDir, f);
-    if (!fs.existsSync(p)) return `ONNX file not installed: ${p}`;
+    if (!fs.existsSync(path.join(modelDir, f))) return `ONNX file not installed: ${f} (in the server's DREAM_MODEL_DIR)`;
   }
   return undefined;
+}
+
+/** A load error's message for clients: the model directory's path becomes catalog-relative. */
+export function clientReason(modelDir: string, message: string): string {
+  const dir = path.resolve(modelDir);
+  return message.split(`${dir}${path.sep}`).join("").split(dir).join("<model dir>");
 }
 
 export async function startApp(config: Readonly<Config>, options: AppOptions = {}): Promise<App> {
@@ -87,7 +94,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
 
   // Models: every catalog entry is listed; enabled ones with files get a runner and a scheduler.
   const slots: ModelSlot[] = catalog.models.map((entry) => {
-    const missing = filesPresent(config, entry);
+    const missing = missingModelFile(config.modelDir, entry);
     if (missing) return { entry, status: "unavailable", statusReason: missing, engine: undefined };
     if (!enabled(entry)) return { entry, status: "unavailable", statusReason: "not enabled on this server (DREAM_MODELS)", engine: undefined };
     return { entry, status: "loading", statusReason: "warming up", engine: undefined };
@@ -110,8 +117,9 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
           logger.info({ model: slot.entry.slug, ep: config.executionProvider }, "model live");
         } catch (err) {
           slot.status = "failed";
-          slot.statusReason = err instanceof Error ? err.message : String(err);
-          logger.error({ model: slot.entry.slug, err: slot.statusReason }, "model failed to load");
+          const message = err instanceof Error ? err.message : String(err);
+          slot.statusReason = clientReason(config.modelDir, message);
+          logger.error({ model: slot.entry.slug, err: message }, "model failed to load");
         }
       }),
   ).then(() => undefined);

@@ -1,6 +1,7 @@
 // src/billing (+ Stripe top-ups) → the service's BillingPort, counting outcomes for /metrics.
 import { scopedRequestId, type BillingService } from "../billing";
 import type { Topups } from "../billing/stripe";
+import { TOP_UP_WITH_STRIPE, topUpWithOperator } from "../billing/views";
 import { ServiceError } from "../core/errors";
 import type { Metrics } from "../observability/metrics";
 import type { Account, BillingPort } from "../service/ports";
@@ -24,7 +25,11 @@ export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: 
         }
         metrics.observeBilling("reserved", amountMicros);
       } catch (err) {
-        if (err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS") metrics.observeBilling("insufficient_credits");
+        if (err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS") {
+          metrics.observeBilling("insufficient_credits");
+          // Without Stripe the top-up endpoint answers 412: point at what works instead.
+          if (!topups.configured) throw new ServiceError(err.reason, err.message.replace(TOP_UP_WITH_STRIPE, topUpWithOperator(account.customerId)), err.details, err.retryAfterS);
+        }
         throw err;
       }
     },

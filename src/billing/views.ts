@@ -81,13 +81,21 @@ export function keyInfo(r: KeyRow): KeyInfo {
   };
 }
 
+/** What the 402 message tells the caller to do where Stripe top-ups are configured. */
+export const TOP_UP_WITH_STRIPE = "top up with POST /v1/billing/topup";
+
+/** What it tells them where they are not (that endpoint answers 412 TOPUPS_NOT_CONFIGURED there). */
+export function topUpWithOperator(customerId: string): string {
+  return `top-ups are not enabled on this server: ask its operator to run \`dream-engine credits grant ${customerId} <usd>\``;
+}
+
 /** 402: the balance (half-up cents) does not cover the request (cents rounded UP, never understated). */
 export function insufficientCredits(balanceMicros: number, requestedMicros: number): ServiceError {
   // The store may dip below zero for a moment after a rebuild (OPERATIONS.md); users never see that.
   const balance = Math.max(0, balanceMicros);
   return new ServiceError(
     "INSUFFICIENT_CREDITS",
-    `insufficient credits: balance $${microsToUsdString(balance)}, this request costs $${microsToUsdString(requestedMicros)}; top up with POST /v1/billing/topup`,
+    `insufficient credits: balance $${microsToUsdString(balance)}, this request costs $${microsToUsdString(requestedMicros)}; ${TOP_UP_WITH_STRIPE}`,
     {
       balance_cents: microsToCentsRounded(balance),
       requested_cents: microsToCentsCeil(requestedMicros),

@@ -11,7 +11,7 @@ import { ServiceError } from "../src/core/errors";
 export type ExecutionProvider = { kind: "cpu" } | { kind: "cuda"; deviceId: number };
 
 /** The command a GPU host runs once (CUDA 12 + cuDNN 9 installed) to fetch the provider libraries. */
-export const CUDA_INSTALL_COMMAND = "ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node";
+export const CUDA_INSTALL_COMMAND = "ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install";
 
 /** Files onnxruntime-node's install script (script/install-metadata.js, manifest linux/x64:cuda12) adds. */
 export const CUDA_PROVIDER_FILES = ["libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"];

@@ -1,13 +1,10 @@
-// Request ids are chosen by clients, so they are unique only per customer. Every hold and settlement is
-// keyed by (customer, request id): one customer's ids neither collide with nor reveal another's. The
-// ledger's and store's request_id column holds this scoped key, so their unique constraints (one hold,
-// one debit, one refund, one settlement per key) keep their meaning per customer without a schema change.
-// "/" is in neither alphabet (customer ids: cus_[A-Za-z0-9_]; request ids: [A-Za-z0-9._:-]), so the key
-// is unambiguous.
+// Every hold and settlement is keyed by core/ids.ts's scopedRequestId (customer, request id): one
+// customer's ids neither collide with nor reveal another's. The ledger's and store's request_id column
+// holds this scoped key, so their unique constraints (one hold, one debit, one refund, one settlement per
+// key) keep their meaning per customer without a schema change.
+import { scopedRequestId } from "../core/ids";
 
-export function scopedRequestId(customerId: string, requestId: string): string {
-  return `${customerId}/${requestId}`;
-}
+export { scopedRequestId };
 
 /** The client's request id from a scoped key of this customer (an unscoped legacy id comes back as is). */
 export function clientRequestId(customerId: string, key: string): string {

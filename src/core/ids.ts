@@ -12,3 +12,12 @@ export function requestIdOrNew(given: string | undefined): string {
   }
   return given;
 }
+
+/**
+ * Request ids are chosen by clients, so they are unique per customer only: every place that keys state
+ * by one (in-flight requests, engine ids, holds and settlements) keys it by this. "/" is in neither
+ * alphabet (customer ids: cus_[A-Za-z0-9_]; request ids: REQUEST_ID above), so the key is unambiguous.
+ */
+export function scopedRequestId(customerId: string, requestId: string): string {
+  return `${customerId}/${requestId}`;
+}

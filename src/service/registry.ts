@@ -1,5 +1,6 @@
 // The served models by slug, and the requests in flight (for CancelCandidates and drain).
 import { quoted, ServiceError } from "../core/errors";
+import { scopedRequestId } from "../core/ids";
 import type { ModelEngine, ModelSlot } from "./ports";
 
 export class ModelRegistry {
@@ -41,16 +42,11 @@ interface Inflight {
   engineRequestId: string;
 }
 
-/** Request ids are chosen by clients: unique per customer only, so every key here includes the customer. */
-export function engineRequestId(customerId: string, requestId: string): string {
-  return `${customerId}/${requestId}`;
-}
-
 export class InflightRequests {
   private readonly byKey = new Map<string, Inflight>();
 
   add(requestId: string, entry: Omit<Inflight, "engineRequestId">): Inflight {
-    const key = engineRequestId(entry.customerId, requestId);
+    const key = scopedRequestId(entry.customerId, requestId);
     if (this.byKey.has(key)) {
       throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} is already in flight; use a fresh id per request`, { field: "request_id" });
     }
@@ -60,12 +56,12 @@ export class InflightRequests {
   }
 
   remove(requestId: string, customerId: string): void {
-    this.byKey.delete(engineRequestId(customerId, requestId));
+    this.byKey.delete(scopedRequestId(customerId, requestId));
   }
 
   /** Only the customer that owns a request may see or cancel it. */
   find(requestId: string, customerId: string): Inflight | undefined {
-    return this.byKey.get(engineRequestId(customerId, requestId));
+    return this.byKey.get(scopedRequestId(customerId, requestId));
   }
 
   get size(): number {

@@ -3,7 +3,7 @@
 // generated code's number fields cannot represent (e.g. seed = 2^64−1). Both transports answer
 // INVALID_ARGUMENT, naming the field when there is one.
 import * as protobuf from "protobufjs";
-import { invalidArgument, ServiceError } from "../core/errors";
+import { echo, invalidArgument, ServiceError } from "../core/errors";
 
 const INT64_TYPES = new Set(["int64", "uint64", "sint64", "fixed64", "sfixed64"]);
 /** Bounds what of a field path or decoder message we echo back. */
@@ -26,7 +26,7 @@ export function requestDecodeError(type: protobuf.Type, bytes: Uint8Array, err: 
 }
 
 function malformed(type: protobuf.Type, err: unknown): ServiceError {
-  const why = (err instanceof Error ? err.message : String(err)).slice(0, ECHO_CHARS_MAX);
+  const why = echo(err instanceof Error ? err.message : String(err), ECHO_CHARS_MAX);
   return new ServiceError("INVALID_ARGUMENT", `the request is not a valid ${type.fullName.replace(/^\./, "")} protobuf message (${why})`);
 }
 

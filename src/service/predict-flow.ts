@@ -51,7 +51,6 @@ export interface Admitted {
   output: ValidatedOutput;
   priceMicros: number;
   deadlineUs: number | undefined;
-  admittedUs: number;
   /** When the transport received the call (Clock.nowUs terms): latency in /v1/status counts from here. */
   receivedUs: number;
   /** The engine's key for this request: request ids are unique per customer only. */
@@ -105,7 +104,7 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, admittedUs: nowUs, receivedUs: nowUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs: nowUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */

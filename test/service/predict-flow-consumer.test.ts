@@ -65,7 +65,6 @@ function setup(logger: Logger): { flow: PredictFlow; admitted: Admitted; ctx: Ca
     params: { numSteps: 1, guidance: 1, seed: 7n },
     priceMicros: 1_000,
     deadlineUs: undefined,
-    admittedUs: clock.nowUs(),
     receivedUs: clock.nowUs(),
     engineRequestId: "cust-1/req-consumer-1",
   } as unknown as Admitted;

@@ -2,7 +2,7 @@
 // NOSCRIPT). The connection comes from billing/redis's factory (rateLimitRedisOptions).
 import type { Clock } from "../../core/clock";
 import { assertCost, gcraParams, usToMsCeil } from "./gcra";
-import type { RedisClient } from "../redis/connection";
+import { isServerReply, type RedisClient } from "../redis/connection";
 import { LuaScript } from "../redis/lua-script";
 import { GCRA_TAKE_LUA } from "./redis-script";
 import { RateLimiterUnavailableError, type RateDecision, type RateLimiter, type RatePolicy } from "./types";
@@ -31,7 +31,7 @@ const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
 
 /** Server replies (ReplyError: a script bug) stay as they are; anything else means Redis was unreachable. */
 function unreachable(err: unknown): unknown {
-  if ((err as { name?: string } | null)?.name === "ReplyError") return err;
+  if (isServerReply(err)) return err;
   return new RateLimiterUnavailableError(`rate limiter store unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 

@@ -56,3 +56,11 @@ export async function serverRunId(redis: RedisClient): Promise<string> {
   if (!m) throw new Error("INFO server has no run_id");
   return m[1]!;
 }
+
+/**
+ * A reply from the Redis server itself (ReplyError: a script or command bug, to surface as it is), as
+ * opposed to any other failure of a command, which means Redis could not be reached.
+ */
+export function isServerReply(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === "ReplyError";
+}

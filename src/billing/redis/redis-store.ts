@@ -21,7 +21,7 @@ import {
   type SettlementIntent,
 } from "../store/balance-store";
 import { SettleOps, type SettleOp } from "../store/settle-ops";
-import { connectRedis, serverRunId, type RedisClient } from "./connection";
+import { connectRedis, isServerReply, serverRunId, type RedisClient } from "./connection";
 import type { LuaScript } from "./lua-script";
 import { BALANCE, BEGIN_REBUILD, CREDIT, FINISH_REBUILD, RENEW, RESERVE, RESYNC, SETTLE } from "./scripts";
 
@@ -44,7 +44,7 @@ function int(v: string | number | null | undefined): number {
 /** Server replies (ReplyError) are bugs to surface; anything else means we could not reach Redis. */
 function unavailable(err: unknown): unknown {
   if (err instanceof AssertionError || err instanceof StoreNotReadyError) return err;
-  if ((err as { name?: string } | null)?.name === "ReplyError") return err;
+  if (isServerReply(err)) return err;
   return new StoreUnavailableError(`balance store unavailable: ${err instanceof Error ? err.message : String(err)}`, err);
 }
 

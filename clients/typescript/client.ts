@@ -17,10 +17,8 @@ import {
   type PredictResponse,
   type StreamPredictResponse,
 } from "../../src/gen/dream/v1/dream";
-import { limits } from "../../src/core/limits";
-import { FRAMES_FIELD } from "../../src/transport/grpc/raw-arena";
-import { errorInfoOf, retryInfoOf } from "../../src/transport/grpc/status";
-import { fieldSize } from "../../src/transport/grpc/wire";
+import { rawResponseBytesBound as boundFor } from "../../src/wire/raw-response";
+import { errorInfoOf, retryInfoOf } from "../../src/wire/status-details";
 import { reserveWarmReceive, WARM_RECEIVE_BYTES_MIN } from "./warm-receive";
 
 export class DreamError extends Error {
@@ -180,18 +178,12 @@ export class DreamClient {
 
 /**
  * An upper bound on the framed size of a raw PredictBatchResponse (or PredictResponse, K = 1) for this
- * request, if the request says enough to know it: K x (T+1) frames of the start frame's H x W x 3 bytes,
- * each with its field key and length, plus per rollout its key, length and scalar fields (< 64 bytes),
- * and the server's headroom for the gRPC prefix and the summary (raw-arena.ts plans the same layout).
+ * request, if the request says enough to know it (src/wire/raw-response.ts: the layout both ends share).
  */
 export function rawResponseBytesBound(r: PredictBatchRequest): number | undefined {
   const encoding = r.output?.encoding ?? FrameEncoding.FRAME_ENCODING_UNSPECIFIED;
   if (encoding !== FrameEncoding.RAW_RGB8 && encoding !== FrameEncoding.FRAME_ENCODING_UNSPECIFIED) return undefined;
-  const frameBytes = (r.startFrame?.height ?? 0) * (r.startFrame?.width ?? 0) * 3;
-  const steps = r.candidates.map((c) => c.shape[0] ?? 0);
-  if (frameBytes === 0 || steps.length === 0 || steps.some((t) => !(t > 0))) return undefined;
-  const frames = steps.reduce((sum, t) => sum + t + 1, 0);
-  return limits.rawResponseHeadroomBytes + 64 * steps.length + frames * fieldSize(FRAMES_FIELD, frameBytes);
+  return boundFor((r.startFrame?.height ?? 0) * (r.startFrame?.width ?? 0) * 3, r.candidates.map((c) => c.shape[0] ?? 0));
 }
 
 function fillBatch(r: Partial<PredictBatchRequest> & { model: string }): PredictBatchRequest {

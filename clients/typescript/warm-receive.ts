@@ -17,7 +17,7 @@
 // (flag, length, message) the original would. (Copying each chunk into a fresh buffer as it arrives
 // measured no better than grpc-js's concatenation, so without a reservation nothing changes.)
 import { Worker } from "node:worker_threads";
-import { GRPC_PREFIX_BYTES as PREFIX_BYTES } from "../../src/transport/grpc/wire";
+import { GRPC_PREFIX_BYTES as PREFIX_BYTES } from "../../src/wire/framing";
 
 /** Below this a response is cheap to fault in on arrival; reserving ahead is not worth a thread hop. */
 export const WARM_RECEIVE_BYTES_MIN = 4 * 1024 * 1024;

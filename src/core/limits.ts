@@ -29,9 +29,6 @@ export const limits = Object.freeze({
   // --- transport ---
   grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
   grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
-  // Room ahead of a raw unary response's frames for the 5-byte gRPC prefix and the RequestSummary,
-  // written once the request settles (a summary is ~100 bytes: ids <= 64, a slug, the charge, counts).
-  rawResponseHeadroomBytes: 1024,
   // Raw unary response buffers kept for reuse once their bytes have left (a K=8 T=48 480x640 response
   // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS.
   rawArenaPoolBytesMax: 1024 * 1024 * 1024,

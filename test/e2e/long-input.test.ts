@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { limits } from "../../src/core/limits";
 import { GetModelRequest, PredictRequest } from "../../src/gen/dream/v1/dream";
-import { errorInfoOf } from "../../src/transport/grpc/status";
+import { errorInfoOf } from "../../src/wire/status-details";
 import { startHarness, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";

@@ -15,7 +15,7 @@ import { limits } from "../../src/core/limits";
 import { FrameEncoding, PredictBatchRequest, PredictBatchResponse, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
 import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
 import { rawArenaCounters } from "../../src/transport/grpc/raw-arena";
-import { errorInfoOf } from "../../src/transport/grpc/status";
+import { errorInfoOf } from "../../src/wire/status-details";
 import { settledValue, startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";

@@ -2,7 +2,7 @@
 // documented reason when there is one, the error body's size, and whether it was answered in time.
 import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { errorInfoOf } from "../../src/transport/grpc/status";
+import { errorInfoOf } from "../../src/wire/status-details";
 import type { GrpcCase } from "./grpc-cases";
 import type { RestCase } from "./rest-cases";
 

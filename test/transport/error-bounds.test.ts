@@ -7,7 +7,8 @@ import { validateActions } from "../../src/service/validate";
 import type { CatalogEntry } from "../../src/config/catalog";
 import { Status } from "../../src/gen/google/rpc/status";
 import { DETAILS_TRUNCATED_KEY as REST_TRUNCATED, errorBody } from "../../src/transport/rest/errors";
-import { DETAILS_TRUNCATED_KEY as GRPC_TRUNCATED, errorInfoOf, toGrpcStatus } from "../../src/transport/grpc/status";
+import { DETAILS_TRUNCATED_KEY as GRPC_TRUNCATED, toGrpcStatus } from "../../src/transport/grpc/status";
+import { errorInfoOf } from "../../src/wire/status-details";
 
 describe("errors: bounded echo of user input", () => {
   it("echo keeps short values and cuts long ones to errorEchoCharsMax with an ellipsis and the original length", () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { GetModelRequest, ModelSpec, ModelsService, PredictBatchRequest, PredictRequest } from "../../src/gen/dream/v1/dream";
-import { errorInfoOf } from "../../src/transport/grpc/status";
+import { errorInfoOf } from "../../src/wire/status-details";
 import { startHarness, type Harness } from "../e2e/harness";
 
 const TINY = "dream-reference-tiny";

@@ -15,7 +15,7 @@ import {
   type PredictResponse,
 } from "../../gen/dream/v1/dream";
 import { framedRawResponse } from "./raw-arena";
-import { GRPC_PREFIX_BYTES, lengthDelimited, varintSize, writeVarint } from "./wire";
+import { GRPC_PREFIX_BYTES, lengthDelimited, varintSize, writeVarint } from "../../wire/framing";
 
 /** A message as: head bytes, then length-delimited fields (raw bytes or nested plans), in order. */
 interface Plan {

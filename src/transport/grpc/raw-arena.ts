@@ -21,11 +21,8 @@
 import { limits } from "../../core/limits";
 import { RequestSummary, Rollout } from "../../gen/dream/v1/dream";
 import type { RawResponseArena } from "../../service/context";
-import { fieldSize, GRPC_PREFIX_BYTES, writeFieldHeader, writeGrpcPrefix } from "./wire";
-
-const ROLLOUTS_FIELD = 1; // PredictBatchResponse.rollouts and PredictResponse.rollout
-const SUMMARY_FIELD = 2; // .summary in both
-export const FRAMES_FIELD = 3; // Rollout.frames
+import { fieldSize, GRPC_PREFIX_BYTES, writeFieldHeader, writeGrpcPrefix } from "../../wire/framing";
+import { FRAMES_FIELD, RAW_RESPONSE_HEADROOM_BYTES, ROLLOUTS_FIELD, SUMMARY_FIELD } from "../../wire/raw-response";
 
 interface ArenaPlan {
   buffer: Buffer;
@@ -91,7 +88,7 @@ export function planRawResponse(rollouts: readonly Rollout[], framesPerRollout: 
   const heads = rollouts.map(headOf);
   const bodies = heads.map((h) => h.byteLength + framesPerRollout * frameFieldBytes);
   const rolloutsBytes = bodies.reduce((sum, b) => sum + fieldSize(ROLLOUTS_FIELD, b), 0);
-  const headroom = limits.rawResponseHeadroomBytes;
+  const headroom = RAW_RESPONSE_HEADROOM_BYTES;
   if (rolloutsBytes + headroom - GRPC_PREFIX_BYTES > limits.grpcSendBytesMax) return undefined;
 
   const reused = pool?.take(headroom + rolloutsBytes);

@@ -11,6 +11,7 @@ import { limits } from "../../core/limits";
 import { Any } from "../../gen/google/protobuf/any";
 import { ErrorInfo, RetryInfo } from "../../gen/google/rpc/error_details";
 import { Status } from "../../gen/google/rpc/status";
+import { STATUS_DETAILS_KEY } from "../../wire/status-details";
 
 /** Set in ErrorInfo metadata when some details were left out to keep the trailers small. */
 export const DETAILS_TRUNCATED_KEY = "details_truncated";
@@ -25,7 +26,7 @@ export function toGrpcStatus(err: ServiceError, requestId: string): Partial<Stat
     retry.push(Any.fromPartial({ typeUrl: "type.googleapis.com/google.rpc.RetryInfo", value: RetryInfo.encode({ retryDelay: { seconds, nanos: 0 } }).finish() }));
     metadata.set("retry-after", String(Math.max(1, seconds)));
   }
-  metadata.set("grpc-status-details-bin", boundedStatus(err, message, requestId, retry));
+  metadata.set(STATUS_DETAILS_KEY, boundedStatus(err, message, requestId, retry));
   return { code: err.code as number, details: message, metadata };
 }
 
@@ -53,20 +54,4 @@ function boundedStatus(err: ServiceError, message: string, requestId: string, re
     if (marked.length <= limits.errorDetailsBytesMax) encoded = marked;
   }
   return encoded;
-}
-
-/** Client side: a gRPC error's ErrorInfo (reason + metadata), if the server sent one. */
-export function errorInfoOf(metadata: Metadata | undefined): ErrorInfo | undefined {
-  const raw = metadata?.get("grpc-status-details-bin")[0];
-  if (!raw || typeof raw === "string") return undefined;
-  const status = Status.decode(raw);
-  const any = status.details.find((d) => d.typeUrl.endsWith("google.rpc.ErrorInfo"));
-  return any ? ErrorInfo.decode(any.value) : undefined;
-}
-
-export function retryInfoOf(metadata: Metadata | undefined): RetryInfo | undefined {
-  const raw = metadata?.get("grpc-status-details-bin")[0];
-  if (!raw || typeof raw === "string") return undefined;
-  const any = Status.decode(raw).details.find((d) => d.typeUrl.endsWith("google.rpc.RetryInfo"));
-  return any ? RetryInfo.decode(any.value) : undefined;
 }

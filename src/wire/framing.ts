@@ -1,4 +1,5 @@
-// Protobuf wire-format primitives shared by the hand-written encoders (fast-encode.ts, raw-arena.ts).
+// Protobuf wire-format primitives and gRPC framing, shared by the server's hand-written encoders
+// (transport/grpc/fast-encode.ts, raw-arena.ts) and the TypeScript client. Imports nothing.
 
 export const varintSize = (n: number): number => {
   let size = 1;

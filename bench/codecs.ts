@@ -240,15 +240,15 @@ async function startModelFreeServer(entry: CatalogEntry, frames: Uint8Array[][],
   const inflight = new InflightRequests();
   const guard = new Guard(billing, limiter);
   const status = new StatusRecorder(systemClock);
-  const flow = new PredictFlow({ models: registry, inflight, guard, billing, codecs, clock: systemClock, status, logger: silentLogger, roundDebitsToCent: false });
+  const flow = new PredictFlow({ models: registry, inflight, billing, codecs, clock: systemClock, status, logger: silentLogger, roundDebitsToCent: false });
   const methods = buildMethods({ models: registry, inflight, guard, billing, codecs, flow, status, readiness: { draining: () => false, checks: async () => ({}) }, clock: systemClock, startedWallMs: Date.now(), version: "bench" });
   // Count sent chunks for the replay's pacing; the handler itself is the real StreamPredict.
   const stream = methods.get("/dream.v1.Models/StreamPredict")!;
   const inner = stream.handler as StreamHandler<PredictBatchRequest, StreamPredictResponse>;
   methods.set("/dream.v1.Models/StreamPredict", {
-    kind: "server-stream",
-    handler: ((req, ctx, send) =>
-      inner(req, ctx, async (m) => {
+    ...stream,
+    handler: ((req, ctx, admission, send) =>
+      inner(req, ctx, admission, async (m) => {
         await send(m);
         if (m.event?.$case === "chunk") pace.sent();
       })) as StreamHandler<PredictBatchRequest, StreamPredictResponse>,

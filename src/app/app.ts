@@ -25,6 +25,7 @@ import { InflightRequests, ModelRegistry } from "../service/registry";
 import { health, type Readiness } from "../service/status-rpcs";
 import { bindGrpc, createGrpcServer } from "../transport/grpc/server";
 import { createRestServer, type RestServer } from "../transport/rest";
+import { startAdminServer, type AdminServer } from "./admin/server";
 import { billingPort } from "./billing";
 import { codecPort } from "./codecs";
 import { SchedulerEngine } from "./engine";
@@ -137,7 +138,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
   const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);
   const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));
-  const flow = new PredictFlow({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
+  const flow = new PredictFlow({ models: registry, inflight, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
   let draining = false;
   const readiness: Readiness = {
     draining: () => draining,
@@ -163,6 +164,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     onRequestEnd: (route, status, ms) => metrics.observeCall("http", route, status, ms),
   });
   const httpPort = await rest.listen(config.httpAddr);
+  // The operator CLI's way in while this process holds the embedded ledger (docs/OPERATIONS.md).
+  const admin: AdminServer | undefined = config.adminSocket ? await startAdminServer(config.dataDir, billing, logger) : undefined;
   logger.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, "")}:${grpcPort}`, http: `${config.httpAddr.replace(/:\d+$/, "")}:${httpPort}`, dataDir: config.dataDir, ledger: config.databaseUrl ? "postgres" : "embedded", balances: config.redisUrl ? "redis" : "in-process" }, "dream engine serving");
 
   let shutdownPromise: Promise<void> | undefined;
@@ -178,6 +181,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       await rest.close();
       await modelsLoaded;
       await Promise.all(runners.map((r) => r.close().catch(() => undefined)));
+      await admin?.close(); // before billing: no operator call may find the ledger closed
       await billing.close();
       redisForLimits?.disconnect();
       logger.info("stopped");

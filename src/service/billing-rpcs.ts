@@ -4,14 +4,11 @@ import { invalidArgument } from "../core/errors";
 import { limits } from "../core/limits";
 import { microsToCentsRounded, microsToMilsFloor, microsToUsd } from "../core/money";
 import type { Balance, CreateTopupRequest, CreateTopupResponse, ListTransactionsRequest, ListTransactionsResponse } from "../gen/dream/v1/dream";
-import type { CallContext } from "./context";
-import type { Guard } from "./guard";
-import type { BillingPort } from "./ports";
+import type { Account, BillingPort } from "./ports";
 
 export const TRANSACTIONS_DEFAULT_LIMIT = 50;
 
-export async function getBalance(guard: Guard, billing: BillingPort, ctx: CallContext): Promise<Balance> {
-  const account = await guard.authorize(ctx);
+export async function getBalance(billing: BillingPort, account: Account): Promise<Balance> {
   const b = await billing.balance(account);
   return {
     customerId: b.customerId,
@@ -23,8 +20,7 @@ export async function getBalance(guard: Guard, billing: BillingPort, ctx: CallCo
   };
 }
 
-export async function createTopup(guard: Guard, billing: BillingPort, req: CreateTopupRequest, ctx: CallContext): Promise<CreateTopupResponse> {
-  const account = await guard.authorize(ctx);
+export async function createTopup(billing: BillingPort, req: CreateTopupRequest, account: Account): Promise<CreateTopupResponse> {
   const usd = req.amountUsd;
   if (!Number.isFinite(usd) || usd < limits.topupUsdMin || usd > limits.topupUsdMax) {
     throw invalidArgument("amount_usd", `must be between ${limits.topupUsdMin} and ${limits.topupUsdMax} USD, got ${usd}`, { expected: `${limits.topupUsdMin}..${limits.topupUsdMax}`, given: usd });
@@ -32,8 +28,7 @@ export async function createTopup(guard: Guard, billing: BillingPort, req: Creat
   return billing.createTopup(account, usd);
 }
 
-export async function listTransactions(guard: Guard, billing: BillingPort, req: ListTransactionsRequest, ctx: CallContext): Promise<ListTransactionsResponse> {
-  const account = await guard.authorize(ctx);
+export async function listTransactions(billing: BillingPort, req: ListTransactionsRequest, account: Account): Promise<ListTransactionsResponse> {
   const limit = req.limit || TRANSACTIONS_DEFAULT_LIMIT;
   if (limit > limits.transactionsListMax) {
     throw invalidArgument("limit", `must be in 1..${limits.transactionsListMax}, got ${limit}`);

@@ -3,12 +3,10 @@
 import { ServiceError, invalidArgument } from "../core/errors";
 import { limits } from "../core/limits";
 import type { CancelCandidatesRequest, CancelCandidatesResponse } from "../gen/dream/v1/dream";
-import type { CallContext } from "./context";
-import type { Guard } from "./guard";
+import type { Account } from "./ports";
 import type { InflightRequests } from "./registry";
 
-export async function cancelCandidates(guard: Guard, inflight: InflightRequests, req: CancelCandidatesRequest, ctx: CallContext): Promise<CancelCandidatesResponse> {
-  const account = await guard.authorize(ctx);
+export async function cancelCandidates(inflight: InflightRequests, req: CancelCandidatesRequest, account: Account): Promise<CancelCandidatesResponse> {
   if (!req.requestId) throw invalidArgument("request_id", "required: the id of a running request");
   if (req.candidateIndices.length > limits.candidatesMax) {
     throw invalidArgument("candidate_indices", `at most ${limits.candidatesMax} indices, got ${req.candidateIndices.length}`);

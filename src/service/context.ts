@@ -1,6 +1,7 @@
 // What a transport hands a service method, and what it reads back. The gRPC server and the REST shim
 // build a CallContext per call and invoke the SAME handlers; neither has business logic of its own.
 import type { Rollout } from "../gen/dream/v1/dream";
+import type { Account } from "./ports";
 
 export interface CallContext {
   /** The request id: from the x-request-id / X-DreamEngine-Request-Id header when valid, else fresh. */
@@ -50,21 +51,29 @@ export interface RawResponseArena {
  */
 export type RawResponseLayout = (rollouts: readonly Rollout[], framesPerRollout: number, frameBytes: number) => RawResponseArena | undefined;
 
-export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+/** Who may call a method: "public" answers without a key (bounded per IP), "authorized" needs an API key. */
+export type Access = "public" | "authorized";
+
+/**
+ * What a method's guard established, handed to its handler as a value: the caller's account for an
+ * authorized method. A handler cannot run without one, so it cannot run unguarded.
+ */
+export type Admission = { access: "public" } | { access: "authorized"; account: Account };
+
+export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext, admission: Admission) => Promise<Res>;
 /** A server-streaming handler awaits `send` so that a slow reader applies backpressure. */
-export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext, send: (message: Res) => Promise<void>) => Promise<void>;
+export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext, admission: Admission, send: (message: Res) => Promise<void>) => Promise<void>;
 
 export interface MethodImpl {
   kind: "unary" | "server-stream";
   handler: UnaryHandler<any, any> | StreamHandler<any, any>;
-  /** Who may call: "public" answers without a key (bounded per IP), "authorized" needs an API key. */
-  access?: "public" | "authorized";
+  access: Access;
   /**
-   * The method's guard (auth + rate limit), run by the transport on headers/metadata alone, before
-   * the request body or message is read or parsed: an unauthenticated caller must not cost a 64 MiB
-   * read. The handler's own guard call reuses the outcome (Guard memoizes per CallContext).
+   * The method's guard (auth + rate limit), run once per call by the transport on headers/metadata
+   * alone, before the request body or message is read or parsed (an unauthenticated caller must not
+   * cost a 64 MiB read); its Admission goes to the handler.
    */
-  admit?: (ctx: CallContext) => Promise<void>;
+  admit: (ctx: CallContext) => Promise<Admission>;
 }
 
 /** Keyed by full gRPC method path, e.g. "/dream.v1.Models/Predict". */

@@ -1,9 +1,9 @@
 // The call pipeline every transport shares: auth → rate limit. Transports only build a CallContext;
 // this is the one place that decides who may call and how often.
 //
-// Transports run a method's guard on headers/metadata alone, before the request body or message is
-// read (MethodImpl.admit), and the handler calls it again: the outcome is memoized per CallContext, so
-// a call spends exactly one token however many times it is checked.
+// Transports run a method's guard once per call, on headers/metadata alone, before the request body or
+// message is read (MethodImpl.admit, built in methods.ts), and hand its Admission to the handler: a
+// call spends exactly one token.
 //
 // Failed authentications are not free for the caller: each one spends a token of a per-address
 // failure bucket (its own bucket, so a flood of bad keys neither drains the per-IP bucket of the keyless
@@ -46,8 +46,6 @@ class ExpiringSet {
 }
 
 export class Guard {
-  private readonly authorized = new WeakMap<CallContext, Promise<Account>>();
-  private readonly admitted = new WeakMap<CallContext, Promise<void>>();
   private readonly suspects = new ExpiringSet(limits.authSuspectPeersMax);
   /** SHA-256 of keys that authenticated recently (never the keys themselves). */
   private readonly knownKeys = new ExpiringSet(limits.authKnownKeysMax);
@@ -59,26 +57,7 @@ export class Guard {
   ) {}
 
   /** Authenticates the API key, then spends one token of its bucket (before any balance check). */
-  authorize(ctx: CallContext): Promise<Account> {
-    let outcome = this.authorized.get(ctx);
-    if (outcome === undefined) {
-      outcome = this.authorizeOnce(ctx);
-      this.authorized.set(ctx, outcome);
-    }
-    return outcome;
-  }
-
-  /** Per-IP bound for endpoints that answer without a key, so they cannot be used to flood the server. */
-  publicCall(ctx: CallContext): Promise<void> {
-    let outcome = this.admitted.get(ctx);
-    if (outcome === undefined) {
-      outcome = this.limiter.takePeer(ctx.peer).then(() => undefined);
-      this.admitted.set(ctx, outcome);
-    }
-    return outcome;
-  }
-
-  private async authorizeOnce(ctx: CallContext): Promise<Account> {
+  async authorize(ctx: CallContext): Promise<Account> {
     const peer = ipBucketId(ctx.peer);
     const keyHash = createHash("sha256").update(ctx.apiKey ?? "").digest("hex");
     const now = this.clock.nowUs();
@@ -97,6 +76,11 @@ export class Guard {
     const headers = await this.limiter.takeKey(account.keyId, account.rateLimit);
     for (const [name, value] of Object.entries(headers)) ctx.responseHeaders.set(name.toLowerCase(), value);
     return account;
+  }
+
+  /** Per-IP bound for endpoints that answer without a key, so they cannot be used to flood the server. */
+  async publicCall(ctx: CallContext): Promise<void> {
+    await this.limiter.takePeer(ctx.peer);
   }
 
   /** One token of the address's failure bucket; a refusal (RATE_LIMITED) makes the address suspect. */

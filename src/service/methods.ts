@@ -5,12 +5,12 @@ import type * as pb from "../gen/dream/v1/dream";
 import type { StatusRecorder } from "../observability/status";
 import { createTopup, getBalance, listTransactions } from "./billing-rpcs";
 import { cancelCandidates } from "./cancel";
-import type { CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
+import type { Admission, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
 import type { Guard } from "./guard";
 import { modelSpec } from "./model-spec";
 import { predict, predictBatch, batchInput } from "./predict";
 import type { PredictFlow } from "./predict-flow";
-import type { BillingPort, CodecPort } from "./ports";
+import type { Account, BillingPort, CodecPort } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
 import { getStatus, health, type Readiness } from "./status-rpcs";
 import { streamPredict } from "./stream-predict";
@@ -29,67 +29,62 @@ export interface ServiceDeps {
   version: string;
 }
 
-type Access = NonNullable<MethodImpl["access"]>;
+/** The account an authorized method's guard admitted (a public Admission here is a wiring bug). */
+function accountOf(admission: Admission): Account {
+  if (admission.access !== "authorized") throw new Error("an authorized method was handed a public admission");
+  return admission.account;
+}
 
 /**
- * Who may call each method, in one place. Transports run the matching guard before reading a body,
- * and the handlers call the same guard again (memoized), so a handler used without a transport is
- * guarded too.
+ * Who may call is declared once per method, by the constructor its entry is built with: `open*`
+ * methods answer without a key (bounded per IP), `keyed*` ones need an API key and get its Account.
+ * The guard runs once per call, in the transport, before any body is read (MethodImpl.admit); the
+ * handler receives its outcome and cannot be reached without one.
  */
-export const METHOD_ACCESS: Readonly<Record<string, Access>> = Object.freeze({
-  "/dream.v1.Models/ListModels": "public",
-  "/dream.v1.Models/GetModel": "public",
-  "/dream.v1.Models/Predict": "authorized",
-  "/dream.v1.Models/PredictBatch": "authorized",
-  "/dream.v1.Models/StreamPredict": "authorized",
-  "/dream.v1.Models/CancelCandidates": "authorized",
-  "/dream.v1.Billing/GetBalance": "authorized",
-  "/dream.v1.Billing/CreateTopup": "authorized",
-  "/dream.v1.Billing/ListTransactions": "authorized",
-  "/dream.v1.Status/GetStatus": "public",
-  "/dream.v1.Status/Health": "public",
-});
-
-const unary = <Req, Res>(handler: UnaryHandler<Req, Res>) => ({ kind: "unary" as const, handler });
-const stream = <Req, Res>(handler: StreamHandler<Req, Res>) => ({ kind: "server-stream" as const, handler });
+function policies(guard: Guard) {
+  const open: MethodImpl["admit"] = async (ctx) => {
+    await guard.publicCall(ctx);
+    return { access: "public" };
+  };
+  const keyed: MethodImpl["admit"] = async (ctx) => ({ access: "authorized", account: await guard.authorize(ctx) });
+  return {
+    openUnary: <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>): MethodImpl => ({ kind: "unary", access: "public", admit: open, handler: ((req: Req, ctx: CallContext) => fn(req, ctx)) as UnaryHandler<Req, Res> }),
+    keyedUnary: <Req, Res>(fn: (req: Req, ctx: CallContext, account: Account) => Promise<Res>): MethodImpl => ({
+      kind: "unary",
+      access: "authorized",
+      admit: keyed,
+      handler: ((req: Req, ctx: CallContext, admission: Admission) => fn(req, ctx, accountOf(admission))) as UnaryHandler<Req, Res>,
+    }),
+    keyedStream: <Req, Res>(fn: (req: Req, ctx: CallContext, account: Account, send: (m: Res) => Promise<void>) => Promise<void>): MethodImpl => ({
+      kind: "server-stream",
+      access: "authorized",
+      admit: keyed,
+      handler: ((req: Req, ctx: CallContext, admission: Admission, send: (m: Res) => Promise<void>) => fn(req, ctx, accountOf(admission), send)) as StreamHandler<Req, Res>,
+    }),
+  };
+}
 
 export function buildMethods(d: ServiceDeps): MethodTable {
-  const publicCall = (ctx: CallContext) => d.guard.publicCall(ctx);
-  const admitters: Record<Access, (ctx: CallContext) => Promise<void>> = {
-    public: publicCall,
-    authorized: async (ctx) => void (await d.guard.authorize(ctx)),
-  };
-  const withAccess = ([path, impl]: [string, MethodImpl]): [string, MethodImpl] => {
-    const access = METHOD_ACCESS[path];
-    if (access === undefined) throw new Error(`${path}: no access policy in METHOD_ACCESS`);
-    return [path, { ...impl, access, admit: admitters[access] }];
-  };
-  return new Map<string, MethodImpl>(([
-    ["/dream.v1.Models/ListModels", unary(async (_req: pb.ListModelsRequest, ctx): Promise<pb.ListModelsResponse> => {
-      await publicCall(ctx);
-      return { models: d.models.list().map(modelSpec) };
-    })],
-    ["/dream.v1.Models/GetModel", unary(async (req: pb.GetModelRequest, ctx): Promise<pb.ModelSpec> => {
-      await publicCall(ctx);
-      return modelSpec(d.models.get(req.slug));
-    })],
-    ["/dream.v1.Models/Predict", unary((req: pb.PredictRequest, ctx) => predict(d.flow, d.codecs, req, ctx))],
-    ["/dream.v1.Models/PredictBatch", unary((req: pb.PredictBatchRequest, ctx) => predictBatch(d.flow, d.codecs, batchInput(req), ctx))],
-    ["/dream.v1.Models/StreamPredict", stream((req: pb.PredictBatchRequest, ctx, send: (m: pb.StreamPredictResponse) => Promise<void>) => streamPredict(d.flow, d.codecs, req, ctx, send))],
-    ["/dream.v1.Models/CancelCandidates", unary((req: pb.CancelCandidatesRequest, ctx) => cancelCandidates(d.guard, d.inflight, req, ctx))],
-    ["/dream.v1.Billing/GetBalance", unary((_req: pb.GetBalanceRequest, ctx) => getBalance(d.guard, d.billing, ctx))],
-    ["/dream.v1.Billing/CreateTopup", unary((req: pb.CreateTopupRequest, ctx) => createTopup(d.guard, d.billing, req, ctx))],
-    ["/dream.v1.Billing/ListTransactions", unary((req: pb.ListTransactionsRequest, ctx) => listTransactions(d.guard, d.billing, req, ctx))],
-    ["/dream.v1.Status/GetStatus", unary(async (_req: pb.GetStatusRequest, ctx): Promise<pb.GetStatusResponse> => {
-      await publicCall(ctx);
-      return getStatus(d.models, d.status, d.readiness, d.clock, d.startedWallMs, d.version);
-    })],
-    ["/dream.v1.Status/Health", unary(async (_req: pb.HealthRequest, ctx): Promise<pb.HealthResponse> => {
-      await publicCall(ctx);
-      const h = await health(d.models, d.readiness);
-      // Load balancers and orchestrators read readiness from the status code.
-      if (!h.ready) ctx.httpStatus = 503;
-      return h;
-    })],
-  ] as [string, MethodImpl][]).map(withAccess));
+  const { openUnary, keyedUnary, keyedStream } = policies(d.guard);
+  return new Map<string, MethodImpl>([
+    ["/dream.v1.Models/ListModels", openUnary(async (_req: pb.ListModelsRequest): Promise<pb.ListModelsResponse> => ({ models: d.models.list().map(modelSpec) }))],
+    ["/dream.v1.Models/GetModel", openUnary(async (req: pb.GetModelRequest): Promise<pb.ModelSpec> => modelSpec(d.models.get(req.slug)))],
+    ["/dream.v1.Models/Predict", keyedUnary((req: pb.PredictRequest, ctx, account) => predict(d.flow, d.codecs, req, ctx, account))],
+    ["/dream.v1.Models/PredictBatch", keyedUnary((req: pb.PredictBatchRequest, ctx, account) => predictBatch(d.flow, d.codecs, batchInput(req), ctx, account))],
+    ["/dream.v1.Models/StreamPredict", keyedStream((req: pb.PredictBatchRequest, ctx, account, send: (m: pb.StreamPredictResponse) => Promise<void>) => streamPredict(d.flow, d.codecs, req, ctx, account, send))],
+    ["/dream.v1.Models/CancelCandidates", keyedUnary((req: pb.CancelCandidatesRequest, _ctx, account) => cancelCandidates(d.inflight, req, account))],
+    ["/dream.v1.Billing/GetBalance", keyedUnary((_req: pb.GetBalanceRequest, _ctx, account) => getBalance(d.billing, account))],
+    ["/dream.v1.Billing/CreateTopup", keyedUnary((req: pb.CreateTopupRequest, _ctx, account) => createTopup(d.billing, req, account))],
+    ["/dream.v1.Billing/ListTransactions", keyedUnary((req: pb.ListTransactionsRequest, _ctx, account) => listTransactions(d.billing, req, account))],
+    ["/dream.v1.Status/GetStatus", openUnary(async (_req: pb.GetStatusRequest): Promise<pb.GetStatusResponse> => getStatus(d.models, d.status, d.readiness, d.clock, d.startedWallMs, d.version))],
+    [
+      "/dream.v1.Status/Health",
+      openUnary(async (_req: pb.HealthRequest, ctx): Promise<pb.HealthResponse> => {
+        const h = await health(d.models, d.readiness);
+        // Load balancers and orchestrators read readiness from the status code.
+        if (!h.ready) ctx.httpStatus = 503;
+        return h;
+      }),
+    ],
+  ]);
 }

@@ -10,7 +10,6 @@ import type { Actions, Frame, OutputOptions, RequestSummary, SamplingParams } fr
 import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
 import type { CallContext } from "./context";
-import type { Guard } from "./guard";
 import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
 import { encodingName, validateCandidates, validateDeadlineMs, validateOutput, validateParams, type ValidatedOutput, type ValidatedParams } from "./validate";
@@ -30,7 +29,6 @@ export interface PredictInput {
 export interface PredictDeps {
   models: ModelRegistry;
   inflight: InflightRequests;
-  guard: Guard;
   billing: BillingPort;
   codecs: CodecPort;
   clock: Clock;
@@ -69,10 +67,9 @@ export interface Settled {
 export class PredictFlow {
   constructor(private readonly deps: PredictDeps) {}
 
-  /** Everything that can reject a request without cost: auth, rate limit, model, shape, price, balance. */
-  async admit(ctx: CallContext, input: PredictInput): Promise<Admitted> {
+  /** Everything that can reject an authorized caller's request without cost: model, shape, price, balance. */
+  async admit(ctx: CallContext, account: Account, input: PredictInput): Promise<Admitted> {
     const { deps } = this;
-    const account = await deps.guard.authorize(ctx);
     const { slot, engine } = deps.models.live(input.model);
     const entry = slot.entry;
     const requestId = input.requestId ? requestIdOrNew(input.requestId) : ctx.requestId;

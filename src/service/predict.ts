@@ -4,10 +4,10 @@ import type { PredictBatchRequest, PredictBatchResponse, PredictRequest, Predict
 import { openAssembler, type UnaryAssembler } from "./assemble";
 import type { CallContext } from "./context";
 import { summaryHeaders, type PredictFlow, type PredictInput } from "./predict-flow";
-import type { CodecPort } from "./ports";
+import type { Account, CodecPort } from "./ports";
 
-export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: PredictInput, ctx: CallContext): Promise<PredictBatchResponse> {
-  const admitted = await flow.admit(ctx, input);
+export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: PredictInput, ctx: CallContext, account: Account): Promise<PredictBatchResponse> {
+  const admitted = await flow.admit(ctx, account, input);
   const [height, width] = admitted.slot.entry.resolution;
   let assembler: UnaryAssembler;
   try {
@@ -36,8 +36,8 @@ export function singleInput(req: PredictRequest): PredictInput {
   return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId, fieldOf: () => "actions" };
 }
 
-export async function predict(flow: PredictFlow, codecs: CodecPort, req: PredictRequest, ctx: CallContext): Promise<PredictResponse> {
+export async function predict(flow: PredictFlow, codecs: CodecPort, req: PredictRequest, ctx: CallContext, account: Account): Promise<PredictResponse> {
   if (!req.actions) throw invalidArgument("actions", "required: float32 actions of shape (T, action_dim)");
-  const res = await predictBatch(flow, codecs, singleInput(req), ctx);
+  const res = await predictBatch(flow, codecs, singleInput(req), ctx, account);
   return { rollout: res.rollouts[0], summary: res.summary };
 }

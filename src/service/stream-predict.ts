@@ -7,7 +7,7 @@ import { limits } from "../core/limits";
 import { FrameEncoding, type PredictBatchRequest, type StreamPredictResponse } from "../gen/dream/v1/dream";
 import type { CallContext } from "./context";
 import { summaryHeaders, type PredictFlow } from "./predict-flow";
-import type { CodecPort } from "./ports";
+import type { Account, CodecPort } from "./ports";
 import { batchInput } from "./predict";
 
 export async function streamPredict(
@@ -15,13 +15,14 @@ export async function streamPredict(
   codecs: CodecPort,
   req: PredictBatchRequest,
   ctx: CallContext,
+  account: Account,
   send: (m: StreamPredictResponse) => Promise<void>,
   bounds = { bufferedChunksMax: limits.streamBufferedChunksMax, stallMs: limits.streamStallMsMax },
 ): Promise<void> {
   if (req.output?.encoding === FrameEncoding.MP4) {
     throw invalidArgument("output.encoding", "MP4 is a whole-rollout container; stream RAW_RGB8, PNG or JPEG frames (or call PredictBatch for MP4)");
   }
-  const admitted = await flow.admit(ctx, batchInput(req));
+  const admitted = await flow.admit(ctx, account, batchInput(req));
   const { encoding, jpegQuality } = admitted.output;
   const [height, width] = admitted.slot.entry.resolution;
   let buffered = 0;

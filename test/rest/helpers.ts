@@ -4,7 +4,8 @@
 import * as net from "node:net";
 import * as path from "node:path";
 import * as protoLoader from "@grpc/proto-loader";
-import type { CallContext, MethodImpl, MethodTable } from "../../src/service/context";
+import type { Admission, CallContext, MethodImpl, MethodTable } from "../../src/service/context";
+import type { Account } from "../../src/service/ports";
 import { createRestServer, loadApi, type RestExtras, type RestServer, type RestServerOptions } from "../../src/transport/rest";
 import type { GrpcMethodDefinition } from "../../src/transport/rest";
 import { encodeNpy } from "../../src/codec/npy";
@@ -15,6 +16,12 @@ export interface Call {
   ctx: CallContext;
 }
 
+/** A method anyone may call, admitted without a guard of its own (these tests exercise the transport). */
+const PUBLIC = { access: "public", admit: async (): Promise<Admission> => ({ access: "public" }) } as const;
+
+/** What a test's guard admits as: enough of an Account for handlers that never touch billing. */
+export const TEST_ACCOUNT: Account = { customerId: "cus_test", keyId: "key_test", rateLimit: { ratePerS: 1e6, burst: 1e6 } };
+
 export class FakeMethods {
   readonly calls: Call[] = [];
   readonly table: MethodTable = new Map();
@@ -22,6 +29,7 @@ export class FakeMethods {
   unary(path: string, fn: (request: any, ctx: CallContext) => unknown | Promise<unknown>): this {
     const impl: MethodImpl = {
       kind: "unary",
+      ...PUBLIC,
       handler: async (request: any, ctx: CallContext) => {
         this.calls.push({ path, request, ctx });
         return fn(request, ctx);
@@ -34,7 +42,8 @@ export class FakeMethods {
   stream(path: string, fn: (request: any, ctx: CallContext, send: (m: any) => Promise<void>) => Promise<void>): this {
     this.table.set(path, {
       kind: "server-stream",
-      handler: async (request: any, ctx: CallContext, send: (m: any) => Promise<void>) => {
+      ...PUBLIC,
+      handler: async (request: any, ctx: CallContext, _admission: Admission, send: (m: any) => Promise<void>) => {
         this.calls.push({ path, request, ctx });
         await fn(request, ctx, send);
       },
@@ -43,10 +52,10 @@ export class FakeMethods {
   }
 
   /** Gives `path`'s method a transport-run guard (MethodImpl.admit), as buildMethods does for every method. */
-  admit(path: string, fn: (ctx: CallContext) => Promise<void>): this {
+  admit(path: string, fn: (ctx: CallContext) => Promise<Account>): this {
     const impl = this.table.get(path);
     if (impl === undefined) throw new Error(`register ${path} before giving it a guard`);
-    this.table.set(path, { ...impl, admit: fn });
+    this.table.set(path, { ...impl, access: "authorized", admit: async (ctx) => ({ access: "authorized", account: await fn(ctx) }) });
     return this;
   }
 

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { ServiceError } from "../../src/core/errors";
 import { limits } from "../../src/core/limits";
 import { CreateTopupResponse } from "../../src/gen/dream/v1/dream";
-import { FakeMethods, json, rawSocket, readUntil, start, type Started } from "./helpers";
+import { FakeMethods, json, rawSocket, readUntil, start, TEST_ACCOUNT, type Started } from "./helpers";
 
 const TOPUP = "/dream.v1.Billing/CreateTopup";
 
@@ -166,9 +166,11 @@ describe("rest: the method's guard runs before any body byte is read", () => {
     .unary(TOPUP, (req) => CreateTopupResponse.fromPartial({ amountUsd: req.amountUsd }))
     .admit(PREDICT, async (ctx) => {
       if (ctx.apiKey !== "good") throw new ServiceError("UNAUTHENTICATED", "unknown API key");
+      return TEST_ACCOUNT;
     })
     .admit(TOPUP, async (ctx) => {
       if (ctx.apiKey !== "good") throw new ServiceError("UNAUTHENTICATED", "unknown API key");
+      return TEST_ACCOUNT;
     });
   before(async () => (s = await start(fake.table, {}, { onBodyBytes: (n) => (bodyBytes += n) })));
   after(() => s.close());

@@ -12,7 +12,7 @@ import { ServiceError } from "../../core/errors";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService, type PredictBatchResponse, type PredictResponse } from "../../gen/dream/v1/dream";
 import type { Logger } from "../../observability/logger";
-import type { CallContext, MethodTable, RawResponseLayout, StreamHandler, UnaryHandler } from "../../service/context";
+import type { Admission, CallContext, MethodImpl, MethodTable, RawResponseLayout, StreamHandler, UnaryHandler } from "../../service/context";
 import { callContext } from "./context";
 import { encodePredictBatchResponse, encodePredictResponse, encodeStreamPredictResponse } from "./fast-encode";
 import { healthImplementation, HealthService } from "./health";
@@ -37,6 +37,8 @@ type AnyDefinition = Record<string, grpc.MethodDefinition<any, any>>;
 interface Admitted {
   ctx: CallContext;
   controller: AbortController;
+  /** The guard's outcome, from the interceptor (before the message was read). */
+  admission: Promise<Admission>;
 }
 
 /** The frame-heavy responses use single-allocation encoders (see fast-encode.ts). */
@@ -157,7 +159,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
    */
   const guardFirst = (path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall => {
     const admit = opts.methods.get(path)?.admit;
-    if (admit === undefined) return new grpc.ServerInterceptingCall(call);
+    if (admit === undefined) return new grpc.ServerInterceptingCall(call); // grpc.health.v1, reflection
     const controller = new AbortController();
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
@@ -165,8 +167,9 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
           onReceiveMetadata: (metadata, passOn) => {
             const started = performance.now();
             const ctx = callContext({ metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }, controller);
-            admitted.set(metadata, { ctx, controller });
-            admit(ctx).then(
+            const admission = admit(ctx);
+            admitted.set(metadata, { ctx, controller, admission });
+            admission.then(
               () => passOn(metadata),
               (err: unknown) => {
                 const status = fail(path, err, ctx.requestId);
@@ -179,12 +182,17 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         }),
     });
   };
-  /** The context the interceptor built for this call, or a fresh one (a method without a guard). */
-  const contextOf = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Admitted => {
+  /**
+   * The context and admission the interceptor made for this call. Every table method has a guard, so
+   * the interceptor has always run; the fallback (guarding here) only keeps a handler from ever
+   * running unguarded should grpc-js hand over a call some other way.
+   */
+  const contextOf = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, admit: MethodImpl["admit"]): Admitted => {
     const early = admitted.get(call.metadata);
     if (early !== undefined) return early;
     const controller = new AbortController();
-    return { ctx: callContext(call, controller), controller };
+    const ctx = callContext(call, controller);
+    return { ctx, controller, admission: admit(ctx) };
   };
 
   for (const definition of [ModelsService, BillingService, StatusService] as unknown as AnyDefinition[]) {
@@ -196,10 +204,10 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const handler = method.handler as UnaryHandler<unknown, unknown>;
         impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const started = performance.now();
-          const { ctx, controller } = contextOf(call);
+          const { ctx, controller, admission } = contextOf(call, method.admit);
           call.on("cancelled", () => controller.abort());
           if (md.path === PREDICT_PATH || md.path === PREDICT_BATCH_PATH) ctx.rawResponseLayout = rawLayout;
-          requestOf(call.request).then((request) => handler(request, ctx)).then(
+          Promise.all([requestOf(call.request), admission]).then(([request, admitted]) => handler(request, ctx, admitted)).then(
             (response) => {
               ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));
               call.sendMetadata(metadataFrom(ctx.responseHeaders));
@@ -217,7 +225,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const handler = method.handler as StreamHandler<unknown, unknown>;
         impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
           const started = performance.now();
-          const { ctx, controller } = contextOf(call);
+          const { ctx, controller, admission } = contextOf(call, method.admit);
           call.on("cancelled", () => controller.abort());
           let headersSent = false;
           let ended = false;
@@ -245,7 +253,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
               });
             });
           };
-          requestOf(call.request).then((request) => handler(request, ctx, send)).then(
+          Promise.all([requestOf(call.request), admission]).then(([request, admitted]) => handler(request, ctx, admitted, send)).then(
             () => {
               ended = true;
               // Final charges travel as trailers: they are only known once the stream has ended.

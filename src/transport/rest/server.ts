@@ -205,7 +205,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
     if (impl === undefined) throw new ServiceError("NOT_FOUND", `${route.method.path} is not served by this server`);
     // Auth and rate limit on the headers alone; a refusal is answered with the body unread (see
     // closeAfterResponse for what happens to the bytes the client keeps sending).
-    await impl.admit?.(ctx);
+    const admission = await impl.admit(ctx);
     const { request, form } = await readRequest(route, pathParams, query, req);
     const method = route.method;
 
@@ -213,7 +213,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
       const writer = new NdjsonWriter(res, () => Object.fromEntries(ctx.responseHeaders));
       const send = (message: unknown): Promise<void> => writer.write(decodeToJson(method.responseType, method.codec.responseSerialize(message)));
       try {
-        await (impl.handler as StreamHandler<unknown, unknown>)(request, ctx, send);
+        await (impl.handler as StreamHandler<unknown, unknown>)(request, ctx, admission, send);
         writer.end();
       } catch (err) {
         if (!writer.hasStarted) throw err;
@@ -222,7 +222,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
       return;
     }
 
-    const result = await (impl.handler as UnaryHandler<unknown, unknown>)(request, ctx);
+    const result = await (impl.handler as UnaryHandler<unknown, unknown>)(request, ctx, admission);
     const decoded = method.responseType.decode(method.codec.responseSerialize(result)) as unknown as Record<string, unknown>;
     const adapter = adapters.get(method.path);
     // Summary-derived headers first so that headers the handler set itself win.

@@ -2,7 +2,9 @@
 //   DATABASE_URL (unset → embedded ledger under DREAM_DATA_DIR), REDIS_URL (unset → no shared balance
 //   store: a running server's in-process one hears of a grant by the ledger's NOTIFY at commit),
 //   DREAM_DATA_DIR (./.dream), DREAM_PG_SCHEMA / DREAM_REDIS_PREFIX as the server has them.
-// The embedded ledger can be open in one process only: with the server running, the CLI says so.
+// The embedded ledger can be open in one process only, so while a server runs on DREAM_DATA_DIR the
+// CLI sends each command to it over its admin socket (src/app/admin); with no server it opens the ledger
+// itself. Either way a command is the same code over an OperatorBilling, and prints the same stdout.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -11,6 +13,8 @@ import { ServiceError } from "./core/errors";
 import { microsToUsdString } from "./core/money";
 import { createBilling, parseUsdToMicros, type BillingService } from "./billing";
 import { DataDirBusyError } from "./billing/ledger/data-dir-lock";
+import { findRunningServer } from "./app/admin/find-server";
+import type { OperatorBilling } from "./app/admin/protocol";
 
 const USAGE = `Usage: dream-engine <command> [options]
 
@@ -88,7 +92,7 @@ const usd = (micros: number): string => `$${microsToUsdString(micros)}`;
 
 type Out = (human: string, json: unknown) => void;
 
-async function run(p: Parsed, billing: BillingService, out: Out): Promise<number> {
+async function run(p: Parsed, billing: OperatorBilling, out: Out): Promise<number> {
   const [group, verb, ...rest] = p.words;
   const cmd = `${group ?? ""} ${verb ?? ""}`;
   switch (cmd) {
@@ -156,6 +160,42 @@ async function run(p: Parsed, billing: BillingService, out: Out): Promise<number
   }
 }
 
+interface Backend {
+  billing: OperatorBilling;
+  /** The admin socket when a running server executes the commands. */
+  via?: string;
+  close(): Promise<void>;
+}
+
+async function openBackend(): Promise<Backend> {
+  const dataDir = path.resolve(process.env.DREAM_DATA_DIR || "./.dream");
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  // With Postgres any number of processes share the ledger, so the CLI needs no server and asks none.
+  const server = databaseUrl ? undefined : await findRunningServer(dataDir);
+  if (server) return { billing: server, via: server.socketPath, close: async () => undefined };
+  const stderrLog = (level: string) => (fields: Record<string, unknown>, message: string) => process.stderr.write(`${level}: ${message} ${JSON.stringify(fields)}\n`);
+  const billing: BillingService = await createBilling({
+    databaseUrl,
+    redisUrl: process.env.REDIS_URL || undefined,
+    // The server's schema and key prefix (src/config), so the CLI writes where the server reads.
+    pgSchema: process.env.DREAM_PG_SCHEMA || undefined,
+    redisPrefix: process.env.DREAM_REDIS_PREFIX || undefined,
+    dataDir,
+    holdTtlMs: 15 * 60 * 1000,
+    clock: systemClock,
+    logger: { info: () => undefined, warn: stderrLog("warning"), error: stderrLog("error") },
+    sweepIntervalMs: 0,
+    reconcileIntervalMs: 0,
+  });
+  try {
+    await billing.start();
+  } catch (err) {
+    await billing.close();
+    throw err;
+  }
+  return { billing, close: () => billing.close() };
+}
+
 async function main(argv: string[]): Promise<number> {
   let p: Parsed;
   try {
@@ -174,24 +214,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const json = p.flags.has("json");
   const out: Out = (human, data) => process.stdout.write(`${json ? JSON.stringify(data, null, 2) : human}\n`);
-  const stderrLog = (level: string) => (fields: Record<string, unknown>, message: string) => process.stderr.write(`${level}: ${message} ${JSON.stringify(fields)}\n`);
-  let billing: BillingService | undefined;
+  let backend: Backend | undefined;
   try {
-    billing = await createBilling({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      redisUrl: process.env.REDIS_URL || undefined,
-      // The server's schema and key prefix (src/config), so the CLI writes where the server reads.
-      pgSchema: process.env.DREAM_PG_SCHEMA || undefined,
-      redisPrefix: process.env.DREAM_REDIS_PREFIX || undefined,
-      dataDir: path.resolve(process.env.DREAM_DATA_DIR || "./.dream"),
-      holdTtlMs: 15 * 60 * 1000,
-      clock: systemClock,
-      logger: { info: () => undefined, warn: stderrLog("warning"), error: stderrLog("error") },
-      sweepIntervalMs: 0,
-      reconcileIntervalMs: 0,
-    });
-    await billing.start();
-    return await run(p, billing, out);
+    backend = await openBackend();
+    if (backend.via && !json) process.stderr.write(`(via the running server at ${backend.via})\n`);
+    return await run(p, backend.billing, out);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n\n${USAGE}\n`);
@@ -203,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   } finally {
-    await billing?.close();
+    await backend?.close();
   }
 }
 

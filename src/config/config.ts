@@ -35,6 +35,8 @@ export interface Config {
    * proxy every caller shares its address, so operators there raise it (the proxy should limit instead).
    */
   ipRateLimit: { ratePerS?: number; burst?: number };
+  /** Serve the operator CLI on <dataDir>/admin.sock (DREAM_ADMIN_SOCKET=off disables; docs/OPERATIONS.md). */
+  adminSocket: boolean;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +53,14 @@ function intFrom(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+function onOffFrom(env: Env, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? "").trim().toLowerCase();
+  if (raw === "") return fallback;
+  if (raw === "on" || raw === "1") return true;
+  if (raw === "off" || raw === "0") return false;
+  throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
 function addrFrom(env: Env, name: string, fallback: string): string {
@@ -110,6 +120,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
       ratePerS: env.DREAM_IP_RATE_PER_S ? intFrom(env, "DREAM_IP_RATE_PER_S", 0, 1, 1_000_000) : undefined,
       burst: env.DREAM_IP_BURST ? intFrom(env, "DREAM_IP_BURST", 0, 1, 1_000_000) : undefined,
     },
+    adminSocket: onOffFrom(env, "DREAM_ADMIN_SOCKET", true),
   };
   return Object.freeze(config);
 }

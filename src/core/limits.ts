@@ -63,6 +63,12 @@ export const limits = Object.freeze({
   holdTtlMsMax: 60 * 60 * 1000,
   transactionsListMax: 500,
   keyNameBytesMax: 128,
+
+  // --- operator admin socket (<dataDir>/admin.sock) ---
+  adminBodyBytesMax: 64 * 1024, // a request body: a few ids, a name, a note
+  adminResponseBytesMax: 64 * 1024 * 1024, // what the CLI reads back (keys list grows with the keys)
+  adminConnectMsMax: 2_000, // the probe that tells a live server from a stale socket file
+  adminSocketPathBytesMax: 103, // sun_path is 104 bytes on macOS (108 on Linux), NUL included
 });
 
 export type Limits = typeof limits;

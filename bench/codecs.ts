@@ -24,7 +24,7 @@ import * as grpc from "@grpc/grpc-js";
 import fs from "node:fs";
 import path from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { DreamClient, packActions } from "../clients/typescript/client";
+import { DreamClient, packActions } from "../clients/typescript/src";
 import { codecPort } from "../src/app/codecs";
 import type { CatalogEntry } from "../src/config/catalog";
 import { loadCatalog } from "../src/config/load-catalog";
@@ -386,7 +386,7 @@ async function main(): Promise<void> {
 
   const server = await startServer({ DREAM_MODELS: MODEL });
   const pid = server.child.pid!;
-  const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey });
+  const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceive: true }); // as measured before warm receive became opt-in
   const captures: Capture[] = [];
   const served = new Map<Encoding, StreamRun>();
   try {

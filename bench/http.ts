@@ -18,7 +18,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
-import { DreamClient, packActions } from "../clients/typescript/client";
+import { DreamClient, packActions } from "../clients/typescript/src";
 import { encodeNpy } from "../src/codec";
 import { loadCatalog } from "../src/config/load-catalog";
 import { FrameEncoding } from "../src/gen/dream/v1/dream";
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const frameBytes = h * w * 3;
   await ensureReferenceModels(path.join(ROOT, "gpu", "models"), { models: [entry] });
   const server = await startServer({ DREAM_MODELS: MODEL });
-  const grpc = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey });
+  const grpc = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceive: true }); // as measured before warm receive became opt-in
   const auth = { authorization: `Bearer ${server.apiKey}` };
 
   const frame = testFrame(h, w);

@@ -2,8 +2,8 @@
 // the messages the original yields for any split of the byte stream, into the reserved memory; without
 // one it must be the original. The size bound DreamClient reserves must cover the real response.
 import assert from "node:assert/strict";
-import { rawResponseBytesBound } from "../../clients/typescript/client";
-import { reserveWarmReceive, takeWarm, WARM_RECEIVE_BYTES_MAX, warmReceiveCounters, warmReceiveInstalled } from "../../clients/typescript/warm-receive";
+import { rawResponseBytesBound } from "../../clients/typescript/src";
+import { installWarmReceive, reserveWarmReceive, takeWarm, WARM_RECEIVE_BYTES_MAX, warmReceiveCounters, warmReceiveInstalled } from "../../clients/typescript/src/warm-receive";
 import { FrameEncoding, PredictBatchRequest, PredictBatchResponse, type RequestSummary } from "../../src/gen/dream/v1/dream";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -43,8 +43,11 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 describe("TS client: warm receive", () => {
+  // Opt-in (test/clients/no-patch-at-import.test.ts holds that importing patches nothing).
+  before(() => installWarmReceive());
+
   it("is installed on this grpc-js version", () => {
-    assert.equal(warmReceiveInstalled(), true, "grpc-js's StreamDecoder changed shape: see clients/typescript/warm-receive.ts");
+    assert.equal(warmReceiveInstalled(), true, "grpc-js's StreamDecoder changed shape: see clients/typescript/src/warm-receive.ts");
   });
 
   it("yields the original decoder's messages for any split, the large one in the reserved (faulted-in) buffer", async () => {

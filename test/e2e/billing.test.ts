@@ -2,7 +2,7 @@
 // stores and, when DATABASE_URL / REDIS_URL are set, on real Postgres + Redis.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { DreamClient, DreamError, packActions } from "../../clients/typescript/client";
+import { DreamClient, DreamError, packActions } from "../../clients/typescript/src";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";

@@ -4,7 +4,7 @@
 // the model's size; StreamPredict refuses MP4 before any money moves. Decoding in the test uses sharp.
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { DreamError, packActions } from "../../clients/typescript/client";
+import { DreamError, packActions } from "../../clients/typescript/src";
 import { decodeMp4, probeMp4 } from "../../src/codec";
 import { FrameEncoding, type PredictBatchRequest, type PredictBatchResponse } from "../../src/gen/dream/v1/dream";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";

@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { DreamError, packActions } from "../../clients/typescript/client";
+import { DreamError, packActions } from "../../clients/typescript/src";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../../src/gen/grpc/health/v1/health";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";

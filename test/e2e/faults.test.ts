@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { DreamError, packActions } from "../../clients/typescript/client";
+import { DreamError, packActions } from "../../clients/typescript/src";
 import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { FrameEncoding, type PredictBatchRequest } from "../../src/gen/dream/v1/dream";

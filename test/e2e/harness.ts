@@ -6,7 +6,7 @@ import path from "node:path";
 import { startApp, type App } from "../../src/app/app";
 import { loadConfig } from "../../src/config/config";
 import { silentLogger, type Logger } from "../../src/observability/logger";
-import { DreamClient } from "../../clients/typescript/client";
+import { DreamClient } from "../../clients/typescript/src";
 
 export interface Harness {
   app: App;
@@ -49,7 +49,8 @@ export async function startHarness(env: Record<string, string | undefined> = {},
   };
   const key = await newKey(creditsUsd);
   const grpcAddress = `127.0.0.1:${app.grpcPort}`;
-  const client = new DreamClient({ address: grpcAddress, apiKey: key.rawKey });
+  // No retries: e2e tests assert the server's first answer (a RATE_LIMITED, an UNAVAILABLE) as sent.
+  const client = new DreamClient({ address: grpcAddress, apiKey: key.rawKey, retries: 0 });
   return {
     app,
     client,

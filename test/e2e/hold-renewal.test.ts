@@ -3,7 +3,7 @@
 // its server renews the hold while it runs, so the sweeper never expires it and the post captures.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { DreamClient, packActions } from "../../clients/typescript/client";
+import { DreamClient, packActions } from "../../clients/typescript/src";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import type { ModelEngine } from "../../src/service/ports";
 import { startHarness, testActions, testFrame, type Harness } from "./harness";

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
-import { DreamClient, packActions } from "../../clients/typescript/client";
+import { DreamClient, packActions } from "../../clients/typescript/src";
 import { startApp, type App } from "../../src/app/app";
 import { encodeNpy } from "../../src/codec";
 import { loadConfig } from "../../src/config/config";

@@ -5,7 +5,7 @@
 // DATABASE_URL is set, embedded otherwise.
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
-import { DreamError, packActions } from "../../clients/typescript/client";
+import { DreamError, packActions } from "../../clients/typescript/src";
 import { Code } from "../../src/core/errors";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from "../../src/gen/grpc/health/v1/health";

@@ -3,7 +3,7 @@
 // admission); mean_batch_size is the engine's lanes per step, equal to the scheduler's own counters.
 import assert from "node:assert/strict";
 import http from "node:http";
-import { packActions } from "../../clients/typescript/client";
+import { packActions } from "../../clients/typescript/src";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { sleep, startHarness, testActions, testFrame, type Harness } from "./harness";

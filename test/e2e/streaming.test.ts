@@ -7,8 +7,8 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
-import { DreamClient, DreamError, packActions } from "../../clients/typescript/client";
-import { reserveWarmReceive, warmReceiveCounters } from "../../clients/typescript/warm-receive";
+import { DreamClient, DreamError, packActions } from "../../clients/typescript/src";
+import { reserveWarmReceive, warmReceiveCounters } from "../../clients/typescript/src/warm-receive";
 import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { limits } from "../../src/core/limits";
@@ -115,8 +115,8 @@ describe("e2e: StreamPredict, cancel, partial cancel and slow readers (tiny mode
 
     // The client received it into a buffer faulted in while the engine ran (this response is 0.86 MB,
     // so the test lowers the 4 MiB default); with that turned off, grpc-js's own decoding gives the same.
-    const warmClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey, warmReceiveBytesMin: 1 });
-    const coldClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey, warmReceiveBytesMin: 0 });
+    const warmClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey, warmReceive: { bytesMin: 1 } });
+    const coldClient = new DreamClient({ address: h.grpcAddress, apiKey: h.apiKey });
     try {
       // Start the faulting thread first (its start-up takes longer than this tiny model's rollout).
       const probe = reserveWarmReceive(1 << 20, 1)!;

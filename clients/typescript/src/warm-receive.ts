@@ -16,8 +16,13 @@
 // fits a ready reservation; everything else takes the original path. It yields the same framed Buffer
 // (flag, length, message) the original would. (Copying each chunk into a fresh buffer as it arrives
 // measured no better than grpc-js's concatenation, so without a reservation nothing changes.)
+//
+// Replacing a private method of a dependency is not something to do to a process that did not ask:
+// nothing here runs at import. The first DreamClient constructed with `warmReceive` calls
+// installWarmReceive(), which patches the decoder for the whole process (grpc-js has one), and
+// package.json pins grpc-js exactly so that the shape checked below is the shape shipped with.
 import { Worker } from "node:worker_threads";
-import { GRPC_PREFIX_BYTES as PREFIX_BYTES } from "../../src/wire/framing";
+import { GRPC_PREFIX_BYTES as PREFIX_BYTES } from "../../../src/wire/framing";
 
 /** Below this a response is cheap to fault in on arrival; reserving ahead is not worth a thread hop. */
 export const WARM_RECEIVE_BYTES_MIN = 4 * 1024 * 1024;
@@ -201,7 +206,17 @@ function install(): boolean {
   return true;
 }
 
-const installed = install();
+let installed: boolean | undefined;
 
-/** Whether the decoder is in place (false if a grpc-js upgrade changed StreamDecoder's shape). */
-export const warmReceiveInstalled = (): boolean => installed;
+/**
+ * Replaces grpc-js's StreamDecoder.prototype.write, once per process; later calls return the first
+ * one's answer. False if grpc-js's decoder is not the shape this was written against (then nothing is
+ * patched and every response is received as grpc-js receives it).
+ */
+export function installWarmReceive(): boolean {
+  installed ??= install();
+  return installed;
+}
+
+/** Whether the decoder is in place (false until installWarmReceive, or if grpc-js changed shape). */
+export const warmReceiveInstalled = (): boolean => installed === true;

@@ -1,0 +1,238 @@
+// Typed gRPC client for Dream Engine: promise-based calls, the API key on every call, one deadline and
+// AbortSignal per call across its retries, and errors as DreamError carrying the same `reason`
+// vocabulary as the server, REST and the Python SDK.
+import * as grpc from "@grpc/grpc-js";
+import {
+  BillingClient,
+  FrameEncoding,
+  ModelsClient,
+  StatusClient,
+  type Actions,
+  type Balance,
+  type CancelCandidatesResponse,
+  type GetStatusResponse,
+  type ModelSpec,
+  type PredictBatchRequest,
+  type PredictBatchResponse,
+  type PredictRequest,
+  type PredictResponse,
+} from "../../../src/gen/dream/v1/dream";
+import { rawResponseBytesBound as boundFor } from "../../../src/wire/raw-response";
+import { channelCredentials, type CredentialOptions } from "./credentials";
+import { deadlineMsOf, sleepMs, type CallOptions } from "./deadline";
+import { cancelledError, deadlineError, toDreamError, type DreamError } from "./errors";
+import { backoffMs, checkedPolicy, DEFAULT_RETRY_POLICY, isRetryable, type CallKind, type RetryPolicy } from "./retry";
+import { PredictStream } from "./predict-stream";
+import { installWarmReceive, reserveWarmReceive, WARM_RECEIVE_BYTES_MIN } from "./warm-receive";
+
+/** Packs a (T, D) action sequence into the wire form: little-endian float32 bytes plus the shape. */
+export function packActions(values: Float32Array, steps: number, dim: number): Actions {
+  if (values.length !== steps * dim) throw new Error(`expected ${steps * dim} values for (${steps}, ${dim}), got ${values.length}`);
+  return { data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength), shape: [steps, dim] };
+}
+
+export interface ClientOptions extends CredentialOptions {
+  /** host:port, or any grpc-js target (dns:///host:port, unix:/path). */
+  address: string;
+  apiKey?: string;
+  /** Default deadline of every call, retries included; default none. */
+  timeoutMs?: number;
+  /** Retries of a failed call (README "Retries"); default 2, at most RETRIES_MAX. */
+  retries?: number;
+  /** Delay before the first retry, doubled for each further one, before jitter; default 250. */
+  retryBackoffMs?: number;
+  /** Cap on that delay; default 4000. */
+  retryBackoffMsMax?: number;
+  /** A server RetryInfo asking for longer than this is not waited out; default 60000. */
+  retryAfterMsMax?: number;
+  /**
+   * Opt in to receiving large raw unary responses into memory faulted in while the engine computes
+   * (warm-receive.ts). Patches grpc-js's private StreamDecoder for the whole process when the first
+   * client with it is constructed. `true` uses it for responses of WARM_RECEIVE_BYTES_MIN (4 MiB) or
+   * more; `{ bytesMin }` sets that threshold. Default off.
+   */
+  warmReceive?: boolean | { bytesMin: number };
+}
+
+export interface CallResult<T> {
+  response: T;
+  headers: Record<string, string>;
+}
+
+type PredictInput = Partial<PredictRequest> & { model: string };
+type BatchInput = Partial<PredictBatchRequest> & { model: string };
+
+export class DreamClient {
+  readonly models: InstanceType<typeof ModelsClient>;
+  readonly billing: InstanceType<typeof BillingClient>;
+  readonly status: InstanceType<typeof StatusClient>;
+  private readonly policy: RetryPolicy;
+  /** 0: warm receive off for this client. */
+  private readonly warmBytesMin: number;
+
+  constructor(private readonly options: ClientOptions) {
+    this.policy = checkedPolicy({
+      retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
+      backoffMs: options.retryBackoffMs ?? DEFAULT_RETRY_POLICY.backoffMs,
+      backoffMsMax: options.retryBackoffMsMax ?? DEFAULT_RETRY_POLICY.backoffMsMax,
+      retryAfterMsMax: options.retryAfterMsMax ?? DEFAULT_RETRY_POLICY.retryAfterMsMax,
+    });
+    const warm = options.warmReceive;
+    this.warmBytesMin = warm && installWarmReceive() ? Math.max(1, warm === true ? WARM_RECEIVE_BYTES_MIN : warm.bytesMin) : 0;
+    const channelOptions: grpc.ChannelOptions = {
+      "grpc.max_receive_message_length": -1,
+      "grpc.max_send_message_length": -1,
+      // A K=8 raw 480x640 response is 361 MB: with HTTP/2's default 64 KiB window the server waits on
+      // WINDOW_UPDATEs constantly (measured: 2.3 s vs 1.5 s for that response over loopback).
+      "grpc-node.flow_control_window": 64 * 1024 * 1024,
+    };
+    const creds = channelCredentials(options.address, options);
+    this.models = new ModelsClient(options.address, creds, channelOptions);
+    this.billing = new BillingClient(options.address, creds, channelOptions);
+    this.status = new StatusClient(options.address, creds, channelOptions);
+  }
+
+  metadata(extra: Record<string, string> = {}): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.options.apiKey) md.set("authorization", `Bearer ${this.options.apiKey}`);
+    for (const [k, v] of Object.entries(extra)) md.set(k, v);
+    return md;
+  }
+
+  /** The grpc-js options of one attempt of a call whose deadline is `deadlineMs`. */
+  callOptions(deadlineMs: number | undefined): grpc.CallOptions {
+    return deadlineMs === undefined ? {} : { deadline: new Date(deadlineMs) };
+  }
+
+  /**
+   * How long to wait before retry number `retry` of a call that failed with `err`, or undefined to
+   * give up: not retryable, out of retries, or the wait would pass the deadline.
+   */
+  retryDelayMs(err: DreamError, retry: number, kind: CallKind, options: CallOptions, deadlineMs: number | undefined): number | undefined {
+    const retries = options.retries ?? this.policy.retries;
+    if (retry > retries || !isRetryable(err, kind)) return undefined;
+    const delay = backoffMs(retry, this.policy, err);
+    if (delay === undefined || (deadlineMs !== undefined && Date.now() + delay >= deadlineMs)) return undefined;
+    return delay;
+  }
+
+  private async unary<Req, Res>(target: { [k: string]: any }, method: string, request: Req, options: CallOptions, kind: CallKind, responseBytesBound?: number): Promise<CallResult<Res>> {
+    const deadlineMs = deadlineMsOf(options, this.options.timeoutMs);
+    for (let retry = 1; ; retry++) {
+      try {
+        return await this.attempt<Req, Res>(target, method, request, options, deadlineMs, responseBytesBound);
+      } catch (err) {
+        const e = err as DreamError;
+        if (options.signal?.aborted) throw e;
+        const delay = this.retryDelayMs(e, retry, kind, options, deadlineMs);
+        if (delay === undefined) throw e;
+        await sleepMs(delay, options.signal);
+        if (deadlineMs !== undefined && Date.now() >= deadlineMs) throw deadlineError();
+      }
+    }
+  }
+
+  /** One gRPC call; rejects with a DreamError (CANCELLED, with the signal's reason, when aborted). */
+  private attempt<Req, Res>(target: { [k: string]: any }, method: string, request: Req, options: CallOptions, deadlineMs: number | undefined, responseBytesBound?: number): Promise<CallResult<Res>> {
+    return new Promise((resolve, reject) => {
+      const { signal } = options;
+      if (signal?.aborted) return reject(cancelledError(signal.reason));
+      const headers: Record<string, string> = {};
+      const reservation = responseBytesBound !== undefined && this.warmBytesMin > 0 ? reserveWarmReceive(responseBytesBound, this.warmBytesMin) : undefined;
+      let call: grpc.ClientUnaryCall;
+      const onAbort = () => call.cancel(); // grpc-js then calls back with CANCELLED; reported as the signal's
+      try {
+        call = target[method](request, this.metadata(options.metadata), this.callOptions(deadlineMs), (err: grpc.ServiceError | null, res: Res) => {
+          reservation?.cancel();
+          signal?.removeEventListener("abort", onAbort);
+          if (signal?.aborted) reject(cancelledError(signal.reason));
+          else if (err) reject(toDreamError(err));
+          else resolve({ response: res, headers });
+        });
+      } catch (err) {
+        reservation?.cancel(); // the call never started: nothing will take the buffer
+        throw err;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      call.on("metadata", (md: grpc.Metadata) => {
+        for (const [k, v] of Object.entries(md.getMap())) headers[k] = String(v);
+      });
+    });
+  }
+
+  listModels(options: CallOptions = {}): Promise<ModelSpec[]> {
+    return this.unary<object, { models: ModelSpec[] }>(this.models, "listModels", {}, options, "read").then((r) => r.response.models);
+  }
+
+  getModel(slug: string, options: CallOptions = {}): Promise<ModelSpec> {
+    return this.unary<object, ModelSpec>(this.models, "getModel", { slug }, options, "read").then((r) => r.response);
+  }
+
+  /** One rollout (Models.Predict); the same as predictBatch with K = 1. */
+  predict(request: PredictInput, options: CallOptions = {}): Promise<CallResult<PredictResponse>> {
+    const b = fillBatch({ ...request, candidates: [] });
+    const single: PredictRequest = { model: b.model, startFrame: b.startFrame, actions: request.actions, params: b.params, output: b.output, deadlineMs: b.deadlineMs, requestId: b.requestId };
+    return this.unary(this.models, "predict", single, options, { predict: single }, rawResponseBytesBound({ ...b, candidates: request.actions ? [request.actions] : [] }));
+  }
+
+  /** K rollouts from one start frame (Models.PredictBatch), in submission order. */
+  predictBatch(request: BatchInput, options: CallOptions = {}): Promise<CallResult<PredictBatchResponse>> {
+    const filled = fillBatch(request);
+    return this.unary(this.models, "predictBatch", filled, options, { predict: filled }, rawResponseBytesBound(filled));
+  }
+
+  /**
+   * Models.StreamPredict: iterate the returned stream for typed events (a chunk per finished chunk,
+   * then a summary); `cancel()` ends it early (only generated frames are billed).
+   */
+  streamPredict(request: BatchInput, options: CallOptions = {}): PredictStream {
+    const filled = fillBatch(request);
+    const deadlineMs = deadlineMsOf(options, this.options.timeoutMs);
+    return new PredictStream({
+      start: () => this.models.streamPredict(filled, this.metadata(options.metadata), this.callOptions(deadlineMs)),
+      retryDelayMs: (err, retry) => this.retryDelayMs(err, retry, { predict: filled }, options, deadlineMs),
+      signal: options.signal,
+    });
+  }
+
+  cancelCandidates(requestId: string, candidateIndices: number[] = [], options: CallOptions = {}): Promise<CancelCandidatesResponse> {
+    // Cancelling twice is the same as once, so it is retried like a read.
+    return this.unary<object, CancelCandidatesResponse>(this.models, "cancelCandidates", { requestId, candidateIndices }, options, "read").then((r) => r.response);
+  }
+
+  getBalance(options: CallOptions = {}): Promise<Balance> {
+    return this.unary<object, Balance>(this.billing, "getBalance", {}, options, "read").then((r) => r.response);
+  }
+
+  getStatus(options: CallOptions = {}): Promise<GetStatusResponse> {
+    return this.unary<object, GetStatusResponse>(this.status, "getStatus", {}, options, "read").then((r) => r.response);
+  }
+
+  close(): void {
+    this.models.close();
+    this.billing.close();
+    this.status.close();
+  }
+}
+
+/**
+ * An upper bound on the framed size of a raw PredictBatchResponse (or PredictResponse, K = 1) for this
+ * request, if the request says enough to know it (src/wire/raw-response.ts: the layout both ends share).
+ */
+export function rawResponseBytesBound(r: PredictBatchRequest): number | undefined {
+  const encoding = r.output?.encoding ?? FrameEncoding.FRAME_ENCODING_UNSPECIFIED;
+  if (encoding !== FrameEncoding.RAW_RGB8 && encoding !== FrameEncoding.FRAME_ENCODING_UNSPECIFIED) return undefined;
+  return boundFor((r.startFrame?.height ?? 0) * (r.startFrame?.width ?? 0) * 3, r.candidates.map((c) => c.shape[0] ?? 0));
+}
+
+function fillBatch(r: BatchInput): PredictBatchRequest {
+  return {
+    model: r.model,
+    startFrame: r.startFrame,
+    candidates: r.candidates ?? [],
+    params: r.params,
+    output: r.output ?? { encoding: FrameEncoding.RAW_RGB8, jpegQuality: 0 },
+    deadlineMs: r.deadlineMs ?? 0,
+    requestId: r.requestId ?? "",
+  };
+}

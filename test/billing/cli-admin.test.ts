@@ -142,7 +142,8 @@ describe("billing/cli-admin: the CLI reaches a running embedded server", functio
     const k = await app!.billing.createKey({ name: "victim", creditsMicros: 1_000_000 });
     const grant = JSON.stringify({ customerId: k.customerId, amountMicros: 9_000_000, idempotencyKey: "attack" });
     const json = { "content-type": "application/json" };
-    for (const auth of [{}, { authorization: `Bearer ${"0".repeat(64)}` }, { authorization: `Bearer ${token}x` }, { authorization: token }]) {
+    const wrong: Record<string, string>[] = [{}, { authorization: `Bearer ${"0".repeat(64)}` }, { authorization: `Bearer ${token}x` }, { authorization: token }];
+    for (const auth of wrong) {
       const r = await adminRequest(socketPath, "POST", "/admin/credits/grant", { ...json, ...auth }, grant);
       assert.equal(r.status, 401, JSON.stringify(auth));
       assert.equal(r.body.error?.reason, "UNAUTHENTICATED");

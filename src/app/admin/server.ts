@@ -62,8 +62,13 @@ async function listen(socketPath: string, tokenPath: string, billing: OperatorBi
   const inode = fs.statSync(socketPath).ino;
   // A crash skips close(); removing the files at exit still spares the next start the stale check.
   const removeFiles = (): void => {
-    removeToken(tokenPath, token);
-    if (fs.statSync(socketPath, { throwIfNoEntry: false })?.ino === inode) fs.rmSync(socketPath, { force: true });
+    try {
+      removeToken(tokenPath, token);
+      if (fs.statSync(socketPath, { throwIfNoEntry: false })?.ino === inode) fs.rmSync(socketPath, { force: true });
+    } catch (err) {
+      // At exit nothing can be done about it, and the next start replaces a stale socket anyway.
+      logger.warn({ socketPath, err: String(err) }, "could not remove the operator admin socket or token");
+    }
   };
   process.once("exit", removeFiles);
   logger.info({ socketPath }, "operator admin socket listening");

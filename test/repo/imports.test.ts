@@ -65,6 +65,12 @@ describe("import graph", () => {
     assert.deepEqual(bad, []);
   });
 
+  it("src/planning is pure: it imports only core (no engine, transport, backend or I/O module)", () => {
+    const fromPlanning = edges.filter((e) => e.from.startsWith("src/planning/"));
+    assert.ok(fromPlanning.some((e) => e.to.startsWith("src/planning/")), "src/planning's imports were not seen");
+    assert.deepEqual(fromPlanning.filter((e) => !e.to.startsWith("src/planning/") && !e.to.startsWith("src/core/")), []);
+  });
+
   it("src/wire imports nothing from src/ but generated code (the TS client package ships it)", () => {
     const fromWire = edges.filter((e) => e.from.startsWith("src/wire/"));
     assert.ok(fromWire.some((e) => e.to.startsWith("src/gen/")), "src/wire's imports were not seen");

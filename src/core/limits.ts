@@ -2,6 +2,12 @@
 // Names put the qualifier and the unit last. Exceeding a limit is a typed error, never a hang or an OOM.
 
 export const limits = Object.freeze({
+  // --- planning (Planning.Plan: I iterations of K sampled candidates, scored next to the model) ---
+  planSamplesMax: 512, // K per iteration; split into engine requests of at most the model's batch lanes
+  planIterationsMax: 64, // I
+  planWorstCaseFramesMax: 2_000_000, // I x K x (T+1) reserved up front ($1,000 at $0.0005/frame)
+  planTimeBudgetMsMax: 10 * 60 * 1000,
+  scorerNameBytesMax: 64,
   // --- request shape ---
   candidatesMax: 32, // K per PredictBatch / StreamPredict
   actionStepsMax: 240, // T per candidate (24 s at 10 fps; 20 chunks)

@@ -1,42 +1,58 @@
-// A grpc-js call → the transport-neutral CallContext.
+// A grpc-js call → the transport-neutral CallContext. What the metadata means is decided once for both
+// transports (../request-context.ts); this file only reads it off grpc-js and adds what grpc-js knows:
+// the peer and the call's own deadline (grpc-js consumes grpc-timeout and enforces it itself).
 import type { Metadata } from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import { randomUUID } from "node:crypto";
-import { requestIdOrNew } from "../../core/ids";
 import type { CallContext } from "../../service/context";
+import { armDeadline, contextFromHeaders, type HeaderGetter } from "../request-context";
 
-function header(metadata: Metadata, name: string): string | undefined {
-  const v = metadata.get(name)[0];
-  return typeof v === "string" ? v : undefined;
-}
+export { bearerToken } from "../request-context";
 
-export function bearerToken(authorization: string | undefined): string | undefined {
-  if (!authorization) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  return m ? m[1] : undefined;
-}
+/** The first string value of a metadata key (binary -bin values are never headers we read). */
+export const metadataOf =
+  (metadata: Metadata): HeaderGetter =>
+  (name) => {
+    const v = metadata.get(name)[0];
+    return typeof v === "string" ? v : undefined;
+  };
 
 /** What a context is built from: a handler's call, or (before the message is read) an interceptor's view of it. */
 export type CallHead = Pick<ServerSurfaceCall, "metadata" | "getPeer" | "getDeadline">;
 
-export function callContext(call: CallHead, controller: AbortController): CallContext {
-  const md = call.metadata;
-  let requestId: string;
-  try {
-    requestId = requestIdOrNew(header(md, "x-dreamengine-request-id") ?? header(md, "x-request-id"));
-  } catch {
-    requestId = randomUUID(); // an unusable incoming id is replaced, not an error
-  }
+/** grpc-js's deadline in wall ms; undefined for none (grpc-js says Infinity). */
+function deadlineWallMsOf(call: CallHead): number | undefined {
   const deadline = call.getDeadline();
-  const deadlineWallMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
-  return {
-    requestId,
-    apiKey: bearerToken(header(md, "authorization")),
-    peer: call.getPeer().replace(/:\d+$/, ""),
-    signal: controller.signal,
-    deadlineWallMs,
-    // grpc-js hands over a unary call once its message has arrived: the closest to call start it exposes.
-    receivedWallMs: Date.now(),
-    responseHeaders: new Map(),
-  };
+  const ms = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * The CallContext for a call; x-dreamengine-deadline-ms, when earlier than grpc-js's deadline, aborts
+ * `controller` itself. Throws INVALID_ARGUMENT (a ServiceError) for a malformed deadline header.
+ */
+export function grpcCallContext(call: CallHead, controller: AbortController, nowWallMs: number = Date.now()): CallContext {
+  // grpc-js hands over a unary call once its message has arrived: the closest to call start it exposes.
+  const facts = { peer: call.getPeer().replace(/:\d+$/, ""), nowWallMs, signal: controller.signal, transportDeadlineWallMs: deadlineWallMsOf(call) };
+  const ctx = contextFromHeaders(metadataOf(call.metadata), facts);
+  armDeadline(controller, ctx, facts);
+  return ctx;
+}
+
+/**
+ * grpcCallContext for callers that cannot answer an error at the point they build the context (the
+ * interceptor builds it inside grpc-js's metadata callback, where a throw would escape grpc-js): a
+ * malformed x-dreamengine-deadline-ms is then dropped and the call keeps grpc-js's deadline alone.
+ */
+export function callContext(call: CallHead, controller: AbortController): CallContext {
+  try {
+    return grpcCallContext(call, controller);
+  } catch {
+    return grpcCallContext({ metadata: withoutDeadlineHeader(call.metadata), getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }, controller);
+  }
+}
+
+function withoutDeadlineHeader(metadata: Metadata): Metadata {
+  const copy = metadata.clone();
+  copy.remove("x-dreamengine-deadline-ms");
+  return copy;
 }

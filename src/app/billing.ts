@@ -7,13 +7,12 @@ import type { Metrics } from "../observability/metrics";
 import type { Account, BillingPort } from "../service/ports";
 
 export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: number, metrics: Metrics): BillingPort {
-  // The service only ever sees its own Account shape; the billing module's carries a few more fields.
-  const accounts = new WeakMap<Account, { stripeCustomerId: string | null }>();
   return {
     async authenticate(rawKey) {
       const a = await billing.authenticate(rawKey);
+      // The service's own Account shape: the billing module's carries more than a handler needs.
       const account: Account = { customerId: a.customerId, keyId: a.keyId, rateLimit: a.rateLimit };
-      accounts.set(account, { stripeCustomerId: a.stripeCustomerId });
+      if (a.stripeCustomerId !== null) account.paymentCustomerId = a.stripeCustomerId;
       return account;
     },
     async reserve(account, requestId, amountMicros) {
@@ -45,6 +44,6 @@ export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: 
     transactions: async (account, limit) =>
       (await billing.transactions(account.customerId, limit)).map((t) => ({ ...t, requestId: t.requestId ?? "" })),
     createTopup: (account, amountUsd) =>
-      topups.createTopup({ customerId: account.customerId, stripeCustomerId: accounts.get(account)?.stripeCustomerId ?? undefined, amountUsd }),
+      topups.createTopup({ customerId: account.customerId, stripeCustomerId: account.paymentCustomerId, amountUsd }),
   };
 }

@@ -1,7 +1,8 @@
 // src/billing/ratelimit → the service's RateLimitPort: a denied take becomes RATE_LIMITED (429 /
 // RESOURCE_EXHAUSTED + RetryInfo); an allowed one yields the RateLimit headers to send back, and a denied
-// one attaches them to its error for the HTTP transport. A take the store could not decide (Redis
-// down) fails closed as UNAVAILABLE (503 + Retry-After / RetryInfo), per key and per peer alike.
+// one carries them on its error (ServiceError.headers: HTTP headers on REST, trailers on gRPC). A take
+// the store could not decide (Redis down) fails closed as UNAVAILABLE (503 + Retry-After / RetryInfo),
+// per key and per peer alike.
 import {
   apiKeyRateLimiter,
   defaultIpPolicy,
@@ -16,14 +17,13 @@ import {
   validatePolicy,
 } from "../billing/ratelimit";
 import type { RateLimitPort } from "../service/ports";
-import { withHttpHeaders } from "../transport/rest/errors";
 
 export function rateLimitPort(inner: RateLimiter, onReject: (scope: "key" | "ip") => void = () => undefined, ipPolicy: RatePolicy = defaultIpPolicy): RateLimitPort {
   const verdict = (admission: Admission, scope: "key" | "ip"): Record<string, string> => {
     if (admission.decision.allowed) return rateLimitHeaders(admission);
     onReject(scope);
     // The 429 carries RateLimit / RateLimit-Policy (and Retry-After) like every admitted response does.
-    throw withHttpHeaders(rateLimitedError(admission), rateLimitHeaders(admission));
+    throw rateLimitedError(admission).withHeaders(rateLimitHeaders(admission));
   };
   const keys = apiKeyRateLimiter(inner);
   const ips = new IpRateLimiter(inner, validatePolicy(ipPolicy));

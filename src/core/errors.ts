@@ -108,12 +108,43 @@ function boundedDetails(details: ErrorDetails): ErrorDetails {
   return out;
 }
 
+/**
+ * Response headers as an error may carry them: names lower-cased, values strings, and within
+ * limits.errorMessageBytesMax counted as HTTP/2 does (name + value + 32 per entry, RFC 7541 §4.1),
+ * entries that do not fit left out. On gRPC they share the trailer block with grpc-message (≤ 3x the
+ * message limit once percent-encoded) and the details (≤ errorDetailsBytesMax, base64), and the
+ * whole block must stay under the 8 KiB a grpc-js client accepts by default.
+ */
+const HPACK_ENTRY_OVERHEAD_BYTES = 32;
+
+function boundedHeaders(base: Readonly<Record<string, string>>, more: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const merged = new Map(Object.entries(base));
+  for (const [name, value] of Object.entries(more)) merged.set(name.toLowerCase(), String(value));
+  const out: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, value] of merged) {
+    const size = Buffer.byteLength(name) + Buffer.byteLength(value) + HPACK_ENTRY_OVERHEAD_BYTES;
+    if (bytes + size > limits.errorMessageBytesMax) continue;
+    Object.defineProperty(out, name, { value, enumerable: true }); // "__proto__" stays a plain key
+    bytes += size;
+  }
+  return Object.freeze(out);
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 export class ServiceError extends Error {
   override name = "ServiceError";
   readonly code: Code;
   readonly http: number;
   /** Machine-readable extras; every string in them is bounded like an echo (see `echo`). */
   readonly details: ErrorDetails;
+  /**
+   * Response headers that belong with this error and that only its thrower can compute (the RateLimit
+   * and RateLimit-Policy of a 429), like connect-es's ConnectError.metadata: REST sends them as HTTP
+   * headers, gRPC as trailers. Lower-case names; never in the body. Set with `withHeaders`.
+   */
+  readonly headers: Readonly<Record<string, string>> = NO_HEADERS;
   constructor(
     readonly reason: Reason,
     message: string,
@@ -129,6 +160,18 @@ export class ServiceError extends Error {
 
   get retryable(): boolean {
     return errorTable[this.reason].retryable;
+  }
+
+  /**
+   * This error with `headers` added (a new name replaces an older one), as a new error of the same
+   * class: message, details, cause and stack are kept as they are (not bounded twice), and an error
+   * already thrown elsewhere is never changed under its other holders.
+   */
+  withHeaders(headers: Readonly<Record<string, string>>): this {
+    const next = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.defineProperties(next, Object.getOwnPropertyDescriptors(this));
+    Object.defineProperty(next, "headers", { value: boundedHeaders(this.headers, headers), writable: false, enumerable: true, configurable: true });
+    return next;
   }
 
   /**

@@ -81,6 +81,8 @@ export interface Account {
   customerId: string;
   keyId: string;
   rateLimit: { ratePerS: number; burst: number };
+  /** The customer's id at the payment provider (Stripe's cus_…), once it has one: top-ups reuse it. */
+  paymentCustomerId?: string;
 }
 
 export interface BalanceView {

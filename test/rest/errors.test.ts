@@ -57,6 +57,45 @@ describe("rest: error rendering", () => {
     assert.equal(res.headers.get("ratelimit-policy"), '"default";q=200;w=4');
   });
 
+  it("an error's own headers (ServiceError.headers) go out with it, never replacing the body's framing or the request id", async () => {
+    next = () => {
+      throw new ServiceError("RATE_LIMITED", "slow down", {}, 3).withHeaders({
+        RateLimit: '"key";r=0;t=3',
+        "ratelimit-policy": '"key";q=10;w=1',
+        "content-type": "text/html",
+        "content-length": "1",
+        "x-dreamengine-request-id": "spoofed",
+        connection: "keep-alive",
+      });
+    };
+    const res = await fetch(`${s.url}/v1/billing/balance`, { headers: { "x-request-id": "own-id" } });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("ratelimit"), '"key";r=0;t=3', "names are sent lower-cased, whatever case the thrower used");
+    assert.equal(res.headers.get("ratelimit-policy"), '"key";q=10;w=1');
+    assert.equal(res.headers.get("retry-after"), "3");
+    assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+    assert.equal(res.headers.get("x-dreamengine-request-id"), "own-id");
+    const body = await json(res);
+    assert.equal(body.error.reason, "RATE_LIMITED");
+    assert.equal(body.error.request_id, "own-id");
+    assert.equal(JSON.stringify(body).includes("ratelimit"), false, "headers never reach the body");
+  });
+
+  it("a guard's refusal carries its error headers too (the 429 answered before the body is read)", async () => {
+    const guarded = new FakeMethods().unary(BALANCE, () => Balance.fromPartial({})).admit(BALANCE, async () => {
+      throw new ServiceError("RATE_LIMITED", "slow down", {}, 1).withHeaders({ ratelimit: '"key";r=0;t=1' });
+    });
+    const g = await start(guarded.table);
+    try {
+      const res = await fetch(`${g.url}/v1/billing/balance`);
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get("ratelimit"), '"key";r=0;t=1');
+      assert.equal(guarded.calls.length, 0, "the handler never ran");
+    } finally {
+      await g.close();
+    }
+  });
+
   it("details cannot overwrite code, reason, message or request_id", async () => {
     next = () => {
       throw new ServiceError("INVALID_ARGUMENT", "m", { reason: "HACKED", code: "ok", request_id: "x" });

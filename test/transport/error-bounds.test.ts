@@ -59,6 +59,45 @@ describe("errors: bounded echo of user input", () => {
     assert.equal(Status.decode(bin).message, status.details);
   });
 
+  it("gRPC: an error's own headers become trailers, lower-case, never replacing grpc-* or the keys toGrpcStatus sets", () => {
+    const err = new ServiceError("RATE_LIMITED", "slow down", {}, 2).withHeaders({
+      RateLimit: '"key";r=0;t=2',
+      "ratelimit-policy": '"key";q=10;w=1',
+      "grpc-status": "0",
+      "grpc-message": "all fine",
+      "grpc-status-details-bin": "AAAA",
+      "x-dreamengine-request-id": "spoofed",
+      "retry-after": "0",
+      "x-trace-bin": "binary keys carry bytes, not text",
+      "content-type": "text/html",
+      "x-not ascii": "bad key",
+      "x-bad-value": "tab\there",
+    });
+    const status = toGrpcStatus(err, "req-3");
+    const md = status.metadata!;
+    assert.deepEqual(md.get("ratelimit"), ['"key";r=0;t=2']);
+    assert.deepEqual(md.get("ratelimit-policy"), ['"key";q=10;w=1']);
+    assert.deepEqual(md.get("x-dreamengine-request-id"), ["req-3"]);
+    assert.deepEqual(md.get("retry-after"), ["2"]);
+    assert.equal(status.code, 8, "RESOURCE_EXHAUSTED");
+    assert.equal(status.details, "slow down");
+    for (const key of ["grpc-status", "grpc-message", "x-trace-bin", "content-type", "x-bad-value"]) assert.deepEqual(md.get(key), [], key);
+    assert.equal(errorInfoOf(md)!.reason, "RATE_LIMITED", "the details trailer is ours, not the error's");
+  });
+
+  it("gRPC: the whole trailer block stays under the 8 KiB a grpc-js client accepts, with every limit filled", () => {
+    const details: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) details[`detail_${i}`] = "v".repeat(5_000);
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) headers[`x-h${i}`] = "h".repeat(200);
+    const status = toGrpcStatus(new ServiceError("INVALID_ARGUMENT", "%".repeat(50_000), details, 5).withHeaders(headers), "r".repeat(limits.requestIdBytesMax));
+    // HTTP/2 counts name + value + 32 per entry; grpc-message goes out percent-encoded (3x) and -bin base64.
+    let size = "grpc-status".length + 1 + 32 + "grpc-message".length + 3 * Buffer.byteLength(status.details!) + 32;
+    for (const [k, v] of Object.entries(status.metadata!.getMap())) size += k.length + (Buffer.isBuffer(v) ? Math.ceil(v.length / 3) * 4 : Buffer.byteLength(v)) + 32;
+    assert.ok(size <= 8 * 1024, `${size} bytes of trailers`);
+    assert.ok(Object.keys(status.metadata!.getMap()).some((k) => k.startsWith("x-h")), "the headers that fit are sent");
+  });
+
   it("REST: the error body keeps the fixed keys, stays within message + details limits, and flags dropped details", () => {
     const details: Record<string, string> = {};
     for (let i = 0; i < 200; i++) details[`detail_${i}`] = "v".repeat(5_000);

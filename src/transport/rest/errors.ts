@@ -41,22 +41,6 @@ export function errorBody(err: ServiceError, requestId: string): ErrorBody {
   return { error: { ...fixed, ...details } };
 }
 
-// Headers that belong with one particular error, attached by whoever threw it (e.g. the RateLimit and
-// RateLimit-Policy headers of a 429, which only the rate limiter can compute). A WeakMap rather than a
-// field: ServiceError stays transport-neutral and nothing is added to the JSON body.
-const errorHeaders = new WeakMap<ServiceError, Record<string, string>>();
-
-/** Attach HTTP response headers to an error (returns the same error, for `throw withHttpHeaders(…)`). */
-export function withHttpHeaders<E extends ServiceError>(err: E, headers: Record<string, string>): E {
-  errorHeaders.set(err, { ...(errorHeaders.get(err) ?? {}), ...headers });
-  return err;
-}
-
-/** The headers attached with withHttpHeaders, if any. */
-export function httpHeadersOf(err: ServiceError): Record<string, string> {
-  return errorHeaders.get(err) ?? {};
-}
-
 /** Retry-After in whole seconds, at least 1 (RFC 9110 allows only integers; 0 would invite a hot loop). */
 export function retryAfterHeader(err: ServiceError): string | undefined {
   if (err.retryAfterS === undefined || !Number.isFinite(err.retryAfterS)) return undefined;
@@ -69,9 +53,11 @@ export function sendError(res: ServerResponse, err: ServiceError, requestId: str
     return;
   }
   const payload = Buffer.from(JSON.stringify(errorBody(err, requestId)));
+  // The error's own headers (ServiceError.headers, e.g. a 429's RateLimit) may add to the transport's
+  // but never replace the framing of the body or the request id the client correlates by.
   const headers: Record<string, string | string[]> = {
     ...extraHeaders,
-    ...httpHeadersOf(err),
+    ...ownHeaders(err),
     "content-type": "application/json; charset=utf-8",
     "content-length": String(payload.length),
     "cache-control": "no-store",
@@ -80,4 +66,17 @@ export function sendError(res: ServerResponse, err: ServiceError, requestId: str
   if (retryAfter !== undefined) headers["retry-after"] = retryAfter;
   res.writeHead(err.http, headers);
   res.end(payload);
+}
+
+/**
+ * Headers ServiceError.headers may not set on an HTTP error answer: they frame the body we send, keep
+ * a connection we decided to close, or carry the id we chose. (Retry-After may come from the error's
+ * headers; the error's own retryAfterS, when set, wins.)
+ */
+const FIXED_HEADERS = new Set(["content-type", "content-length", "cache-control", "x-dreamengine-request-id", "connection", "transfer-encoding"]);
+
+function ownHeaders(err: ServiceError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(err.headers)) if (!FIXED_HEADERS.has(name)) out[name] = value;
+  return out;
 }

@@ -110,7 +110,7 @@ function boundedDetails(details: ErrorDetails): ErrorDetails {
 
 /**
  * Response headers as an error may carry them: names lower-cased, values strings, and within
- * limits.errorMessageBytesMax counted as HTTP/2 does (name + value + 32 per entry, RFC 7541 §4.1),
+ * limits.errorHeadersBytesMax counted as HTTP/2 does (name + value + 32 per entry, RFC 7541 §4.1),
  * entries that do not fit left out. On gRPC they share the trailer block with grpc-message (≤ 3x the
  * message limit once percent-encoded) and the details (≤ errorDetailsBytesMax, base64), and the
  * whole block must stay under the 8 KiB a grpc-js client accepts by default.
@@ -124,7 +124,7 @@ function boundedHeaders(base: Readonly<Record<string, string>>, more: Readonly<R
   let bytes = 0;
   for (const [name, value] of merged) {
     const size = Buffer.byteLength(name) + Buffer.byteLength(value) + HPACK_ENTRY_OVERHEAD_BYTES;
-    if (bytes + size > limits.errorMessageBytesMax) continue;
+    if (bytes + size > limits.errorHeadersBytesMax) continue;
     Object.defineProperty(out, name, { value, enumerable: true }); // "__proto__" stays a plain key
     bytes += size;
   }

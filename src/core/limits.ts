@@ -30,6 +30,7 @@ export const limits = Object.freeze({
   // trailer once stalled the whole HTTP/2 connection) ---
   errorEchoCharsMax: 128, // one user-supplied value quoted in a message or a detail
   errorMessageBytesMax: 1024, // a whole message (grpc-message percent-encodes it to at most 3x)
+  errorHeadersBytesMax: 1024, // response headers an error carries (429 RateLimit*), counted as HPACK does
   errorDetailsBytesMax: 2048, // gRPC: the encoded google.rpc.Status; REST: the detail keys of the JSON body
 
   // --- transport ---

@@ -38,12 +38,12 @@ describe("ServiceError.withHeaders", () => {
     assert.ok((tagged.details.slug as string).endsWith("…(50000 chars)"));
   });
 
-  it("stays within errorMessageBytesMax (name + value + 32 per entry), leaving out entries that do not fit", () => {
+  it("stays within errorHeadersBytesMax (name + value + 32 per entry), leaving out entries that do not fit", () => {
     const many: Record<string, string> = {};
     for (let i = 0; i < 100; i++) many[`x-h${i}`] = "v".repeat(100);
     const err = new ServiceError("INTERNAL", "m").withHeaders(many);
     const size = Object.entries(err.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 32, 0);
-    assert.ok(size <= limits.errorMessageBytesMax, `${size} bytes`);
+    assert.ok(size <= limits.errorHeadersBytesMax, `${size} bytes`);
     assert.ok(Object.keys(err.headers).length > 0, "what fits is kept");
     assert.ok(Object.keys(err.headers).length < 100);
     const huge = new ServiceError("INTERNAL", "m").withHeaders({ big: "v".repeat(100_000), small: "ok" });

@@ -28,13 +28,15 @@ export class PredictStream implements AsyncIterable<StreamEvent> {
   constructor(private readonly driver: StreamDriver) {
     const { signal } = driver;
     if (signal?.aborted) this.stop.abort(signal.reason);
-    else signal?.addEventListener("abort", () => this.cancel(signal.reason), { once: true });
+    else signal?.addEventListener("abort", this.onAbort, { once: true });
     // Started now, as a plain grpc-js call would be, so `call` exists before the first await.
     this.current = driver.start();
     if (this.stop.signal.aborted) this.current.cancel();
     this.messages = this.pump();
     this.events = this.typed();
   }
+
+  private readonly onAbort = (): void => this.cancel(this.driver.signal?.reason);
 
   /** The gRPC call of the current attempt. */
   get call(): grpc.ClientReadableStream<StreamPredictResponse> {
@@ -87,6 +89,7 @@ export class PredictStream implements AsyncIterable<StreamEvent> {
       // The caller stopped iterating early (break, return, a throw in its loop body): end the call
       // rather than leave the server generating frames nobody reads. (After an error, a no-op.)
       if (!finished) this.current.cancel();
+      this.driver.signal?.removeEventListener("abort", this.onAbort); // a long-lived signal keeps no dead stream
     }
   }
 }

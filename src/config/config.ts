@@ -37,6 +37,8 @@ export interface Config {
   ipRateLimit: { ratePerS?: number; burst?: number };
   /** Serve the operator CLI on <dataDir>/admin.sock (DREAM_ADMIN_SOCKET=off disables; docs/OPERATIONS.md). */
   adminSocket: boolean;
+  /** Raw gRPC predict responses leave without grpc-js's framing copy by patching grpc-js (DREAM_GRPC_PREFRAMED=off disables; src/transport/grpc/raw/README.md). */
+  grpcPreframedSend: boolean;
 }
 
 export class ConfigError extends Error {
@@ -121,6 +123,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
       burst: env.DREAM_IP_BURST ? intFrom(env, "DREAM_IP_BURST", 0, 1, 1_000_000) : undefined,
     },
     adminSocket: onOffFrom(env, "DREAM_ADMIN_SOCKET", true),
+    grpcPreframedSend: onOffFrom(env, "DREAM_GRPC_PREFRAMED", true),
   };
   return Object.freeze(config);
 }

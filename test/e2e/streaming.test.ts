@@ -13,8 +13,8 @@ import type { OrtRunner } from "../../gpu/runner";
 import type { SchedulerEngine } from "../../src/app/engine";
 import { limits } from "../../src/core/limits";
 import { FrameEncoding, PredictBatchRequest, PredictBatchResponse, StreamPredictResponse, type ChunkFrames, type StreamSummary } from "../../src/gen/dream/v1/dream";
-import { preframedSendCount } from "../../src/transport/grpc/preframed-send";
-import { rawArenaCounters } from "../../src/transport/grpc/raw-arena";
+import { preframedSendCount } from "../../src/transport/grpc/raw/preframed-send";
+import { rawArenaCounters } from "../../src/transport/grpc/raw/raw-arena";
 import { errorInfoOf } from "../../src/wire/status-details";
 import { settledValue, startHarness, testActions, testFrame, until, type Harness } from "./harness";
 

@@ -14,8 +14,8 @@ import {
   type PredictBatchResponse,
   type PredictResponse,
 } from "../../gen/dream/v1/dream";
-import { framedRawResponse } from "./raw-arena";
-import { GRPC_PREFIX_BYTES, lengthDelimited, varintSize, writeVarint } from "../../wire/framing";
+import { PreFramed } from "./raw/preframed";
+import { lengthDelimited, varintSize, writeVarint } from "../../wire/framing";
 
 /** A message as: head bytes, then length-delimited fields (raw bytes or nested plans), in order. */
 interface Plan {
@@ -72,13 +72,13 @@ function planWithRollouts(rollouts: Rollout[], summary: RequestSummary | undefin
   return plan(EMPTY, fields);
 }
 
-// A raw response assembled in its arena (raw-arena.ts) is already in wire format: no copy at all.
-export const encodePredictBatchResponse = (m: PredictBatchResponse): Buffer =>
-  framedRawResponse(m.rollouts, m.summary)?.subarray(GRPC_PREFIX_BYTES) ?? finish(planWithRollouts(m.rollouts, m.summary));
-export const encodePredictResponse = (m: PredictResponse): Buffer => {
-  const rollouts = m.rollout ? [m.rollout] : [];
-  return framedRawResponse(rollouts, m.summary)?.subarray(GRPC_PREFIX_BYTES) ?? finish(planWithRollouts(rollouts, m.summary));
-};
+// A raw response assembled in its arena (raw/raw-arena.ts) arrives as a PreFramed, already in wire
+// format: its message bytes, no copy here. It reaches a serializer only when grpc-js frames it itself
+// (the pre-framed send off, or a grpc-js the patch does not fit; raw/README.md).
+export const encodePredictBatchResponse = (m: PredictBatchResponse | PreFramed): Buffer =>
+  m instanceof PreFramed ? m.message() : finish(planWithRollouts(m.rollouts, m.summary));
+export const encodePredictResponse = (m: PredictResponse | PreFramed): Buffer =>
+  m instanceof PreFramed ? m.message() : finish(planWithRollouts(m.rollout ? [m.rollout] : [], m.summary));
 
 function planChunk(chunk: ChunkFrames): Plan {
   const candidates = chunk.candidates.map((c) => ({

@@ -7,7 +7,8 @@
 //                     app, core, planning, scheduler, codec, rest, transport, service, observability,
 //                     billing, ratelimit, stripe, clients, repo
 //   npm run test:e2e  test/e2e (the engine started end to end; uses Redis/Postgres when their URLs are set)
-// Left to `npm test` alone: gpu (ORT runner workers), python (the Python SDK), fuzz (a started engine).
+// Left to `npm test` alone: gpu (ORT runner workers), python (the Python SDK), fuzz (a started engine),
+// and the two unit-folder files that start one (transport/grpc-decode, clients/packed-client).
 // `extension` lets a folder be named: `npx mocha test/ratelimit/`.
 module.exports = {
   require: ["tsx/cjs"],

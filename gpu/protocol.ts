@@ -1,7 +1,7 @@
 // Messages between the runner (main thread) and its worker thread (gpu/worker.ts).
 import type { ErrorDetails, Reason } from "../src/core/errors";
 import type { CatalogEntry } from "../src/config/catalog";
-import type { EncodeItem, StepLane } from "../src/scheduler/executor";
+import type { EncodeItem, ScorerKind, StepLane } from "../src/scheduler/executor";
 
 export const WORKER_KIND = "dream-ort-runner";
 
@@ -21,6 +21,9 @@ export type Request =
   | { id: number; op: "encode"; items: EncodeItem[] }
   | { id: number; op: "step"; numSteps: number; lanes: StepLane[] }
   | { id: number; op: "release"; keys: string[] }
+  /** frames: uint8 [count, H, W, 3]; cloned, not transferred (the runner keeps a copy to replay after a restart). */
+  | { id: number; op: "setGoal"; goalKey: string; frames: Uint8Array; count: number }
+  | { id: number; op: "releaseGoal"; keys: string[] }
   | { id: number; op: "fault"; kind: FaultKind; atStep: number };
 
 export interface WireError {
@@ -31,7 +34,7 @@ export interface WireError {
 }
 
 export type Reply =
-  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number }
+  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number; costs?: Float32Array }
   | { id: number; ok: false; error: WireError };
 
-export type Status = { status: "ready"; latentSize: number; warmMs: number } | { status: "load-failed"; error: WireError };
+export type Status = { status: "ready"; latentSize: number; warmMs: number; scorers: Record<string, ScorerKind> } | { status: "load-failed"; error: WireError };

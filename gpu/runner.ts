@@ -14,7 +14,7 @@ import { systemClock, type Clock } from "../src/core/clock";
 import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
 import type { CatalogEntry } from "../src/config/catalog";
-import type { EncodeItem, Executor, ModelGeometry, StepBatch, StepResult } from "../src/scheduler/executor";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "../src/scheduler/executor";
 import { checkExecutionProvider, formatExecutionProvider, parseExecutionProvider } from "./ep";
 import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 
@@ -77,6 +77,12 @@ export class OrtRunner implements Executor {
   private readonly liveKeys = new Set<string>();
   private readonly restartTimesMs: number[] = [];
   private readonly clock: Clock;
+  private _scorers: Readonly<Record<string, ScorerKind>> = Object.freeze({});
+  /**
+   * Goals set and not released, kept here as well as in the worker: a goal is a few frames, and
+   * replaying them into a restarted worker means a crash costs the latent states but not the goals.
+   */
+  private readonly goals = new Map<string, { frames: Uint8Array; count: number }>();
 
   constructor(private readonly opts: RunnerOptions) {
     assert(opts.chunkTimeoutMs > 0 && opts.chunkTimeoutMs <= limits.chunkTimeoutMsMax, `chunkTimeoutMs must be in (0, ${limits.chunkTimeoutMsMax}]`);
@@ -101,6 +107,10 @@ export class OrtRunner implements Executor {
   }
   get lastFailure(): string | undefined {
     return this._lastFailure;
+  }
+  /** The scorers the worker loaded (catalog `scorers`), by name; empty until load() resolves. */
+  get scorers(): Readonly<Record<string, ScorerKind>> {
+    return this._scorers;
   }
 
   /** Creates the sessions in a worker and warms them. Rejects (and the runner is "failed") if the model cannot load. */
@@ -131,12 +141,36 @@ export class OrtRunner implements Executor {
     assert(batch.lanes.length > 0 && batch.lanes.length <= limits.batchLanesMax, `a step takes 1..${limits.batchLanesMax} lanes, got ${batch.lanes.length}`);
     assert(Number.isInteger(batch.numSteps) && batch.numSteps >= 1 && batch.numSteps <= limits.numStepsMax, `numSteps must be 1..${limits.numStepsMax}, got ${batch.numSteps}`);
     for (const lane of batch.lanes) assert(lane.actions.length === chunkSize * actionDim, `lane ${lane.outStateKey}: ${lane.actions.length} action values, expected ${chunkSize * actionDim}`);
+    for (const { score, outStateKey } of batch.lanes) {
+      if (score === undefined) continue;
+      assert(this._scorers[score.scorer] !== undefined, `lane ${outStateKey}: no scorer ${JSON.stringify(score.scorer)} (loaded: ${Object.keys(this._scorers).join(", ") || "none"})`);
+      assert(this.goals.has(score.goalKey), `lane ${outStateKey}: no goal under key ${JSON.stringify(score.goalKey)}`);
+    }
     const reply = await this.call({ id: 0, op: "step", numSteps: batch.numSteps, lanes: batch.lanes });
     assert(reply.ok && reply.frames !== undefined && reply.computeUs !== undefined, "step reply without frames");
     assert(reply.frames.length === batch.lanes.length * chunkSize * height * width * 3, "step reply has the wrong number of frame bytes");
+    const scored = batch.lanes.some((l) => l.score !== undefined);
+    assert(scored === (reply.costs !== undefined) && (reply.costs === undefined || reply.costs.length === batch.lanes.length * chunkSize), "step reply costs do not match the lanes that asked");
     this._chunks++;
     for (const lane of batch.lanes) this.liveKeys.add(lane.outStateKey);
-    return { frames: reply.frames, computeUs: reply.computeUs };
+    return { frames: reply.frames, computeUs: reply.computeUs, ...(reply.costs !== undefined ? { costs: reply.costs } : {}) };
+  }
+
+  /** Keeps a goal (one frame, or a trajectory of up to limits.goalFramesMax) in the worker under its key. */
+  async setGoal(goal: GoalItem): Promise<void> {
+    const frameBytes = this.geometry.height * this.geometry.width * 3;
+    const count = goal.frames.length / frameBytes;
+    assert(Number.isInteger(count) && count >= 1 && count <= limits.goalFramesMax, `goal ${goal.goalKey}: ${goal.frames.length} bytes is not 1..${limits.goalFramesMax} frames of ${frameBytes}`);
+    const frames = goal.frames.slice(); // ours: the caller may reuse its buffer
+    await this.call({ id: 0, op: "setGoal", goalKey: goal.goalKey, frames, count });
+    this.goals.set(goal.goalKey, { frames, count });
+  }
+
+  releaseGoal(goalKeys: string[]): void {
+    if (goalKeys.length === 0 || this.closed || this._state === "failed") return;
+    for (const k of goalKeys) this.goals.delete(k);
+    this.queue.push({ req: { id: this.nextId++, op: "releaseGoal", keys: goalKeys }, awaitsReply: false, resolve: () => {}, reject: () => {} });
+    this.pump();
   }
 
   release(stateKeys: string[]): void {
@@ -264,6 +298,8 @@ export class OrtRunner implements Executor {
         this.abortLoad = null;
         clearTimeout(timer);
         w.on("message", (reply: Reply) => this.onReply(reply));
+        this._scorers = Object.freeze({ ...msg.scorers });
+        this.replayGoals();
         this.ready = true;
         this.pump();
         resolve();
@@ -271,6 +307,12 @@ export class OrtRunner implements Executor {
       w.on("error", (err: Error) => (settled ? this.onWorkerFailure(`worker error: ${err.message}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker failed while loading: ${err.message}`))));
       w.on("exit", (code: number) => (settled ? this.onWorkerFailure(`worker exited with code ${code}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker exited with code ${code} while loading`))));
     });
+  }
+
+  /** A restarted worker gets the live goals back before any other call (their replies are ignored, like a release's). */
+  private replayGoals(): void {
+    const replays: Pending[] = [...this.goals].map(([goalKey, g]) => ({ req: { id: this.nextId++, op: "setGoal", goalKey, frames: g.frames, count: g.count }, awaitsReply: false, resolve: () => {}, reject: () => {} }));
+    this.queue.unshift(...replays);
   }
 
   private onWorkerFailure(reason: string, from?: Worker): void {

@@ -26,7 +26,7 @@ export interface StepOutput {
   nextState: Float32Array;
 }
 
-type Spec = { name: string; type: ort.Tensor.Type; rank: number };
+export type Spec = { name: string; type: ort.Tensor.Type; rank: number };
 const ENCODER_INPUTS: Spec[] = [{ name: "frame", type: "uint8", rank: 4 }];
 const ENCODER_OUTPUTS: Spec[] = [{ name: "state", type: "float32", rank: 4 }];
 const STEP_INPUTS: Spec[] = [
@@ -41,7 +41,7 @@ const STEP_OUTPUTS: Spec[] = [
   { name: "next_state", type: "float32", rank: 4 },
 ];
 
-function checkContract(file: string, what: string, actual: readonly ort.InferenceSession.ValueMetadata[], expected: Spec[]): void {
+export function checkContract(file: string, what: string, actual: readonly ort.InferenceSession.ValueMetadata[], expected: Spec[]): void {
   for (const spec of expected) {
     const m = actual.find((v) => v.name === spec.name);
     const problem =
@@ -52,21 +52,23 @@ function checkContract(file: string, what: string, actual: readonly ort.Inferenc
   }
 }
 
-function fixedDim(file: string, name: string, dim: number | string | undefined, expected?: number): number {
+export function fixedDim(file: string, name: string, dim: number | string | undefined, expected?: number): number {
   if (typeof dim !== "number" || (expected !== undefined && dim !== expected)) {
     throw new ServiceError("MODEL_UNAVAILABLE", `${file}: ${name} has dimension ${JSON.stringify(dim)}, expected ${expected ?? "a fixed size"}`, { file, name });
   }
   return dim;
 }
 
-async function createSession(ep: ExecutionProvider, file: string, intraOpThreads: number | undefined): Promise<ort.InferenceSession> {
+/** `source` is a path, or the bytes of a model built in memory (then `file` only names it in errors). */
+export async function createSession(ep: ExecutionProvider, file: string, intraOpThreads: number | undefined, source: string | Uint8Array = file): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(file, {
+    const options: ort.InferenceSession.SessionOptions = {
       executionProviders: sessionProviders(ep),
       graphOptimizationLevel: "all",
       ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
       logSeverityLevel: 3, // errors only: ORT's warnings about unused initializers are noise here
-    });
+    };
+    return await (typeof source === "string" ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (err) {
     throw sessionCreateError(ep, file, err);
   }

@@ -6,6 +6,8 @@ import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
 import { NoiseCache, packStep, scatterNextState } from "./packing";
 import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
+import { ScorerSessions } from "./scorers/scorer-sessions";
+import { checkScoreRequests, scoreLanes, type Goal } from "./scorers/score-lanes";
 import { ModelSessions } from "./sessions";
 
 function wire(err: unknown): WireError {
@@ -26,18 +28,44 @@ function fire(kind: FaultKind): void {
   }
 }
 
+/** Encodes `count` frames at most encodeConcurrencyMax per encoder run, which bounds its batch memory. */
+async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: number): Promise<Float32Array> {
+  const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
+  const out = new Float32Array(count * sessions.latentSize);
+  for (let from = 0; from < count; from += limits.encodeConcurrencyMax) {
+    const n = Math.min(limits.encodeConcurrencyMax, count - from);
+    out.set(await sessions.encode(frames.subarray(from * frameBytes, (from + n) * frameBytes), n), from * sessions.latentSize);
+  }
+  return out;
+}
+
+async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
+  const opts = { modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads };
+  const sessions = await ModelSessions.open(opts);
+  try {
+    await sessions.warm(init.warmLanes);
+    const scorers = await ScorerSessions.open(opts, sessions.geometry, sessions.latentShape);
+    await scorers.warm();
+    return { sessions, scorers };
+  } catch (err) {
+    await sessions.release();
+    throw err;
+  }
+}
+
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   let sessions: ModelSessions;
+  let scorers: ScorerSessions;
   const t0 = performance.now();
   try {
-    sessions = await ModelSessions.open({ modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads });
-    await sessions.warm(init.warmLanes);
+    ({ sessions, scorers } = await openAll(init));
   } catch (err) {
     port.postMessage({ status: "load-failed", error: wire(err) } satisfies Status);
     return;
   }
   const states = new Map<string, Float32Array>();
+  const goals = new Map<string, Goal>();
   const noise = new NoiseCache(sessions.latentSize);
   const geo = { latentSize: sessions.latentSize, chunkSize: init.entry.chunkSize, actionDim: init.entry.actionDim };
   let fault: { kind: FaultKind; remaining: number } | null = null;
@@ -45,27 +73,34 @@ async function main(init: WorkerInit): Promise<void> {
   async function handle(req: Request): Promise<Reply> {
     switch (req.op) {
       case "encode": {
-        // At most encodeConcurrencyMax frames per encoder run, which bounds its batch memory.
         const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
-        for (let from = 0; from < req.items.length; from += limits.encodeConcurrencyMax) {
-          const items = req.items.slice(from, from + limits.encodeConcurrencyMax);
-          const batch = new Uint8Array(items.length * frameBytes);
-          items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
-          const encoded = await sessions.encode(batch, items.length);
-          items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
-        }
+        const batch = new Uint8Array(req.items.length * frameBytes);
+        req.items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
+        const encoded = await encodeFrames(sessions, batch, req.items.length);
+        req.items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
         return { id: req.id, ok: true };
       }
+      case "setGoal": {
+        // Encoded once here, not per scored chunk, and only when a latent scorer will read it.
+        const latents = scorers.hasLatent ? await encodeFrames(sessions, req.frames, req.count) : undefined;
+        goals.set(req.goalKey, { count: req.count, frames: req.frames, ...(latents !== undefined ? { latents } : {}) });
+        return { id: req.id, ok: true };
+      }
+      case "releaseGoal":
+        for (const k of req.keys) goals.delete(k);
+        return { id: req.id, ok: true };
       case "step": {
         if (fault !== null && fault.remaining-- === 0) {
           const kind = fault.kind;
           fault = null;
           fire(kind);
         }
+        checkScoreRequests(req.lanes, goals, scorers); // before the step, so a bad request costs no compute
         const s0 = performance.now();
         const out = await sessions.step(packStep(req.lanes, states, geo, noise), req.numSteps);
+        const costs = await scoreLanes(req.lanes, out, goals, scorers, { ...geo, frameBytes: sessions.geometry.height * sessions.geometry.width * 3 });
         scatterNextState(req.lanes, out.nextState, geo.latentSize, states);
-        return { id: req.id, ok: true, frames: out.frames, computeUs: Math.round((performance.now() - s0) * 1000) };
+        return { id: req.id, ok: true, frames: out.frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
       }
       case "release":
         for (const k of req.keys) states.delete(k);
@@ -86,10 +121,11 @@ async function main(init: WorkerInit): Promise<void> {
         reply = { id: req.id, ok: false, error: wire(err) };
       }
       // Frames move to the main thread without a copy: the buffer is transferred, not cloned.
-      port.postMessage(reply, reply.ok && reply.frames ? [reply.frames.buffer as ArrayBuffer] : []);
+      const transfer = reply.ok ? [reply.frames?.buffer, reply.costs?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
+      port.postMessage(reply, transfer);
     });
   });
-  port.postMessage({ status: "ready", latentSize: sessions.latentSize, warmMs: Math.round(performance.now() - t0) } satisfies Status);
+  port.postMessage({ status: "ready", latentSize: sessions.latentSize, warmMs: Math.round(performance.now() - t0), scorers: scorers.kinds() } satisfies Status);
 }
 
 const init = workerData as WorkerInit | undefined;

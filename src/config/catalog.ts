@@ -7,6 +7,20 @@ export interface CatalogFiles {
   step: string;
 }
 
+/** Built-in scorers (gpu/scorers/, formulas in docs/MODEL_CONTRACT.md "Scorers"). */
+export type BuiltinScorerName = "pixel-l2" | "pixel-l1" | "ssim" | "latent-mse";
+
+/**
+ * One named scorer of a model: a built-in (built in memory by the runner) or an ONNX file relative to
+ * the model directory, used by name like a model. `downsample` (pixel-*, ssim; default 1) is the side of
+ * the s x s average pool applied first; `window` (ssim; default 7) is the side of the box window.
+ */
+export type CatalogScorer =
+  | { builtin: "pixel-l2" | "pixel-l1"; downsample?: number }
+  | { builtin: "ssim"; downsample?: number; window?: number }
+  | { builtin: "latent-mse" }
+  | { file: string };
+
 export interface CatalogEntry {
   slug: string;
   name: string;
@@ -33,6 +47,8 @@ export interface CatalogEntry {
   queueDelayUs: number;
   /** Reference models are built by gpu/build-reference-models.ts when missing. */
   reference?: "full" | "tiny";
+  /** Scorers the runner loads beside the model, by name (at most limits.scorersPerModelMax). */
+  scorers?: Record<string, CatalogScorer>;
   benchmark?: { p50Ms?: number; p99Ms?: number; psnr?: number; ssim?: number; lpips?: number };
 }
 

@@ -23,7 +23,59 @@ export function validateEntry(e: CatalogEntry): CatalogEntry {
   check(e, Number.isInteger(e.batchLanesMax) && e.batchLanesMax >= 1 && e.batchLanesMax <= limits.batchLanesMax, "batchLanesMax", `must be 1..${limits.batchLanesMax}`);
   check(e, Number.isInteger(e.queueDelayUs) && e.queueDelayUs >= 0 && e.queueDelayUs <= limits.queueDelayUsMax, "queueDelayUs", "out of range");
   check(e, Boolean(e.files?.encoder) && Boolean(e.files?.step), "files", "needs encoder and step");
+  if (e.scorers !== undefined) validateScorers(e);
   return e;
+}
+
+// --- scorers (docs/MODEL_CONTRACT.md "Scorers") ---------------------------------------------------
+
+const SCORER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Allowed keys per scorer form; anything else is a typo the operator should hear about at boot. */
+const SCORER_KEYS: Record<string, readonly string[]> = {
+  "pixel-l2": ["builtin", "downsample"],
+  "pixel-l1": ["builtin", "downsample"],
+  ssim: ["builtin", "downsample", "window"],
+  "latent-mse": ["builtin"],
+};
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function validateScorers(e: CatalogEntry): void {
+  check(e, isPlainObject(e.scorers), "scorers", "must be an object of name → scorer");
+  const names = Object.keys(e.scorers!);
+  check(e, names.length <= limits.scorersPerModelMax, "scorers", `has ${names.length} entries, at most ${limits.scorersPerModelMax}`);
+  for (const name of names) {
+    check(e, SCORER_NAME.test(name), `scorers.${name.slice(0, limits.errorEchoCharsMax)}`, "name must be lowercase [a-z0-9-], at most 63 characters");
+    validateScorer(e, `scorers.${name}`, e.scorers![name]);
+  }
+}
+
+function validateScorer(e: CatalogEntry, field: string, raw: unknown): void {
+  check(e, isPlainObject(raw), field, 'must be an object: {"builtin": ...} or {"file": ...}');
+  const s = raw as Record<string, unknown>;
+  check(e, ("builtin" in s) !== ("file" in s), field, 'needs exactly one of "builtin" and "file"');
+  if ("file" in s) {
+    const f = s.file;
+    check(e, typeof f === "string" && f.length > 0 && !f.startsWith("/") && !f.split(/[\\/]/).includes(".."), `${field}.file`, "must be a path relative to the model directory (no leading / and no ..)");
+    for (const k of Object.keys(s)) check(e, k === "file", `${field}.${k}`, "is not a field of a file scorer");
+    return;
+  }
+  const keys = SCORER_KEYS[String(s.builtin)];
+  check(e, keys !== undefined, `${field}.builtin`, `must be one of ${Object.keys(SCORER_KEYS).join(", ")}`);
+  for (const k of Object.keys(s)) check(e, keys!.includes(k), `${field}.${k}`, `is not a field of the ${String(s.builtin)} scorer`);
+  const [h, w] = e.resolution;
+  const downsample = s.downsample ?? 1;
+  if ("downsample" in s) {
+    const ok = Number.isInteger(downsample) && (downsample as number) >= 1 && (downsample as number) <= limits.scorerDownsampleMax;
+    check(e, ok && h % (downsample as number) === 0 && w % (downsample as number) === 0, `${field}.downsample`, `must be an integer 1..${limits.scorerDownsampleMax} dividing both ${h} and ${w}`);
+  }
+  if (s.builtin === "ssim") {
+    const window = s.window ?? 7;
+    const side = Math.min(h, w) / (downsample as number);
+    check(e, Number.isInteger(window) && (window as number) >= 1 && (window as number) <= Math.min(side, limits.scorerDownsampleMax), `${field}.window`, `must be an integer 1..${Math.min(side, limits.scorerDownsampleMax)} (no larger than the downsampled image)`);
+  }
 }
 
 export function loadCatalog(file: string): Catalog {

@@ -57,6 +57,9 @@ export const limits = Object.freeze({
   queueDelayUsMax: 10_000_000, // upper bound on a configured batching delay
   chunkTimeoutMsMax: 600_000,
   runnerRestartsPerMinuteMax: 10,
+  scorersPerModelMax: 8, // named scorers in one catalog entry (each is a session in the runner)
+  scorerDownsampleMax: 64, // side of a built-in scorer's average pool, and of the SSIM window
+  goalFramesMax: 240, // frames in one goal (a goal per predicted frame of the longest rollout: actionStepsMax)
 
   // --- streaming / memory ---
   streamBufferedChunksMax: 4, // per stream; a reader stalled beyond this is cancelled

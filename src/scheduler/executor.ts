@@ -26,7 +26,31 @@ export interface StepLane {
   /** Noise is a pure function of (seed, chunkIndex): same inputs and seed → identical frames. */
   seed: bigint;
   chunkIndex: number;
+  /**
+   * Score this lane's chunk in the executor, right after the step: `scorer` is a name from the model's
+   * catalog `scorers`, `goalKey` a goal set with setGoal. Costs come back in StepResult.costs.
+   */
+  score?: StepScore;
 }
+
+export interface StepScore {
+  scorer: string;
+  goalKey: string;
+}
+
+/** A goal for scoring, kept in the executor until releaseGoal. */
+export interface GoalItem {
+  goalKey: string;
+  /**
+   * Raw RGB8 at the model's resolution: one frame (height*width*3 bytes, the goal of every frame), or
+   * n frames back to back (a goal trajectory: predicted frame t of the rollout, 0-based, is scored
+   * against goal min(t, n-1)).
+   */
+  frames: Uint8Array;
+}
+
+/** "frames": scores each predicted frame; "latent": scores the chunk-end latent (one cost per chunk). */
+export type ScorerKind = "frames" | "latent";
 
 export interface StepBatch {
   /** Diffusion steps for every lane of this call (the scheduler groups lanes by num_steps). */
@@ -42,6 +66,13 @@ export interface StepResult {
   frames: Uint8Array;
   /** Time the step took inside the runner, excluding queueing. */
   computeUs: number;
+  /**
+   * Present when some lane asked for a score: float32 [lanes, chunkSize], lower is better; lane i's
+   * costs start at i*chunkSize. Rows of lanes that did not ask are NaN. A latent scorer's row repeats
+   * its one chunk-end cost chunkSize times. Padded frames of a partial last chunk are scored too; the
+   * caller drops their costs as it drops the frames.
+   */
+  costs?: Float32Array;
 }
 
 export interface ModelGeometry {
@@ -59,4 +90,10 @@ export interface Executor {
   step(batch: StepBatch): Promise<StepResult>;
   /** Forget states (finished or cancelled lanes and their requests). Never throws. */
   release(stateKeys: string[]): void;
+  /** Scorers loaded with the model (catalog `scorers`), by name; absent or empty: no scoring. */
+  readonly scorers?: Readonly<Record<string, ScorerKind>>;
+  /** Keep a goal under its key (encoded once too, when the model has a latent scorer). */
+  setGoal?(goal: GoalItem): Promise<void>;
+  /** Forget goals. Never throws. */
+  releaseGoal?(goalKeys: string[]): void;
 }

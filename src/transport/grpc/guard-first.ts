@@ -4,7 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Admission, CallContext, MethodImpl, MethodTable } from "../../service/context";
 import type { CallOutcome } from "./call-outcome";
-import { callContext } from "./context";
+import { callContext, grpcCallContext, type CallHead } from "./context";
 
 export interface Admitted {
   ctx: CallContext;
@@ -43,8 +43,7 @@ export class GuardFirst {
         next({
           onReceiveMetadata: (metadata, passOn) => {
             const started = performance.now();
-            const ctx = callContext({ metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }, controller);
-            const admission = admit(ctx);
+            const { ctx, admission } = this.admitOnMetadata({ metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }, controller, admit);
             this.admitted.set(metadata, { ctx, controller, admission });
             admission.then(
               () => passOn(metadata),
@@ -58,6 +57,20 @@ export class GuardFirst {
           onCancel: () => controller.abort(),
         }),
     });
+  }
+
+  /**
+   * The call's context and its guard's outcome. A malformed header (x-dreamengine-deadline-ms) is the
+   * call's answer, INVALID_ARGUMENT naming it, as on REST; the context then built without it only
+   * carries the request id that answer reports.
+   */
+  private admitOnMetadata(head: CallHead, controller: AbortController, admit: MethodImpl["admit"]): { ctx: CallContext; admission: Promise<Admission> } {
+    try {
+      const ctx = grpcCallContext(head, controller);
+      return { ctx, admission: admit(ctx) };
+    } catch (err) {
+      return { ctx: callContext(head, controller), admission: Promise.reject(err) };
+    }
   }
 
   /**

@@ -13,9 +13,12 @@ export function ssimScorerGraph(geo: FrameScorerGeometry, downsample: number, wi
   const g = new GraphBuilder("dream_scorer_ssim");
   const { frames, goal } = frameScorerInputs(g, geo);
   const inv255 = g.f32("scorer.inv255", [], [1 / 255]);
-  const x = unitPooled(g, frames, inv255, downsample);
-  const y = unitPooled(g, goal, inv255, downsample);
-  const box = (t: string) => g.o("AveragePool", [t], { kernel_shape: attr.ints([window, window, 1]), strides: attr.ints([1, 1, 1]) });
+  const x = unitPooled(g, frames, inv255, geo, downsample);
+  const y = unitPooled(g, goal, inv255, geo, downsample);
+  // The k×k box mean as a k×1 then a 1×k mean (separable; exact, since no window is padded): 2k
+  // instead of k² reads per value. The trailing axis (RGB) has kernel 1, so channels stay apart.
+  const pool = (t: string, kernel: number[]) => g.o("AveragePool", [t], { kernel_shape: attr.ints(kernel), strides: attr.ints([1, 1, 1]) });
+  const box = (t: string) => pool(pool(t, [window, 1, 1]), [1, window, 1]);
   const mul = (a: string, b: string) => g.o("Mul", [a, b]);
   const add = (a: string, b: string) => g.o("Add", [a, b]);
   const [c1, c2, two] = [g.f32("scorer.c1", [], [SSIM_C1]), g.f32("scorer.c2", [], [SSIM_C2]), g.f32("scorer.two", [], [2])];

@@ -4,7 +4,7 @@
 // Also StreamPredict (same request, raw frames as each chunk finishes), which overlaps the transfer of
 // chunk c with the compute of chunk c+1, and the engine's own wall time from the response summary, so
 // the gap splits into engine overhead vs moving the frames, and (in a separate pass) the same unary
-// call with the client's warm receive off and on (clients/typescript/warm-receive.ts). The direct runs
+// call with the client's warm receive off and on (clients/typescript/src/warm-receive.ts, opted in per client). The direct runs
 // reuse one output buffer, as the served path reuses its response buffer. Every timing comes with the share of CPU
 // the hypervisor stole meanwhile (this runs on shared VMs), and the row repeats the ratio over the reps
 // where neither side lost more than 3%. Prints one JSON row per (model, k) and a one-line summary.

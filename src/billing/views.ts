@@ -1,4 +1,4 @@
-// What the facade returns: integer micros plus the display views HTTP_SURFACE.md specifies (mils,
+// What the facade returns: integer micros plus the display views docs/API.md specifies (mils,
 // cents, USD), derived only here at the edge.
 import { clientRequestId } from "./request-scope";
 import { ServiceError } from "../core/errors";

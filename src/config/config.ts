@@ -25,7 +25,7 @@ export interface Config {
   holdTtlMs: number;
   shutdownGraceMs: number;
   stripe: { secretKey: string; webhookSecret: string; successUrl: string; cancelUrl: string; apiHost?: string; apiPort?: number; apiProtocol?: "http" | "https" } | undefined;
-  /** Round each debit up to a whole cent (legacy seed behaviour; off by default, see HTTP_SURFACE.md). */
+  /** Round each debit up to a whole cent (legacy seed behaviour; off by default, see docs/API.md "Domain numbers"). */
   roundDebitsToCent: boolean;
   /** On an embedded first boot, create a starter key with this many USD of credits (0 disables). */
   starterCreditsUsd: number;

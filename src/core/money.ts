@@ -1,5 +1,5 @@
 // Money is integer micro-USD everywhere (1 frame = 500 micros). Views in mils, cents and USD are
-// derived only at the edges. See HTTP_SURFACE.md "Money decision".
+// derived only at the edges. See docs/API.md "Domain numbers" (money decision).
 import { assert } from "./assert";
 
 export const MICROS_PER_USD = 1_000_000;

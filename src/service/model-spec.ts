@@ -1,4 +1,4 @@
-// CatalogEntry + serving state → the public ModelSpec (HTTP_SURFACE.md).
+// CatalogEntry + serving state → the public ModelSpec (docs/API.md "ModelSpec").
 import { MICROS_PER_USD } from "../core/money";
 import type { ModelSpec } from "../gen/dream/v1/dream";
 import type { ModelSlot } from "./ports";

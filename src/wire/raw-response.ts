@@ -1,5 +1,5 @@
 // The wire layout of a raw (RAW_RGB8) unary predict response, as far as both ends need to agree on it:
-// the server's arena (transport/grpc/raw-arena.ts) lays the message out this way, and the TypeScript
+// the server's arena (transport/grpc/raw/raw-arena.ts) lays the message out this way, and the TypeScript
 // client bounds the response's size from its own request to receive it into memory faulted in ahead.
 import { fieldSize } from "./framing";
 

@@ -1,6 +1,6 @@
 // End to end over real HTTP (global fetch / node:http) against the whole server started in-process
 // (startHarness: tiny 48x64 model, embedded ledger, in-process balances): every endpoint of
-// docs/HTTP_SURFACE.md with its documented status codes, headers and bodies — health, status,
+// docs/API.md (the spec copy: docs/HTTP_SURFACE.md) with its documented status codes, headers and bodies — health, status,
 // the model catalog, multipart/JSON predict (MP4 that decodes to T+1 frames), predict_batch as
 // multipart/mixed, billing (balance, topup with and without Stripe, transactions, the signed webhook),
 // OpenAPI, /metrics, and the error table 400/401/402/403/404/405/412/413/415/429/503/504.

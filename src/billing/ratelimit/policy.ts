@@ -1,5 +1,5 @@
 // Default policies and policy validation. The per-key default (50 req/s, burst 200) is the documented
-// "fresh key" limit in HTTP_SURFACE.md; per-key overrides come from the key store and are passed in.
+// "fresh key" limit in docs/API.md; per-key overrides come from the key store and are passed in.
 import { invalidArgument } from "../../core/errors";
 import type { RatePolicy } from "./types";
 

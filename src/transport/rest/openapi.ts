@@ -12,7 +12,7 @@ import { resolveFieldPath } from "./routes";
 
 type Schema = Record<string, unknown>;
 
-/** Answer without an API key (HTTP_SURFACE.md: healthz, status and the model catalog). */
+/** Answer without an API key (docs/API.md "Transports": healthz, status and the model catalog). */
 const PUBLIC_METHODS = new Set(["/dream.v1.Status/GetStatus", "/dream.v1.Status/Health", "/dream.v1.Models/ListModels", "/dream.v1.Models/GetModel"]);
 
 export interface OpenApiExtras {

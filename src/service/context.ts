@@ -18,7 +18,7 @@ export interface CallContext {
    * and decoding count: that is what clients wait for. Absent for calls made without a transport.
    */
   receivedWallMs?: number;
-  /** Absolute deadline in Clock.wallMs() terms, from the gRPC deadline or the HTTP grpc-timeout header. */
+  /** Absolute deadline in Clock.wallMs() terms: the earliest of the transport's deadline, grpc-timeout and X-DreamEngine-Deadline-Ms (transport/request-context.ts). */
   deadlineWallMs: number | undefined;
   /** Headers/metadata to send with the response (lower-case names, e.g. x-dreamengine-frames). */
   responseHeaders: Map<string, string>;

@@ -45,7 +45,7 @@ async function scoreFrames(s: Scorer, sessions: ScorerSessions, lanes: readonly 
     goals.forEach((g, k) => goal.set(g.frames.subarray(0, frameBytes), k * frameBytes));
     return sessions.runFrames(s, batch, goal, m, f);
   }
-  if (!s.framesDimSymbolic) throw new ServiceError("INVALID_ARGUMENT", `scorer ${JSON.stringify(s.name)} fixes its frame dimension, so it cannot take per-frame goals`, { scorer: s.name });
+  assert(s.framesDimSymbolic, `scorer ${s.name} fixes F but got per-frame goals (checkScoreRequests lets none through)`);
   const goal = new Uint8Array(m * f * frameBytes);
   goals.forEach((g, k) => {
     const chunkIndex = lanes[idx[k]!]!.chunkIndex;
@@ -85,7 +85,7 @@ export async function scoreLanes(lanes: readonly StepLane[], step: { frames: Uin
   const costs = new Float32Array(lanes.length * geo.chunkSize).fill(NaN);
   for (const [name, idx] of groups) {
     const s = sessions.get(name);
-    if (s === undefined) throw new ServiceError("INVALID_ARGUMENT", `no scorer ${JSON.stringify(name)} in this model's catalog entry`, { scorer: name });
+    assert(s !== undefined, `no scorer ${name} (checkScoreRequests lets none through)`);
     const laneGoals = idx.map((i) => lookupGoal(goals, lanes[i]!.score!.goalKey));
     const c = s.kind === "latent" ? await scoreLatent(s, sessions, lanes, idx, laneGoals, step.nextState, geo) : await scoreFrames(s, sessions, lanes, idx, laneGoals, step.frames, geo);
     idx.forEach((lane, k) => costs.set(c.subarray(k * geo.chunkSize, (k + 1) * geo.chunkSize), lane * geo.chunkSize));
@@ -93,11 +93,16 @@ export async function scoreLanes(lanes: readonly StepLane[], step: { frames: Uin
   return costs;
 }
 
+/** Every lane's score request names a loaded scorer and a live goal the scorer can take; run before the step so a bad one costs no compute. */
 export function checkScoreRequests(lanes: readonly StepLane[], goals: ReadonlyMap<string, Goal>, sessions: ScorerSessions): void {
   for (const lane of lanes) {
     if (lane.score === undefined) continue;
-    if (sessions.get(lane.score.scorer) === undefined) throw new ServiceError("INVALID_ARGUMENT", `no scorer ${JSON.stringify(lane.score.scorer)} in this model's catalog entry`, { scorer: lane.score.scorer });
-    lookupGoal(goals, lane.score.goalKey);
+    const s = sessions.get(lane.score.scorer);
+    if (s === undefined) throw new ServiceError("INVALID_ARGUMENT", `no scorer ${JSON.stringify(lane.score.scorer)} in this model's catalog entry`, { scorer: lane.score.scorer });
+    const goal = lookupGoal(goals, lane.score.goalKey);
+    if (s.kind === "frames" && goal.count > 1 && !s.framesDimSymbolic) {
+      throw new ServiceError("INVALID_ARGUMENT", `scorer ${JSON.stringify(s.name)} fixes its frame dimension, so it cannot take per-frame goals (goal ${JSON.stringify(lane.score.goalKey)} has ${goal.count} frames)`, { scorer: s.name, goalKey: lane.score.goalKey });
+    }
   }
 }
 

@@ -91,15 +91,15 @@ function withScorers(entry: CatalogEntry, scorers: Record<string, CatalogScorer>
 const frameOf = (frames: Uint8Array, i: number, j: number) => frames.subarray((i * F + j) * FB, (i * F + j + 1) * FB);
 
 /** A tiny custom frame scorer: cost = |mean brightness of the frame − of the goal| in [0,1] units. */
-function brightnessScorer(goalType: number): Uint8Array {
+function brightnessScorer(goalType: number, framesDim: number | "F" = "F"): Uint8Array {
   const g = new GraphBuilder("test_brightness");
-  const frames = g.input("frames", DT.UINT8, ["B", "F", H, W, 3]);
+  const frames = g.input("frames", DT.UINT8, ["B", framesDim, H, W, 3]);
   const goal = g.input("goal", goalType, ["B", H, W, 3]);
   const axes = g.i64("axes", [3], [2, 3, 4]);
   const mean = (t: string) => g.o("ReduceMean", [g.o("Cast", [t], { to: attr.i(DT.FLOAT) }), axes], { keepdims: attr.i(0) });
   const goal5 = g.o("Unsqueeze", [goal, g.i64("axis1", [1], [1])]);
   const diff = g.o("Abs", [g.o("Sub", [mean(frames), mean(goal5)])]);
-  g.output("cost", DT.FLOAT, ["B", "F"], g.o("Mul", [diff, g.f32("inv255", [], [1 / 255])]));
+  g.output("cost", DT.FLOAT, ["B", framesDim], g.o("Mul", [diff, g.f32("inv255", [], [1 / 255])]));
   return encodeModel(g.build(), { irVersion: 10, opset: 21, producerName: "test", producerVersion: "1", docString: "", metadata: {} });
 }
 
@@ -238,7 +238,8 @@ describe("gpu/scorers: scoring inside the runner's worker (tiny model)", () => {
     await ensureReferenceModels(dir, { models: [entry] });
     await mkdir(join(dir, "custom"), { recursive: true });
     await writeFile(join(dir, "custom", "brightness.onnx"), brightnessScorer(DT.UINT8));
-    const scorers = { ...entry.scorers, brightness: { file: "custom/brightness.onnx" } };
+    await writeFile(join(dir, "custom", "brightness-f12.onnx"), brightnessScorer(DT.UINT8, F));
+    const scorers = { ...entry.scorers, brightness: { file: "custom/brightness.onnx" }, "brightness-f12": { file: "custom/brightness-f12.onnx" } };
     await writeFile(join(dir, "catalog.json"), JSON.stringify({ models: [{ ...entry, scorers }] }));
     entry = loadCatalog(join(dir, "catalog.json")).models[0]!;
     runner = createRunner({ modelDir: dir, entry, chunkTimeoutMs: 60_000, warmLanes: 2 });
@@ -254,7 +255,7 @@ describe("gpu/scorers: scoring inside the runner's worker (tiny model)", () => {
   const scored = (l: StepLane, scorer: string, goalKey = "goal"): StepLane => ({ ...l, score: { scorer, goalKey } });
 
   it("loads the catalog's scorers and reports their kinds", () => {
-    assert.deepEqual(runner.scorers, { "pixel-l2": "frames", "pixel-l1": "frames", ssim: "frames", latent: "latent", brightness: "frames" });
+    assert.deepEqual(runner.scorers, { "pixel-l2": "frames", "pixel-l1": "frames", ssim: "frames", latent: "latent", brightness: "frames", "brightness-f12": "frames" });
   });
 
   it("returns costs for exactly the lanes that asked, equal to scoring the returned frames", async () => {
@@ -282,8 +283,14 @@ describe("gpu/scorers: scoring inside the runner's worker (tiny model)", () => {
     const r = await runner.step({ numSteps: 2, lanes: [scored(lane("t", "t1", chunk(1)), "pixel-l2", "traj"), scored(lane("t", "t2", chunk(-1)), "pixel-l2", "traj")] });
     assert.deepEqual(Array.from(r.costs!.subarray(0, F)), new Array(F).fill(0));
     assert.ok(r.costs!.subarray(F).every((c) => c > 0));
+    // A scorer with F fixed takes single goals but not a trajectory (F cannot fold into B); refused before the step runs.
+    const chunks = runner.chunksExecuted;
+    const fixed = await runner.step({ numSteps: 2, lanes: [scored(lane("t", "t3", chunk(1)), "brightness-f12", "goal")] });
+    assert.ok(fixed.costs!.every(Number.isFinite));
+    await assert.rejects(runner.step({ numSteps: 2, lanes: [scored(lane("t", "t3", chunk(1)), "brightness-f12", "traj")] }), /fixes its frame dimension, so it cannot take per-frame goals/);
+    assert.equal(runner.chunksExecuted, chunks + 1);
     runner.releaseGoal(["traj"]);
-    runner.release(["t", "t0", "t1", "t2"]);
+    runner.release(["t", "t0", "t1", "t2", "t3"]);
   });
 
   it("the latent scorer ranks candidates like pixel L2 (goal: the frame reached by actions A; candidates A + growing perturbation)", async () => {
@@ -322,6 +329,20 @@ describe("gpu/scorers: scoring inside the runner's worker (tiny model)", () => {
     try {
       await assert.rejects(r.load(), (e: unknown) => e instanceof ServiceError && e.reason === "MODEL_UNAVAILABLE" && /input "goal" has dtype float32, expected uint8/.test(e.message) && e.details.name === "goal");
       assert.equal(r.state, "failed");
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("a custom scorer without a cost output fails the load, naming the tensor", async () => {
+    const g = new GraphBuilder("test_no_cost");
+    const frames = g.input("frames", DT.UINT8, ["B", "F", H, W, 3]);
+    g.input("goal", DT.UINT8, ["B", H, W, 3]);
+    g.output("score", DT.FLOAT, ["B", "F"], g.o("ReduceMean", [g.o("Cast", [frames], { to: attr.i(DT.FLOAT) }), g.i64("axes", [3], [2, 3, 4])], { keepdims: attr.i(0) }));
+    await writeFile(join(dir, "custom", "no-cost.onnx"), encodeModel(g.build(), { irVersion: 10, opset: 21, producerName: "test", producerVersion: "1", docString: "", metadata: {} }));
+    const r = createRunner({ modelDir: dir, entry: withScorers(entry, { nocost: { file: "custom/no-cost.onnx" } }), chunkTimeoutMs: 60_000, warmLanes: 1 });
+    try {
+      await assert.rejects(r.load(), (e: unknown) => e instanceof ServiceError && e.reason === "MODEL_UNAVAILABLE" && /output "cost" is missing/.test(e.message) && e.details.name === "cost");
     } finally {
       await r.close();
     }

@@ -3,18 +3,8 @@
 // client sleeps between retries; a deadline covers the attempts and the sleeps together.
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
-import { DreamClient, DreamError } from "../../clients/typescript/src";
-import { FakeEngine, okStatus } from "./fake-engine";
-
-async function rejection(p: Promise<unknown>): Promise<DreamError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof DreamError, `a DreamError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-}
+import { DreamClient } from "../../clients/typescript/src";
+import { FakeEngine, okStatus, rejection } from "./fake-engine";
 
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -8,9 +8,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DreamClient, DreamError, isLoopbackAddress } from "../../clients/typescript/src";
+import { DreamClient, isLoopbackAddress } from "../../clients/typescript/src";
 import { channelCredentials } from "../../clients/typescript/src/credentials";
-import { FakeEngine, okStatus } from "./fake-engine";
+import { FakeEngine, okStatus, rejection } from "./fake-engine";
 
 function selfSigned(): { key: Buffer; cert: Buffer } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-tls-"));
@@ -21,16 +21,6 @@ function selfSigned(): { key: Buffer; cert: Buffer } {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<DreamError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof DreamError, `a DreamError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
 }
 
 describe("TS client: credentials", function () {

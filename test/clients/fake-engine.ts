@@ -5,7 +5,20 @@ import * as grpc from "@grpc/grpc-js";
 import { GetStatusResponse, ModelsService, StatusService, type PredictBatchRequest, type PredictBatchResponse, type StreamPredictResponse } from "../../src/gen/dream/v1/dream";
 import { ErrorInfo, RetryInfo } from "../../src/gen/google/rpc/error_details";
 import { Status } from "../../src/gen/google/rpc/status";
+import assert from "node:assert/strict";
+import { DreamError } from "../../clients/typescript/src";
 import { STATUS_DETAILS_KEY } from "../../src/wire/status-details";
+
+/** The DreamError a call rejects with (fails the test if it resolves or rejects with anything else). */
+export async function rejection(p: Promise<unknown>): Promise<DreamError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof DreamError, `a DreamError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail("expected the call to fail");
+}
 
 export interface Failure {
   code: grpc.status;

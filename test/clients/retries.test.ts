@@ -5,17 +5,7 @@ import assert from "node:assert/strict";
 import { DreamClient, DreamError, RETRYABLE_REASONS } from "../../clients/typescript/src";
 import { backoffMs, DEFAULT_RETRY_POLICY } from "../../clients/typescript/src/retry";
 import { FrameEncoding, PredictBatchResponse } from "../../src/gen/dream/v1/dream";
-import { FakeEngine, okStatus, type Failure } from "./fake-engine";
-
-const rejection = async (p: Promise<unknown>): Promise<DreamError> => {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof DreamError, `a DreamError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-};
+import { FakeEngine, okStatus, rejection, type Failure } from "./fake-engine";
 
 const batch = (requestId = "") => ({
   model: "m",

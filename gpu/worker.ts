@@ -39,6 +39,12 @@ async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: 
   return out;
 }
 
+/** Goal frames are encoded once here, not per scored chunk, and only when a latent scorer will read them. */
+async function makeGoal(sessions: ModelSessions, scorers: ScorerSessions, frames: Uint8Array, count: number): Promise<Goal> {
+  if (!scorers.hasLatent) return { count, frames };
+  return { count, frames, latents: await encodeFrames(sessions, frames, count) };
+}
+
 async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
   const opts = { modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads };
   const sessions = await ModelSessions.open(opts);
@@ -80,12 +86,9 @@ async function main(init: WorkerInit): Promise<void> {
         req.items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
         return { id: req.id, ok: true };
       }
-      case "setGoal": {
-        // Encoded once here, not per scored chunk, and only when a latent scorer will read it.
-        const latents = scorers.hasLatent ? await encodeFrames(sessions, req.frames, req.count) : undefined;
-        goals.set(req.goalKey, { count: req.count, frames: req.frames, ...(latents !== undefined ? { latents } : {}) });
+      case "setGoal":
+        goals.set(req.goalKey, await makeGoal(sessions, scorers, req.frames, req.count));
         return { id: req.id, ok: true };
-      }
       case "releaseGoal":
         for (const k of req.keys) goals.delete(k);
         return { id: req.id, ok: true };

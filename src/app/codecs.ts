@@ -34,7 +34,7 @@ function mp4RolloutEncoder(encoder: Mp4Encoder): RolloutEncoder {
 }
 
 export const codecPort: CodecPort = {
-  decodeStartFrame: (input, expected) => decodeInputFrame({ encoding: input.encoding, data: input.data, height: input.height, width: input.width }, expected),
+  decodeStartFrame: (input, expected, field) => decodeInputFrame({ encoding: input.encoding, data: input.data, height: input.height, width: input.width }, expected, field),
   openRolloutEncoders: async (count, encoding, geometry) => {
     if (encoding !== "MP4") return Array.from({ length: count }, () => frameRolloutEncoder(encoding as FrameOutputEncoding, geometry));
     const encoders = await openMp4Encoders(count, { height: geometry.height, width: geometry.width, fps: geometry.fps });

@@ -20,7 +20,16 @@ export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements M
   submit(request: EngineRequest, sink: EngineSink): void {
     let queueUs = 0;
     this.scheduler.submit(
-      { requestId: request.requestId, lanes: request.lanes, startFrame: request.startFrame, numSteps: request.numSteps, guidance: request.guidance, seed: request.seed, deadlineUs: request.deadlineUs },
+      {
+        requestId: request.requestId,
+        lanes: request.lanes,
+        startFrame: request.startFrame,
+        numSteps: request.numSteps,
+        guidance: request.guidance,
+        seed: request.seed,
+        deadlineUs: request.deadlineUs,
+        ...(request.score ? { score: request.score } : {}),
+      },
       {
         onStart: (q) => {
           queueUs = q;
@@ -35,6 +44,18 @@ export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements M
   cancel(requestId: string, candidateIndices?: number[]): CancelOutcome {
     const r = this.scheduler.cancel(requestId, candidateIndices);
     return r.known ? { found: true, cancelled: r.cancelled, stillRunning: r.stillRunning } : { found: false, cancelled: [], stillRunning: [] };
+  }
+
+  get scorers(): Readonly<Record<string, "frames" | "latent">> {
+    return this.scheduler.scorers;
+  }
+
+  setGoal(goalKey: string, frames: Uint8Array): Promise<void> {
+    return this.scheduler.setGoal({ goalKey, frames });
+  }
+
+  releaseGoal(goalKeys: string[]): void {
+    this.scheduler.releaseGoal(goalKeys);
   }
 
   stats(): EngineStats {

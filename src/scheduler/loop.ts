@@ -8,7 +8,7 @@ import { systemClock, type Clock } from "../core/clock";
 import { invalidArgument, type ServiceError } from "../core/errors";
 import { limits } from "../core/limits";
 import { chunkActions, firstFrameIndexOf, framesInChunk, laneFrameViews } from "./chunks";
-import type { EncodeItem, Executor, ModelGeometry, StepBatch, StepResult } from "./executor";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "./executor";
 import { consumerError, deadlinePassedError, drainingError, engineFailure, expiredError, queueFullError } from "./failures";
 import { deadlinePassed, plan, type Plan, type PlanConfig, type PlanState } from "./plan";
 import { RequestQueue } from "./queue";
@@ -131,6 +131,10 @@ export class ModelScheduler {
   submit(request: SubmitRequest, sink: RequestSink): void {
     if (this.draining) throw drainingError(this.model, this.retryAfterS);
     const actionSteps = validateSubmit(request, this.geometry, this.batchLanesMax);
+    if (request.score !== undefined && this.executor.scorers?.[request.score.scorer] === undefined) {
+      const known = Object.keys(this.executor.scorers ?? {});
+      throw invalidArgument("cost.scorer", `${this.model} has no scorer ${JSON.stringify(request.score.scorer.slice(0, 64))}; it has ${known.length ? known.join(", ") : "none"}`);
+    }
     if (this.live.has(request.requestId)) {
       throw invalidArgument("request_id", "a request with this id is already queued or running", { requestId: request.requestId });
     }
@@ -171,6 +175,24 @@ export class ModelScheduler {
     if (request.phase === "queued" && request.liveLaneCount === 0) this.end(request, "cancelled");
     this.kick();
     return result;
+  }
+
+  /** The scorers the executor loaded with the model, by name (empty: this model cannot score). */
+  get scorers(): Readonly<Record<string, ScorerKind>> {
+    return this.executor.scorers ?? {};
+  }
+
+  /**
+   * Keep a goal in the executor for requests that score against it (SubmitRequest.score.goalKey).
+   * Goals are the caller's to release; the executor survives none of them past releaseGoal.
+   */
+  async setGoal(goal: GoalItem): Promise<void> {
+    if (this.executor.setGoal === undefined) throw invalidArgument("cost.scorer", `${this.model} cannot score: its executor keeps no goals`);
+    await this.executor.setGoal(goal);
+  }
+
+  releaseGoal(goalKeys: string[]): void {
+    this.executor.releaseGoal?.(goalKeys);
   }
 
   /** Stop admitting (submit → UNAVAILABLE "draining"); resolves once every queued and running request has ended. */
@@ -350,6 +372,7 @@ export class ModelScheduler {
           guidance: r.guidance,
           seed: r.seed,
           chunkIndex: r.nextChunk,
+          ...(r.score ? { score: r.score } : {}),
         };
       }),
     };
@@ -377,7 +400,13 @@ export class ModelScheduler {
       this.failAll(requests, engineFailure(new Error(`step returned ${got} frame bytes, expected ${expectedBytes}`), "step"));
       return;
     }
-    this.deliver(stepped, result.frames);
+    const expectedCosts = stepped.length * this.geometry.chunkSize;
+    if (stepped.some((s) => s.request.score !== undefined) && !(result.costs instanceof Float32Array && result.costs.length === expectedCosts)) {
+      const got = result.costs instanceof Float32Array ? result.costs.length : "no";
+      this.failAll(requests, engineFailure(new Error(`step returned ${got} costs, expected ${expectedCosts}`), "step"));
+      return;
+    }
+    this.deliver(stepped, result);
   }
 
   private admit(ids: readonly string[]): RequestState[] {
@@ -411,8 +440,9 @@ export class ModelScheduler {
     return stepped;
   }
 
-  private deliver(stepped: readonly SteppedLane[], frames: Uint8Array): void {
+  private deliver(stepped: readonly SteppedLane[], result: StepResult): void {
     const { chunkSize } = this.geometry;
+    const { frames, costs } = result;
     const lanesByRequest = new Map<RequestState, ChunkLane[]>();
     stepped.forEach(({ request: r, lane }, batchIndex) => {
       const count = framesInChunk(r.actionSteps, chunkSize, r.nextChunk);
@@ -422,6 +452,8 @@ export class ModelScheduler {
         candidateIndex: lane.candidateIndex,
         firstFrameIndex: firstFrameIndexOf(r.nextChunk, chunkSize),
         frames: laneFrameViews(frames, batchIndex, chunkSize, this.frameBytes, count),
+        // The costs of a padded chunk's extra frames are dropped with the frames.
+        ...(r.score && costs ? { costs: costs.slice(batchIndex * chunkSize, batchIndex * chunkSize + count) } : {}),
       });
       lanesByRequest.set(r, lanes);
     });

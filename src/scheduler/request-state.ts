@@ -1,6 +1,7 @@
 // The scheduler's bookkeeping for one request and its lanes. Mutated only by the loop and cancel().
 import type { ServiceError } from "../core/errors";
 import { chunkCountOf } from "./chunks";
+import type { StepScore } from "./executor";
 import type { RequestSink, SubmitRequest } from "./request";
 
 /**
@@ -29,6 +30,7 @@ export class RequestState {
   readonly guidance: number;
   readonly seed: bigint;
   readonly deadlineUs: number | undefined;
+  readonly score: StepScore | undefined;
   readonly chunkCount: number;
   /** Key of the encoded start frame; every lane reads it for chunk 0, then it is released. */
   readonly encodeKey: string;
@@ -61,6 +63,7 @@ export class RequestState {
     this.guidance = request.guidance;
     this.seed = request.seed;
     this.deadlineUs = request.deadlineUs;
+    this.score = request.score;
     this.startFrame = request.startFrame;
     this.chunkCount = chunkCountOf(actionSteps, chunkSize);
     this.readySeq = serial;

@@ -3,7 +3,7 @@
 // the executor depends on, because a wrong-sized buffer here would become a runner crash or garbage.
 import { invalidArgument, type ServiceError } from "../core/errors";
 import { limits } from "../core/limits";
-import type { ModelGeometry } from "./executor";
+import type { ModelGeometry, StepScore } from "./executor";
 
 export interface SubmitRequest {
   /** Unique among this scheduler's queued and running requests; the cancel handle. */
@@ -18,6 +18,11 @@ export interface SubmitRequest {
   seed: bigint;
   /** Absolute deadline in Clock.nowUs() terms. */
   deadlineUs?: number;
+  /**
+   * Score every lane's chunks in the executor against a goal set with setGoal (a planner's request):
+   * each ChunkLane then carries its frames' costs, computed where the frames are.
+   */
+  score?: StepScore;
 }
 
 export interface ChunkLane {
@@ -29,6 +34,8 @@ export interface ChunkLane {
    * output buffer (no copies); the buffer is never reused by the scheduler, so they stay valid.
    */
   frames: Uint8Array[];
+  /** Per frame of `frames`, lower is better: present when the request asked for a score. */
+  costs?: Float32Array;
 }
 
 export interface ChunkEvent {

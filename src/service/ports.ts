@@ -17,11 +17,14 @@ export interface EngineRequest {
   seed: bigint;
   /** Monotonic deadline (Clock.nowUs terms), if any. */
   deadlineUs: number | undefined;
+  /** Score each chunk next to the model against a goal set with setGoal (planning). */
+  score?: { scorer: string; goalKey: string };
 }
 
 export interface EngineChunk {
   chunkIndex: number;
-  lanes: { candidateIndex: number; firstFrameIndex: number; frames: Uint8Array[] }[];
+  /** `costs`: one per frame of `frames` (lower is better) when the request asked for a score. */
+  lanes: { candidateIndex: number; firstFrameIndex: number; frames: Uint8Array[]; costs?: Float32Array }[];
 }
 
 export interface EngineEnd {
@@ -62,6 +65,14 @@ export interface ModelEngine {
   /** Throws ServiceError UNAVAILABLE when the queue is full or the engine is draining. */
   submit(request: EngineRequest, sink: EngineSink): void;
   cancel(requestId: string, candidateIndices?: number[]): CancelOutcome;
+  /**
+   * Scorers loaded with the model, by name: "frames" scores each frame, "latent" each chunk's end
+   * state. An engine without them (a test fake, a replay) cannot plan.
+   */
+  readonly scorers?: Readonly<Record<string, "frames" | "latent">>;
+  /** Keeps a goal (one raw frame, or a trajectory of frames back to back) for scored requests. */
+  setGoal?(goalKey: string, frames: Uint8Array): Promise<void>;
+  releaseGoal?(goalKeys: string[]): void;
   stats(): EngineStats;
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -137,7 +148,8 @@ export interface RolloutEncoder {
 }
 
 export interface CodecPort {
-  decodeStartFrame(input: ImageInput, expected: { height: number; width: number }): Promise<Uint8Array>;
+  /** `field` names the frame in errors (default "start_frame"; a plan's goal is "cost.goal"). */
+  decodeStartFrame(input: ImageInput, expected: { height: number; width: number }, field?: string): Promise<Uint8Array>;
   /**
    * One encoder per candidate (encoding: RAW_RGB8 | PNG | JPEG | MP4), opened together: MP4 encoders
    * are pooled processes, and taking them one at a time could deadlock two requests against each other.

@@ -3,7 +3,7 @@
 // helpers to build requests and let the loop run.
 import assert from "node:assert/strict";
 import { FakeClock } from "../../src/core/clock";
-import type { EncodeItem, Executor, ModelGeometry, StepBatch, StepResult } from "../../src/scheduler/executor";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "../../src/scheduler/executor";
 import type { ChunkEvent, EndEvent, RequestSink, SubmitRequest } from "../../src/scheduler/request";
 
 export interface RecordedStep {
@@ -11,7 +11,7 @@ export interface RecordedStep {
   index: number;
   atUs: number;
   numSteps: number;
-  lanes: { inStateKey: string; outStateKey: string; chunkIndex: number; actions: Float32Array; laneTag: number }[];
+  lanes: { inStateKey: string; outStateKey: string; chunkIndex: number; actions: Float32Array; laneTag: number; score?: { scorer: string; goalKey: string } }[];
   outcome: "pending" | "ok" | "failed";
 }
 
@@ -43,6 +43,12 @@ export class FakeExecutor implements Executor {
   /** Return an error to make that call reject. */
   failEncode: (items: EncodeItem[]) => unknown = () => undefined;
   failStep: (batch: StepBatch) => unknown = () => undefined;
+  /** Scorers this executor offers; a scored lane's cost of frame f is laneTag + chunkIndex / 100 + f / 1000. */
+  scorers: Record<string, ScorerKind> = {};
+  /** Goals set and not yet released. */
+  readonly goals = new Map<string, Uint8Array>();
+  /** Return false to leave the costs out of a step's result (a broken executor). */
+  returnCosts = true;
   /** Last frames buffer returned, to check that chunk frames are views into it. */
   lastFrames: Uint8Array | undefined;
   /**
@@ -92,6 +98,7 @@ export class FakeExecutor implements Executor {
         chunkIndex: l.chunkIndex,
         actions: Float32Array.from(l.actions),
         laneTag: l.actions[0]!,
+        ...(l.score ? { score: l.score } : {}),
       })),
       outcome: "pending",
     };
@@ -119,13 +126,36 @@ export class FakeExecutor implements Executor {
       });
       record.outcome = "ok";
       this.lastFrames = frames;
-      return { frames, computeUs: this.stepUs };
+      const costs = this.costsOf(batch);
+      return costs && this.returnCosts ? { frames, computeUs: this.stepUs, costs } : { frames, computeUs: this.stepUs };
     } catch (err) {
       record.outcome = "failed";
       throw err;
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** [lanes, chunkSize] when some lane asked for a score; NaN rows for those that did not. */
+  private costsOf(batch: StepBatch): Float32Array | undefined {
+    if (!batch.lanes.some((l) => l.score)) return undefined;
+    const { chunkSize } = this.geometry;
+    const costs = new Float32Array(batch.lanes.length * chunkSize).fill(NaN);
+    batch.lanes.forEach((lane, i) => {
+      if (!lane.score) return;
+      if (this.scorers[lane.score.scorer] === undefined) this.violations.push(`lane asked for unknown scorer ${lane.score.scorer}`);
+      if (!this.goals.has(lane.score.goalKey)) this.violations.push(`lane scored against goal ${lane.score.goalKey}, which is not set`);
+      for (let f = 0; f < chunkSize; f++) costs[i * chunkSize + f] = lane.actions[0]! + lane.chunkIndex / 100 + f / 1000;
+    });
+    return costs;
+  }
+
+  async setGoal(goal: GoalItem): Promise<void> {
+    this.goals.set(goal.goalKey, goal.frames);
+  }
+
+  releaseGoal(goalKeys: string[]): void {
+    for (const key of goalKeys) this.goals.delete(key);
   }
 
   release(stateKeys: string[]): void {

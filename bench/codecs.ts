@@ -241,7 +241,7 @@ async function startModelFreeServer(entry: CatalogEntry, frames: Uint8Array[][],
   const guard = new Guard(billing, limiter);
   const status = new StatusRecorder(systemClock);
   const flow = new PredictFlow({ models: registry, inflight, billing, codecs, clock: systemClock, status, logger: silentLogger, roundDebitsToCent: false });
-  const methods = buildMethods({ models: registry, inflight, guard, billing, codecs, flow, status, readiness: { draining: () => false, checks: async () => ({}) }, clock: systemClock, startedWallMs: Date.now(), version: "bench" });
+  const methods = buildMethods({ models: registry, inflight, guard, billing, codecs, flow, status, readiness: { draining: () => false, checks: async () => ({}) }, clock: systemClock, startedWallMs: Date.now(), version: "bench", logger: silentLogger });
   // Count sent chunks for the replay's pacing; the handler itself is the real StreamPredict.
   const stream = methods.get("/dream.v1.Models/StreamPredict")!;
   const inner = stream.handler as StreamHandler<PredictBatchRequest, StreamPredictResponse>;

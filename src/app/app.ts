@@ -148,7 +148,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       return checks;
     },
   };
-  const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION });
+  const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION, logger });
   // grpc.health.v1 and /healthz share one definition of ready.
   const isReady = async () => (await health(registry, readiness)).ready;
 

@@ -2,12 +2,15 @@
 // both serve exactly this table.
 import type { Clock } from "../core/clock";
 import type * as pb from "../gen/dream/v1/dream";
+import type * as planning from "../gen/dream/v1/planning";
+import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
 import { createTopup, getBalance, listTransactions } from "./billing-rpcs";
 import { cancelCandidates } from "./cancel";
 import type { Admission, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
 import type { Guard } from "./guard";
 import { modelSpec } from "./model-spec";
+import { plan, streamPlan, type PlanDeps } from "./plan/plan";
 import { predict, predictBatch, batchInput } from "./predict";
 import type { PredictFlow } from "./predict-flow";
 import type { Account, BillingPort, CodecPort } from "./ports";
@@ -27,6 +30,11 @@ export interface ServiceDeps {
   clock: Clock;
   startedWallMs: number;
   version: string;
+  logger: Logger;
+}
+
+function planDeps(d: ServiceDeps): PlanDeps {
+  return { models: d.models, inflight: d.inflight, billing: d.billing, codecs: d.codecs, clock: d.clock, status: d.status, logger: d.logger, chargeMicros: (frames, price) => d.flow.chargeMicros(frames, price) };
 }
 
 /** The account an authorized method's guard admitted (a public Admission here is a wiring bug). */
@@ -66,6 +74,7 @@ function policies(guard: Guard) {
 
 export function buildMethods(d: ServiceDeps): MethodTable {
   const { openUnary, keyedUnary, keyedStream } = policies(d.guard);
+  const planning = planDeps(d);
   return new Map<string, MethodImpl>([
     ["/dream.v1.Models/ListModels", openUnary(async (_req: pb.ListModelsRequest): Promise<pb.ListModelsResponse> => ({ models: d.models.list().map(modelSpec) }))],
     ["/dream.v1.Models/GetModel", openUnary(async (req: pb.GetModelRequest): Promise<pb.ModelSpec> => modelSpec(d.models.get(req.slug)))],
@@ -73,6 +82,8 @@ export function buildMethods(d: ServiceDeps): MethodTable {
     ["/dream.v1.Models/PredictBatch", keyedUnary((req: pb.PredictBatchRequest, ctx, account) => predictBatch(d.flow, d.codecs, batchInput(req), ctx, account))],
     ["/dream.v1.Models/StreamPredict", keyedStream((req: pb.PredictBatchRequest, ctx, account, send: (m: pb.StreamPredictResponse) => Promise<void>) => streamPredict(d.flow, d.codecs, req, ctx, account, send))],
     ["/dream.v1.Models/CancelCandidates", keyedUnary((req: pb.CancelCandidatesRequest, _ctx, account) => cancelCandidates(d.inflight, req, account))],
+    ["/dream.v1.Planning/Plan", keyedUnary((req: planning.PlanRequest, ctx, account) => plan(planning, req, ctx, account))],
+    ["/dream.v1.Planning/StreamPlan", keyedStream((req: planning.PlanRequest, ctx, account, send: (e: planning.PlanEvent) => Promise<void>) => streamPlan(planning, req, ctx, account, send))],
     ["/dream.v1.Billing/GetBalance", keyedUnary((_req: pb.GetBalanceRequest, _ctx, account) => getBalance(d.billing, account))],
     ["/dream.v1.Billing/CreateTopup", keyedUnary((req: pb.CreateTopupRequest, _ctx, account) => createTopup(d.billing, req, account))],
     ["/dream.v1.Billing/ListTransactions", keyedUnary((req: pb.ListTransactionsRequest, _ctx, account) => listTransactions(d.billing, req, account))],

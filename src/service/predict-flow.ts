@@ -228,13 +228,14 @@ export class PredictFlow {
   }
 
   /** Integer micros; optionally rounded up to whole cents (legacy seed behaviour, off by default). */
-  private chargeMicros(frames: number, pricePerFrameMicros: number): number {
+  chargeMicros(frames: number, pricePerFrameMicros: number): number {
     const micros = rolloutPriceMicros(1, frames, pricePerFrameMicros);
     return this.deps.roundDebitsToCent ? Math.ceil(micros / MICROS_PER_CENT) * MICROS_PER_CENT : micros;
   }
 }
 
-function withCharge(err: ServiceError, frames: number, costMicros: number): ServiceError {
+/** The error with what was generated and charged before it, for the caller to reconcile. */
+export function withCharge(err: ServiceError, frames: number, costMicros: number): ServiceError {
   const charged = new ServiceError(err.reason, err.message, { ...err.details, frames_generated: frames, charged_micros: costMicros, charged_usd: microsToUsdString(costMicros) }, err.retryAfterS);
   // Keep the cause (non-enumerable, as ServiceError.from sets it) for whoever logs the final error.
   if (err.cause !== undefined) Object.defineProperty(charged, "cause", { value: err.cause, writable: true, configurable: true, enumerable: false });

@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import { BillingService, ModelsService, StatusService } from "../../src/gen/dream/v1/dream";
+import { PlanningService } from "../../src/gen/dream/v1/planning";
+import { silentLogger } from "../../src/observability/logger";
 import { StatusRecorder } from "../../src/observability/status";
 import { Guard } from "../../src/service/guard";
 import { buildMethods } from "../../src/service/methods";
@@ -39,6 +41,7 @@ function fixture() {
     clock: systemClock,
     startedWallMs: 0,
     version: "test",
+    logger: silentLogger,
   });
   return { methods, spent };
 }
@@ -48,7 +51,7 @@ const ctx = (apiKey?: string): CallContext => ({ requestId: "req_1", apiKey, pee
 describe("method policy (service/methods.ts)", () => {
   it("every dream.v1 method has exactly one entry with a policy; money and predictions need a key", () => {
     const { methods } = fixture();
-    const paths = [ModelsService, BillingService, StatusService].flatMap((s) => Object.values(s).map((m) => m.path));
+    const paths = [ModelsService, BillingService, StatusService, PlanningService].flatMap((s) => Object.values(s).map((m) => m.path));
     assert.deepEqual([...methods.keys()].sort(), [...paths].sort());
     const open = [...methods].filter(([, m]) => m.access === "public").map(([p]) => p).sort();
     assert.deepEqual(open, ["/dream.v1.Models/GetModel", "/dream.v1.Models/ListModels", "/dream.v1.Status/GetStatus", "/dream.v1.Status/Health"]);

@@ -10,9 +10,10 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
+import { PlanningService } from "../../gen/dream/v1/planning";
 import type { Logger } from "../../observability/logger";
 import type { MethodTable } from "../../service/context";
-import { loadRoot } from "../rest/descriptors";
+import { API_PROTO_FILES, loadRoot } from "../rest/descriptors";
 import { callOutcome } from "./call-outcome";
 import { refusingUndecodable, withFastEncoders, withTolerantDecoders, type AnyDefinition } from "./definitions";
 import { GuardFirst } from "./guard-first";
@@ -54,7 +55,7 @@ function rawArenaPool(preframedSend: boolean, logger: Logger): ArenaPool | undef
 }
 
 export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
-  const root = loadRoot([PROTO_ROOT], ["dream/v1/dream.proto", "grpc/health/v1/health.proto"]);
+  const root = loadRoot([PROTO_ROOT], [...API_PROTO_FILES, "grpc/health/v1/health.proto"]);
   const outcome = callOutcome(opts.logger, opts.onCallEnd);
   const guard = new GuardFirst(opts.methods, outcome);
   const server = new grpc.Server({
@@ -64,7 +65,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   });
   const arenaPool = rawArenaPool(opts.preframedSend ?? true, opts.logger);
 
-  for (const definition of [ModelsService, BillingService, StatusService] as unknown as AnyDefinition[]) {
+  for (const definition of [ModelsService, BillingService, StatusService, PlanningService] as unknown as AnyDefinition[]) {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, md] of Object.entries(definition)) {
       const method = opts.methods.get(md.path);
@@ -76,7 +77,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
 
   const health = HealthService as unknown as AnyDefinition;
   server.addService(withTolerantDecoders(health, root) as grpc.ServiceDefinition, refusingUndecodable(healthImplementation(opts.isReady), (err) => toGrpcStatus(err, randomUUID())));
-  const packageDefinition = protoLoader.loadSync(["dream/v1/dream.proto", "grpc/health/v1/health.proto"], { includeDirs: [PROTO_ROOT] });
+  const packageDefinition = protoLoader.loadSync([...API_PROTO_FILES, "grpc/health/v1/health.proto"], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(packageDefinition).addToServer(server);
   return server;
 }

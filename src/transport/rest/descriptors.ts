@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as protobuf from "protobufjs";
 import * as dreamV1 from "../../gen/dream/v1/dream";
+import * as planningV1 from "../../gen/dream/v1/planning";
 
 /** One HTTP binding of an RPC, from `option (google.api.http)` or one of its additional_bindings. */
 export interface HttpBinding {
@@ -46,7 +47,7 @@ export interface Api {
 export interface LoadApiOptions {
   /** Directories searched for imports, in order. Default: the repo's proto/ directory. */
   includeDirs?: string[];
-  /** Proto files to load, relative to an include dir. Default: ["dream/v1/dream.proto"]. */
+  /** Proto files to load, relative to an include dir. Default: API_PROTO_FILES. */
   files?: string[];
   /** grpc-js style service definitions providing the codecs. Default: every service in src/gen/dream/v1. */
   definitions?: Array<Record<string, GrpcMethodDefinition>>;
@@ -68,8 +69,11 @@ export function repoProtoDir(): string {
 }
 
 /** Every grpc-js service definition exported by the generated module, found by shape: a new service needs no edit here. */
+/** The public API's proto files: what both transports serve (relative to proto/). */
+export const API_PROTO_FILES: readonly string[] = Object.freeze(["dream/v1/dream.proto", "dream/v1/planning.proto"]);
+
 export function generatedDefinitions(): Array<Record<string, GrpcMethodDefinition>> {
-  return (Object.values(dreamV1) as unknown[]).filter(isServiceDefinition);
+  return ([...Object.values(dreamV1), ...Object.values(planningV1)] as unknown[]).filter(isServiceDefinition);
 }
 
 function isServiceDefinition(value: unknown): value is Record<string, GrpcMethodDefinition> {
@@ -98,7 +102,7 @@ export function loadRoot(includeDirs: string[], files: string[]): protobuf.Root 
 
 export function loadApi(options: LoadApiOptions = {}): Api {
   const includeDirs = options.includeDirs ?? [repoProtoDir()];
-  const root = loadRoot(includeDirs, options.files ?? ["dream/v1/dream.proto"]);
+  const root = loadRoot(includeDirs, options.files ?? [...API_PROTO_FILES]);
   const codecs = new Map<string, GrpcMethodDefinition>();
   for (const def of options.definitions ?? generatedDefinitions()) for (const m of Object.values(def)) codecs.set(m.path, m);
 

@@ -116,7 +116,7 @@ export function buildOpenApi(api: Api, extras: OpenApiExtras): Record<string, un
       title: "Dream Engine",
       version: "v1",
       description:
-        "REST/JSON surface transcoded from dream/v1/dream.proto (google.api.http). JSON uses the proto3 mapping with original snake_case names on output; int64 values are numbers when exact, strings otherwise; bytes are base64.",
+        "REST/JSON surface transcoded from dream/v1/dream.proto and dream/v1/planning.proto (google.api.http). JSON uses the proto3 mapping with original snake_case names on output; int64 values are numbers when exact, strings otherwise; bytes are base64.",
     },
     security: [{ bearer: [] }],
     paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),

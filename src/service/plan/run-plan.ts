@@ -1,0 +1,97 @@
+// A plan's iterations on the engine, from an admitted plan to its settled response: propose →
+// roll out and score (iteration.ts) → observe, until the iterations run out, the anytime budget says
+// stop (OK, best so far), or something ends the request (deadline, cancel: post what ran; engine
+// failure: void). The goal lives in the executor for exactly the plan's lifetime.
+import { ServiceError } from "../../core/errors";
+import { startAnotherIteration } from "../../planning/budget";
+import { Planner, type IterationStats as PlannerStats } from "../../planning/planner";
+import { PlanStop, type IterationStats } from "../../gen/dream/v1/planning";
+import type { CallContext } from "../context";
+import type { AdmittedPlan } from "./admit-plan";
+import { runIteration, type IterationOutcome } from "./iteration";
+
+export interface PlanRun {
+  planner: Planner;
+  stats: IterationStats[];
+  last: IterationOutcome | undefined;
+  /** Predicted frames over every iteration (conditioning frames not counted). */
+  predictedFrames: number;
+  /** Candidates that generated anything, per iteration summed: each also bills its conditioning frame. */
+  conditioningFrames: number;
+  stopped: PlanStop;
+  engineUs: number;
+  /** Why the plan ended early, if it did (DEADLINE_EXCEEDED, CANCELLED, ENGINE_FAILURE). */
+  failure: ServiceError | undefined;
+}
+
+export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => number, onIteration?: (s: IterationStats) => Promise<void>): Promise<PlanRun> {
+  const { spec, engine } = p;
+  const planner = new Planner(spec.planner, spec.sampling, spec.seed);
+  const run: PlanRun = { planner, stats: [], last: undefined, predictedFrames: 0, conditioningFrames: 0, stopped: PlanStop.COMPLETED, engineUs: 0, failure: undefined };
+  const goalKey = `${p.engineRequestId}/goal`;
+  if (!engine.setGoal) throw new ServiceError("INVALID_ARGUMENT", `model ${engine.entry.slug} cannot score`, { field: "cost.scorer" });
+  await engine.setGoal(goalKey, p.goal);
+  let slowestUs = 0;
+  try {
+    for (let i = 0; i < p.iterationsAllowed; i++) {
+      if (!startAnotherIteration(nowUs(), p.budgetEndUs, i, slowestUs)) {
+        run.stopped = PlanStop.TIME_BUDGET;
+        break;
+      }
+      const startedUs = nowUs();
+      const outcome = await iterate(p, ctx, planner, goalKey, i);
+      slowestUs = Math.max(slowestUs, nowUs() - startedUs);
+      account(run, outcome);
+      if (outcome.reason !== "completed") {
+        run.failure = failureOf(outcome, ctx);
+        return run;
+      }
+      run.last = outcome;
+      const s = statsOf(planner.observe(outcome.costs), outcome);
+      run.stats.push(s);
+      await onIteration?.(s);
+    }
+    if (run.stopped === PlanStop.COMPLETED && p.iterationsAllowed < spec.iterations) run.stopped = PlanStop.FRAME_CAP;
+    return run;
+  } finally {
+    engine.releaseGoal?.([goalKey]);
+  }
+}
+
+function iterate(p: AdmittedPlan, ctx: CallContext, planner: Planner, goalKey: string, i: number): Promise<IterationOutcome> {
+  const { spec, slot } = p;
+  return runIteration({
+    engine: p.engine,
+    idPrefix: `${p.engineRequestId}/i${i}`,
+    candidates: planner.propose(),
+    actionSteps: spec.actionSteps,
+    lanesPerRequestMax: slot.entry.batchLanesMax,
+    startFrame: p.startFrame,
+    numSteps: spec.params.numSteps,
+    guidance: spec.params.guidance,
+    seed: spec.params.seed,
+    deadlineUs: p.deadlineUs,
+    score: { scorer: p.scorer, goalKey },
+    aggregation: spec.cost.aggregation,
+    pruning: spec.pruning,
+    keepFrames: spec.output.bestRollout || spec.output.topK > 0,
+    signal: ctx.signal,
+  });
+}
+
+function account(run: PlanRun, o: IterationOutcome): void {
+  run.predictedFrames += o.framesPerCandidate.reduce((a, b) => a + b, 0);
+  run.conditioningFrames += o.framesPerCandidate.filter((n) => n > 0).length;
+  run.engineUs += o.engineUs;
+}
+
+function failureOf(o: IterationOutcome, ctx: CallContext): ServiceError {
+  if (o.reason === "failed") return o.error ?? new ServiceError("ENGINE_FAILURE", "the engine failed; the pre-debit was refunded");
+  if (o.reason === "deadline") return new ServiceError("DEADLINE_EXCEEDED", "the plan's deadline passed (deadline_ms is an error; budget.time_budget_ms returns the best plan so far)");
+  return ctx.signal.aborted ? new ServiceError("CANCELLED", "the client cancelled the plan") : (o.error ?? new ServiceError("CANCELLED", "the plan was cancelled"));
+}
+
+function statsOf(s: PlannerStats, o: IterationOutcome): IterationStats {
+  const frames = o.framesPerCandidate.reduce((a, b) => a + b + (b > 0 ? 1 : 0), 0);
+  return { iteration: s.iteration, bestCost: s.bestCost, meanCost: s.meanCost, eliteCost: s.eliteCost, candidates: o.costs.length, pruned: o.pruned, frames };
+}

@@ -1,0 +1,192 @@
+// Planning next to the model, end to end over gRPC on the tiny reference model: the goal is the frame a
+// hidden action sequence reaches; rank finds it among decoys, CEM and MPPI approach it, pruning keeps
+// the best while billing exactly the frames generated, an anytime budget returns early with OK, and
+// bad parameters are refused uncharged. Scoring runs in the model's worker (pixel L2 by default).
+import * as grpc from "@grpc/grpc-js";
+import assert from "node:assert/strict";
+import { packActions } from "../../clients/typescript/src";
+import { FrameEncoding } from "../../src/gen/dream/v1/dream";
+import { CostAggregation, PlanningClient, PlanStop, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
+import { Pcg32 } from "../../src/planning/rng";
+import { errorInfoOf } from "../../src/wire/status-details";
+import { startHarness, testFrame, type Harness } from "./harness";
+
+const TINY = "dream-reference-tiny";
+const [H, W, D, T] = [48, 64, 384, 12];
+const MASK = { start: 0, end: 29 }; // GR-1's slot of the unified action vector
+
+/** A held (piecewise-constant) sequence in the mask, zeros elsewhere. */
+function heldSequence(seed: number, scale: number): Float32Array {
+  const r = new Pcg32(seed);
+  const a = new Float32Array(T * D);
+  const row = Array.from({ length: MASK.end }, () => scale * r.normal());
+  for (let t = 0; t < T; t++) for (let d = 0; d < MASK.end; d++) a[t * D + d] = row[d]!;
+  return a;
+}
+
+const perturbed = (base: Float32Array, seed: number, scale: number): Float32Array => {
+  const r = new Pcg32(seed);
+  return base.map((v, i) => (i % D < MASK.end ? v + scale * r.normal() : 0));
+};
+
+describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
+  this.timeout(300_000);
+  let h: Harness;
+  let planning: PlanningClient;
+  const start = testFrame(H, W);
+  const startFrame = { encoding: FrameEncoding.RAW_RGB8, data: start, height: H, width: W };
+  const hidden = heldSequence(7, 0.8);
+  let goalFrame: Uint8Array;
+
+  const md = (key = h.apiKey): grpc.Metadata => {
+    const m = new grpc.Metadata();
+    m.set("authorization", `Bearer ${key}`);
+    return m;
+  };
+  const call = (req: Partial<PlanRequest>, key?: string): Promise<PlanResponse> =>
+    new Promise((resolve, reject) => planning.plan(planRequest(req), md(key), (err, res) => (err ? reject(err) : resolve(res))));
+  const planRequest = (req: Partial<PlanRequest>): PlanRequest => ({
+    model: TINY,
+    startFrame,
+    actionSteps: T,
+    cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 },
+    planner: undefined,
+    sampling: { mask: [MASK], nominal: undefined, warmStart: undefined, initStd: 0.8, low: [], high: [], holdSteps: T, smoothing: 0 },
+    pruning: undefined,
+    budget: undefined,
+    params: { numSteps: 1, guidance: undefined, seed: 3 },
+    output: undefined,
+    deadlineMs: 0,
+    requestId: "",
+    ...req,
+  });
+  const rank = (candidates: Float32Array[], over: Partial<PlanRequest> = {}) => call({ planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, T, D)) } }, ...over });
+  const zeroCost = async (): Promise<number> => (await rank([new Float32Array(T * D)])).bestCost;
+
+  before(async () => {
+    h = await startHarness();
+    planning = new PlanningClient(h.grpcAddress, grpc.credentials.createInsecure());
+    const { response } = await h.client.predictBatch({ model: TINY, startFrame, candidates: [packActions(hidden, T, D)], params: { numSteps: 1, seed: 3 } });
+    goalFrame = response.rollouts[0]!.frames[T]! as Uint8Array;
+  });
+  after(async () => {
+    planning?.close();
+    await h?.stop();
+  });
+
+  it("rank puts the hidden true sequence first among K = 8 decoys, and says what it cost", async () => {
+    const decoys = [1, 2, 3, 4, 5, 6, 7].map((s) => perturbed(hidden, 100 + s, 0.6));
+    const candidates = [...decoys.slice(0, 3), hidden, ...decoys.slice(3)];
+    const res = await rank(candidates);
+    assert.equal(res.ranking[0], 3);
+    assert.equal(res.bestCost, 0, "the hidden sequence reproduces the goal frame exactly (same seed)");
+    assert.equal(res.candidateCosts.length, 8);
+    assert.ok(res.candidateCosts.every((c, i) => i === 3 || c > 0));
+    assert.deepEqual([...new Float32Array(new Uint8Array(res.bestActions!.data).buffer)], [...hidden]);
+    assert.equal(res.summary!.frames, 8 * (T + 1));
+    assert.equal(res.summary!.cost!.micros, 8 * (T + 1) * 500);
+    assert.equal(res.stopped, PlanStop.COMPLETED);
+    assert.equal(res.rollouts.length, 0, "no frames cross the wire unless asked");
+  });
+
+  it("CEM on masked dims brings the goal cost under 25% of the zero-action cost", async () => {
+    const zero = await zeroCost();
+    const res = await call({ planner: { $case: "cem", value: { samples: 32, iterations: 6, elites: 6, momentum: 0.1, stdMin: 0.02 } } });
+    assert.equal(res.iterationsCompleted, 6);
+    assert.ok(res.bestCost < 0.25 * zero, `best ${res.bestCost} vs zero-action ${zero}; per iteration ${res.iterations.map((s) => s.bestCost.toFixed(5)).join(" ")}`);
+    const best = new Float32Array(new Uint8Array(res.bestActions!.data).buffer.slice(0));
+    assert.ok(best.every((v, i) => i % D < MASK.end || v === 0), "unmasked dims stay at the nominal (zero) sequence");
+    assert.equal(res.summary!.frames, 6 * 32 * (T + 1));
+  });
+
+  it("MPPI improves on its initial mean (the zero sequence)", async () => {
+    const zero = await zeroCost();
+    const res = await call({ planner: { $case: "mppi", value: { samples: 32, iterations: 4, lambda: 0.002 } } });
+    assert.ok(res.bestCost < zero, `best ${res.bestCost} vs initial mean's ${zero}`);
+    assert.ok(res.iterations[3]!.meanCost < res.iterations[0]!.meanCost, `mean cost per iteration ${res.iterations.map((s) => s.meanCost.toFixed(5)).join(" ")}`);
+  });
+
+  it("pruning at chunk boundaries keeps the best candidate and bills exactly the frames generated", async () => {
+    const T2 = 36; // three chunks: halving 8 → 4 → 2
+    const long = (seed: number, scale: number) => {
+      const a = new Float32Array(T2 * D);
+      const base = heldSequence(seed, scale);
+      for (let t = 0; t < T2; t++) a.set(base.subarray(0, D), t * D);
+      return a;
+    };
+    const candidates = [0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1].map((s, i) => (i === 5 ? long(7, 0.8) : perturbed(long(7, 0.8), 200 + i, 0.2 + s)));
+    const goal = (await h.client.predictBatch({ model: TINY, startFrame, candidates: [packActions(candidates[5]!, T2, D)], params: { numSteps: 1, seed: 3 } })).response.rollouts[0]!.frames[T2]! as Uint8Array;
+    const req = (pruning: PlanRequest["pruning"]): Partial<PlanRequest> => ({
+      actionSteps: 0,
+      planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, T2, D)) } },
+      cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goal, height: H, width: W }, aggregation: CostAggregation.MEAN, gamma: 0 },
+      pruning,
+    });
+    const full = await call(req(undefined));
+    const pruned = await call(req({ dropFraction: 0.5, keepMin: 1 }));
+    assert.equal(pruned.ranking[0], full.ranking[0]);
+    assert.equal(pruned.ranking[0], 5);
+    const expectedFrames = 8 + 12 * (8 + 4 + 2); // conditioning frames + chunk frames of the live lanes
+    assert.equal(pruned.summary!.frames, expectedFrames);
+    assert.equal(pruned.summary!.cost!.micros, expectedFrames * 500);
+    assert.equal(pruned.iterations[0]!.pruned, 6);
+    assert.equal(full.summary!.frames, 8 * (T2 + 1));
+  });
+
+  it("an anytime budget too short for the iterations returns OK with fewer of them, billing only what ran", async () => {
+    const before = await h.client.getBalance();
+    const res = await call({ planner: { $case: "cem", value: { samples: 8, iterations: 50, elites: 2, momentum: 0, stdMin: 0.01 } }, budget: { timeBudgetMs: 1, framesMax: 0, costMaxMicros: 0 } });
+    assert.equal(res.stopped, PlanStop.TIME_BUDGET);
+    assert.equal(res.iterationsCompleted, 1);
+    assert.equal(res.summary!.frames, 8 * (T + 1));
+    const after = await h.client.getBalance();
+    assert.equal(before.balanceMicros - after.balanceMicros, 8 * (T + 1) * 500);
+    assert.equal(after.heldMicros, 0);
+  });
+
+  it("a frame cap allows fewer iterations (FRAME_CAP) and the reserve covers only those", async () => {
+    const res = await call({ planner: { $case: "cem", value: { samples: 8, iterations: 10, elites: 2, momentum: 0, stdMin: 0.01 } }, budget: { timeBudgetMs: 0, framesMax: 3 * 8 * (T + 1) + 5, costMaxMicros: 0 } });
+    assert.equal(res.stopped, PlanStop.FRAME_CAP);
+    assert.equal(res.iterationsCompleted, 3);
+  });
+
+  it("asks for rollouts and gets only those: the best candidate's JPEG frames", async () => {
+    const res = await rank([perturbed(hidden, 5, 0.5), hidden], { output: { bestRollout: true, topK: 0, encoding: undefined } });
+    assert.equal(res.rollouts.length, 1);
+    assert.equal(res.rollouts[0]!.candidateIndex, 1);
+    assert.equal(res.rollouts[0]!.encoding, FrameEncoding.JPEG);
+    assert.equal(res.rollouts[0]!.frames.length, T + 1);
+  });
+
+  it("bad planner parameters are INVALID_ARGUMENT naming the field, and nothing is charged", async () => {
+    const before = await h.client.getBalance();
+    const bad: [string, Partial<PlanRequest>][] = [
+      ["cem.elites", { planner: { $case: "cem", value: { samples: 8, iterations: 2, elites: 9, momentum: 0, stdMin: 0 } } }],
+      ["mppi.lambda", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: -1 } } }],
+      ["sampling.mask[0]", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, sampling: { mask: [{ start: 0, end: 999 }], nominal: undefined, warmStart: undefined, initStd: 1, low: [], high: [], holdSteps: 0, smoothing: 0 } }],
+      ["cost.goal", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: new Uint8Array(10), height: 2, width: 5 }, aggregation: CostAggregation.FINAL, gamma: 0 } }],
+      ["cost.scorer", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "dino", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 } }],
+      ["budget.frames_max", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, budget: { timeBudgetMs: 0, framesMax: 10, costMaxMicros: 0 } }],
+    ];
+    for (const [field, over] of bad) {
+      const err = await call(over).then(
+        () => assert.fail(`${field}: expected INVALID_ARGUMENT`),
+        (e: grpc.ServiceError) => e,
+      );
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `${field}: ${err.details}`);
+      assert.equal(errorInfoOf(err.metadata)?.metadata.field, field, err.details);
+    }
+    const after = await h.client.getBalance();
+    assert.equal(after.balanceMicros, before.balanceMicros);
+    assert.equal(after.heldMicros, 0);
+  });
+
+  it("402 before any engine work when the balance cannot cover the worst case", async () => {
+    const poor = await h.newKey(0.01);
+    const err = await call({ planner: { $case: "cem", value: { samples: 8, iterations: 10, elites: 2, momentum: 0, stdMin: 0 } } }, poor.rawKey).then(
+      () => assert.fail("expected INSUFFICIENT_CREDITS"),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(errorInfoOf(err.metadata)?.reason, "INSUFFICIENT_CREDITS");
+  });
+});

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -20,7 +22,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Actions, Frame, OutputOptions, RequestSummary, Rollout, SamplingParams } from "./dream";
+import { Actions, Charge, Frame, OutputOptions, RequestSummary, Rollout, SamplingParams } from "./dream";
 
 /** How per-frame costs become one cost per candidate (frame 0, the conditioning frame, never counts). */
 export enum CostAggregation {
@@ -275,6 +277,79 @@ export interface PlanResponse {
 /** StreamPlan: one event per finished iteration, then the final plan. */
 export interface PlanEvent {
   event: { $case: "iteration"; value: IterationStats } | { $case: "plan"; value: PlanResponse } | undefined;
+}
+
+export interface CreateSessionRequest {
+  /**
+   * The plan every step runs: model, cost (goal), planner (cem or mppi), sampling, pruning, budget,
+   * params, output. Its start_frame is ignored (each step brings the observation).
+   */
+  plan:
+    | PlanRequest
+    | undefined;
+  /** idle time before the session is closed; 0 = default, see limits */
+  ttlS: number;
+  /** action steps the robot executes per decision; 0 = the model's chunk size */
+  executeSteps: number;
+}
+
+export interface Session {
+  sessionId: string;
+  model: string;
+  ttlS: number;
+  executeSteps: number;
+  /** decisions taken so far */
+  steps: number;
+}
+
+export interface StepSessionRequest {
+  sessionId: string;
+  /** the robot's current camera frame */
+  observation:
+    | Frame
+    | undefined;
+  /** optional: a new goal from this step on */
+  goal:
+    | Frame
+    | undefined;
+  /** steps executed since the last decision; 0 = the session's execute_steps */
+  executedSteps: number;
+  requestId: string;
+}
+
+export interface StepSessionResponse {
+  /** the next execute_steps steps to run, [execute_steps, action_dim] */
+  actions:
+    | Actions
+    | undefined;
+  /** the whole decision (best_actions covers the full horizon) */
+  plan:
+    | PlanResponse
+    | undefined;
+  /** this decision's index in the session, from 0 */
+  step: number;
+}
+
+export interface CloseSessionRequest {
+  sessionId: string;
+}
+
+export interface CloseSessionResponse {
+  steps: number;
+  /** what the session's steps cost in all */
+  cost: Charge | undefined;
+}
+
+/**
+ * Control: the bidirectional form for robot loops. The first message opens the session; each
+ * following one is a step (its session_id is ignored); closing the stream closes the session.
+ */
+export interface ControlRequest {
+  message: { $case: "open"; value: CreateSessionRequest } | { $case: "step"; value: StepSessionRequest } | undefined;
+}
+
+export interface ControlResponse {
+  message: { $case: "opened"; value: Session } | { $case: "step"; value: StepSessionResponse } | undefined;
 }
 
 function createBaseCostSpec(): CostSpec {
@@ -2238,6 +2313,874 @@ export const PlanEvent: MessageFns<PlanEvent> = {
   },
 };
 
+function createBaseCreateSessionRequest(): CreateSessionRequest {
+  return { plan: undefined, ttlS: 0, executeSteps: 0 };
+}
+
+export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
+  encode(message: CreateSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.plan !== undefined) {
+      PlanRequest.encode(message.plan, writer.uint32(10).fork()).join();
+    }
+    if (message.ttlS !== 0) {
+      writer.uint32(16).uint32(message.ttlS);
+    }
+    if (message.executeSteps !== 0) {
+      writer.uint32(24).uint32(message.executeSteps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.plan = PlanRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlS = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.executeSteps = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSessionRequest {
+    return {
+      plan: isSet(object.plan) ? PlanRequest.fromJSON(object.plan) : undefined,
+      ttlS: isSet(object.ttlS)
+        ? globalThis.Number(object.ttlS)
+        : isSet(object.ttl_s)
+        ? globalThis.Number(object.ttl_s)
+        : 0,
+      executeSteps: isSet(object.executeSteps)
+        ? globalThis.Number(object.executeSteps)
+        : isSet(object.execute_steps)
+        ? globalThis.Number(object.execute_steps)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateSessionRequest): unknown {
+    const obj: any = {};
+    if (message.plan !== undefined) {
+      obj.plan = PlanRequest.toJSON(message.plan);
+    }
+    if (message.ttlS !== 0) {
+      obj.ttlS = Math.round(message.ttlS);
+    }
+    if (message.executeSteps !== 0) {
+      obj.executeSteps = Math.round(message.executeSteps);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateSessionRequest>): CreateSessionRequest {
+    return CreateSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateSessionRequest>): CreateSessionRequest {
+    const message = createBaseCreateSessionRequest();
+    message.plan = (object.plan !== undefined && object.plan !== null)
+      ? PlanRequest.fromPartial(object.plan)
+      : undefined;
+    message.ttlS = object.ttlS ?? 0;
+    message.executeSteps = object.executeSteps ?? 0;
+    return message;
+  },
+};
+
+function createBaseSession(): Session {
+  return { sessionId: "", model: "", ttlS: 0, executeSteps: 0, steps: 0 };
+}
+
+export const Session: MessageFns<Session> = {
+  encode(message: Session, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.ttlS !== 0) {
+      writer.uint32(24).uint32(message.ttlS);
+    }
+    if (message.executeSteps !== 0) {
+      writer.uint32(32).uint32(message.executeSteps);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(40).uint32(message.steps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Session {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlS = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.executeSteps = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Session {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      ttlS: isSet(object.ttlS)
+        ? globalThis.Number(object.ttlS)
+        : isSet(object.ttl_s)
+        ? globalThis.Number(object.ttl_s)
+        : 0,
+      executeSteps: isSet(object.executeSteps)
+        ? globalThis.Number(object.executeSteps)
+        : isSet(object.execute_steps)
+        ? globalThis.Number(object.execute_steps)
+        : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+    };
+  },
+
+  toJSON(message: Session): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.ttlS !== 0) {
+      obj.ttlS = Math.round(message.ttlS);
+    }
+    if (message.executeSteps !== 0) {
+      obj.executeSteps = Math.round(message.executeSteps);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Session>): Session {
+    return Session.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Session>): Session {
+    const message = createBaseSession();
+    message.sessionId = object.sessionId ?? "";
+    message.model = object.model ?? "";
+    message.ttlS = object.ttlS ?? 0;
+    message.executeSteps = object.executeSteps ?? 0;
+    message.steps = object.steps ?? 0;
+    return message;
+  },
+};
+
+function createBaseStepSessionRequest(): StepSessionRequest {
+  return { sessionId: "", observation: undefined, goal: undefined, executedSteps: 0, requestId: "" };
+}
+
+export const StepSessionRequest: MessageFns<StepSessionRequest> = {
+  encode(message: StepSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.observation !== undefined) {
+      Frame.encode(message.observation, writer.uint32(18).fork()).join();
+    }
+    if (message.goal !== undefined) {
+      Frame.encode(message.goal, writer.uint32(26).fork()).join();
+    }
+    if (message.executedSteps !== 0) {
+      writer.uint32(32).uint32(message.executedSteps);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.observation = Frame.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.goal = Frame.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.executedSteps = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepSessionRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      observation: isSet(object.observation) ? Frame.fromJSON(object.observation) : undefined,
+      goal: isSet(object.goal) ? Frame.fromJSON(object.goal) : undefined,
+      executedSteps: isSet(object.executedSteps)
+        ? globalThis.Number(object.executedSteps)
+        : isSet(object.executed_steps)
+        ? globalThis.Number(object.executed_steps)
+        : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: StepSessionRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.observation !== undefined) {
+      obj.observation = Frame.toJSON(message.observation);
+    }
+    if (message.goal !== undefined) {
+      obj.goal = Frame.toJSON(message.goal);
+    }
+    if (message.executedSteps !== 0) {
+      obj.executedSteps = Math.round(message.executedSteps);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StepSessionRequest>): StepSessionRequest {
+    return StepSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepSessionRequest>): StepSessionRequest {
+    const message = createBaseStepSessionRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.observation = (object.observation !== undefined && object.observation !== null)
+      ? Frame.fromPartial(object.observation)
+      : undefined;
+    message.goal = (object.goal !== undefined && object.goal !== null) ? Frame.fromPartial(object.goal) : undefined;
+    message.executedSteps = object.executedSteps ?? 0;
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseStepSessionResponse(): StepSessionResponse {
+  return { actions: undefined, plan: undefined, step: 0 };
+}
+
+export const StepSessionResponse: MessageFns<StepSessionResponse> = {
+  encode(message: StepSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actions !== undefined) {
+      Actions.encode(message.actions, writer.uint32(10).fork()).join();
+    }
+    if (message.plan !== undefined) {
+      PlanResponse.encode(message.plan, writer.uint32(18).fork()).join();
+    }
+    if (message.step !== 0) {
+      writer.uint32(24).uint32(message.step);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actions = Actions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.plan = PlanResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.step = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepSessionResponse {
+    return {
+      actions: isSet(object.actions) ? Actions.fromJSON(object.actions) : undefined,
+      plan: isSet(object.plan) ? PlanResponse.fromJSON(object.plan) : undefined,
+      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+    };
+  },
+
+  toJSON(message: StepSessionResponse): unknown {
+    const obj: any = {};
+    if (message.actions !== undefined) {
+      obj.actions = Actions.toJSON(message.actions);
+    }
+    if (message.plan !== undefined) {
+      obj.plan = PlanResponse.toJSON(message.plan);
+    }
+    if (message.step !== 0) {
+      obj.step = Math.round(message.step);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StepSessionResponse>): StepSessionResponse {
+    return StepSessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepSessionResponse>): StepSessionResponse {
+    const message = createBaseStepSessionResponse();
+    message.actions = (object.actions !== undefined && object.actions !== null)
+      ? Actions.fromPartial(object.actions)
+      : undefined;
+    message.plan = (object.plan !== undefined && object.plan !== null)
+      ? PlanResponse.fromPartial(object.plan)
+      : undefined;
+    message.step = object.step ?? 0;
+    return message;
+  },
+};
+
+function createBaseCloseSessionRequest(): CloseSessionRequest {
+  return { sessionId: "" };
+}
+
+export const CloseSessionRequest: MessageFns<CloseSessionRequest> = {
+  encode(message: CloseSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CloseSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCloseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CloseSessionRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CloseSessionRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CloseSessionRequest>): CloseSessionRequest {
+    return CloseSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CloseSessionRequest>): CloseSessionRequest {
+    const message = createBaseCloseSessionRequest();
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
+function createBaseCloseSessionResponse(): CloseSessionResponse {
+  return { steps: 0, cost: undefined };
+}
+
+export const CloseSessionResponse: MessageFns<CloseSessionResponse> = {
+  encode(message: CloseSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.steps !== 0) {
+      writer.uint32(8).uint32(message.steps);
+    }
+    if (message.cost !== undefined) {
+      Charge.encode(message.cost, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CloseSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCloseSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cost = Charge.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CloseSessionResponse {
+    return {
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      cost: isSet(object.cost) ? Charge.fromJSON(object.cost) : undefined,
+    };
+  },
+
+  toJSON(message: CloseSessionResponse): unknown {
+    const obj: any = {};
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.cost !== undefined) {
+      obj.cost = Charge.toJSON(message.cost);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CloseSessionResponse>): CloseSessionResponse {
+    return CloseSessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CloseSessionResponse>): CloseSessionResponse {
+    const message = createBaseCloseSessionResponse();
+    message.steps = object.steps ?? 0;
+    message.cost = (object.cost !== undefined && object.cost !== null) ? Charge.fromPartial(object.cost) : undefined;
+    return message;
+  },
+};
+
+function createBaseControlRequest(): ControlRequest {
+  return { message: undefined };
+}
+
+export const ControlRequest: MessageFns<ControlRequest> = {
+  encode(message: ControlRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "open":
+        CreateSessionRequest.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "step":
+        StepSessionRequest.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "open", value: CreateSessionRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "step", value: StepSessionRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlRequest {
+    return {
+      message: isSet(object.open)
+        ? { $case: "open", value: CreateSessionRequest.fromJSON(object.open) }
+        : isSet(object.step)
+        ? { $case: "step", value: StepSessionRequest.fromJSON(object.step) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ControlRequest): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "open") {
+      obj.open = CreateSessionRequest.toJSON(message.message.value);
+    } else if (message.message?.$case === "step") {
+      obj.step = StepSessionRequest.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ControlRequest>): ControlRequest {
+    return ControlRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ControlRequest>): ControlRequest {
+    const message = createBaseControlRequest();
+    switch (object.message?.$case) {
+      case "open": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "open", value: CreateSessionRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "step": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "step", value: StepSessionRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseControlResponse(): ControlResponse {
+  return { message: undefined };
+}
+
+export const ControlResponse: MessageFns<ControlResponse> = {
+  encode(message: ControlResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "opened":
+        Session.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "step":
+        StepSessionResponse.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "opened", value: Session.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "step", value: StepSessionResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlResponse {
+    return {
+      message: isSet(object.opened)
+        ? { $case: "opened", value: Session.fromJSON(object.opened) }
+        : isSet(object.step)
+        ? { $case: "step", value: StepSessionResponse.fromJSON(object.step) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ControlResponse): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "opened") {
+      obj.opened = Session.toJSON(message.message.value);
+    } else if (message.message?.$case === "step") {
+      obj.step = StepSessionResponse.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ControlResponse>): ControlResponse {
+    return ControlResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ControlResponse>): ControlResponse {
+    const message = createBaseControlResponse();
+    switch (object.message?.$case) {
+      case "opened": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "opened", value: Session.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "step": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "step", value: StepSessionResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 export type PlanningService = typeof PlanningService;
 export const PlanningService = {
   plan: {
@@ -2289,6 +3232,111 @@ export interface PlanningClient extends Client {
 export const PlanningClient = makeGenericClientConstructor(PlanningService, "dream.v1.Planning") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): PlanningClient;
   service: typeof PlanningService;
+  serviceName: string;
+};
+
+export type SessionsService = typeof SessionsService;
+export const SessionsService = {
+  createSession: {
+    path: "/dream.v1.Sessions/CreateSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateSessionRequest): Buffer => Buffer.from(CreateSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSessionRequest => CreateSessionRequest.decode(value),
+    responseSerialize: (value: Session): Buffer => Buffer.from(Session.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Session => Session.decode(value),
+  },
+  stepSession: {
+    path: "/dream.v1.Sessions/StepSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StepSessionRequest): Buffer => Buffer.from(StepSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StepSessionRequest => StepSessionRequest.decode(value),
+    responseSerialize: (value: StepSessionResponse): Buffer => Buffer.from(StepSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StepSessionResponse => StepSessionResponse.decode(value),
+  },
+  closeSession: {
+    path: "/dream.v1.Sessions/CloseSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CloseSessionRequest): Buffer => Buffer.from(CloseSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CloseSessionRequest => CloseSessionRequest.decode(value),
+    responseSerialize: (value: CloseSessionResponse): Buffer =>
+      Buffer.from(CloseSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CloseSessionResponse => CloseSessionResponse.decode(value),
+  },
+  control: {
+    path: "/dream.v1.Sessions/Control" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ControlRequest): Buffer => Buffer.from(ControlRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ControlRequest => ControlRequest.decode(value),
+    responseSerialize: (value: ControlResponse): Buffer => Buffer.from(ControlResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ControlResponse => ControlResponse.decode(value),
+  },
+} as const;
+
+export interface SessionsServer extends UntypedServiceImplementation {
+  createSession: handleUnaryCall<CreateSessionRequest, Session>;
+  stepSession: handleUnaryCall<StepSessionRequest, StepSessionResponse>;
+  closeSession: handleUnaryCall<CloseSessionRequest, CloseSessionResponse>;
+  control: handleBidiStreamingCall<ControlRequest, ControlResponse>;
+}
+
+export interface SessionsClient extends Client {
+  createSession(
+    request: CreateSessionRequest,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
+  createSession(
+    request: CreateSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
+  createSession(
+    request: CreateSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
+  stepSession(
+    request: StepSessionRequest,
+    callback: (error: ServiceError | null, response: StepSessionResponse) => void,
+  ): ClientUnaryCall;
+  stepSession(
+    request: StepSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StepSessionResponse) => void,
+  ): ClientUnaryCall;
+  stepSession(
+    request: StepSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StepSessionResponse) => void,
+  ): ClientUnaryCall;
+  closeSession(
+    request: CloseSessionRequest,
+    callback: (error: ServiceError | null, response: CloseSessionResponse) => void,
+  ): ClientUnaryCall;
+  closeSession(
+    request: CloseSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CloseSessionResponse) => void,
+  ): ClientUnaryCall;
+  closeSession(
+    request: CloseSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CloseSessionResponse) => void,
+  ): ClientUnaryCall;
+  control(): ClientDuplexStream<ControlRequest, ControlResponse>;
+  control(options: Partial<CallOptions>): ClientDuplexStream<ControlRequest, ControlResponse>;
+  control(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ControlRequest, ControlResponse>;
+}
+
+export const SessionsClient = makeGenericClientConstructor(SessionsService, "dream.v1.Sessions") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): SessionsClient;
+  service: typeof SessionsService;
   serviceName: string;
 };
 

@@ -372,7 +372,7 @@ export class ModelScheduler {
           guidance: r.guidance,
           seed: r.seed,
           chunkIndex: r.nextChunk,
-          ...(r.score ? { score: r.score } : {}),
+          ...(r.scoresNextChunk ? { score: { scorer: r.score!.scorer, goalKey: r.score!.goalKey } } : {}),
         };
       }),
     };
@@ -401,7 +401,7 @@ export class ModelScheduler {
       return;
     }
     const expectedCosts = stepped.length * this.geometry.chunkSize;
-    if (stepped.some((s) => s.request.score !== undefined) && !(result.costs instanceof Float32Array && result.costs.length === expectedCosts)) {
+    if (stepped.some((s) => s.request.scoresNextChunk) && !(result.costs instanceof Float32Array && result.costs.length === expectedCosts)) {
       const got = result.costs instanceof Float32Array ? result.costs.length : "no";
       this.failAll(requests, engineFailure(new Error(`step returned ${got} costs, expected ${expectedCosts}`), "step"));
       return;
@@ -453,7 +453,7 @@ export class ModelScheduler {
         firstFrameIndex: firstFrameIndexOf(r.nextChunk, chunkSize),
         frames: laneFrameViews(frames, batchIndex, chunkSize, this.frameBytes, count),
         // The costs of a padded chunk's extra frames are dropped with the frames.
-        ...(r.score && costs ? { costs: costs.slice(batchIndex * chunkSize, batchIndex * chunkSize + count) } : {}),
+        ...(r.scoresNextChunk && costs ? { costs: costs.slice(batchIndex * chunkSize, batchIndex * chunkSize + count) } : {}),
       });
       lanesByRequest.set(r, lanes);
     });

@@ -30,7 +30,7 @@ export class RequestState {
   readonly guidance: number;
   readonly seed: bigint;
   readonly deadlineUs: number | undefined;
-  readonly score: StepScore | undefined;
+  readonly score: (StepScore & { lastChunkOnly?: boolean }) | undefined;
   readonly chunkCount: number;
   /** Key of the encoded start frame; every lane reads it for chunk 0, then it is released. */
   readonly encodeKey: string;
@@ -78,6 +78,11 @@ export class RequestState {
       frames: 0,
       stateHeld: false,
     }));
+  }
+
+  /** Whether the chunk about to run is scored. */
+  get scoresNextChunk(): boolean {
+    return this.score !== undefined && (!this.score.lastChunkOnly || this.nextChunk === this.chunkCount - 1);
   }
 
   candidatesWith(...statuses: LaneStatus[]): number[] {

@@ -19,10 +19,11 @@ export interface SubmitRequest {
   /** Absolute deadline in Clock.nowUs() terms. */
   deadlineUs?: number;
   /**
-   * Score every lane's chunks in the executor against a goal set with setGoal (a planner's request):
-   * each ChunkLane then carries its frames' costs, computed where the frames are.
+   * Score the lanes' chunks in the executor against a goal set with setGoal (a planner's request):
+   * each scored ChunkLane then carries its frames' costs, computed where the frames are. With
+   * `lastChunkOnly` only the final chunk is scored (a final-frame cost without pruning needs no more).
    */
-  score?: StepScore;
+  score?: StepScore & { lastChunkOnly?: boolean };
 }
 
 export interface ChunkLane {

@@ -18,7 +18,7 @@ export interface EngineRequest {
   /** Monotonic deadline (Clock.nowUs terms), if any. */
   deadlineUs: number | undefined;
   /** Score each chunk next to the model against a goal set with setGoal (planning). */
-  score?: { scorer: string; goalKey: string };
+  score?: { scorer: string; goalKey: string; lastChunkOnly?: boolean };
 }
 
 export interface EngineChunk {

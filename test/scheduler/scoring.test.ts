@@ -52,6 +52,19 @@ describe("scheduler: scored requests", () => {
     h.clean();
   });
 
+  it("lastChunkOnly scores only the final chunk: earlier chunks come without costs and the executor is not asked", async () => {
+    const { h } = await scoringHarness();
+    const sink = new RecordingSink("l");
+    h.scheduler.submit({ ...makeRequest(h.geometry, "l", { k: 2, t: 10, tagBase: 700 }), score: { ...SCORE, lastChunkOnly: true } }, sink); // chunks 0, 1, 2
+    await settle();
+    assert.equal(sink.end.reason, "completed");
+    assert.deepEqual(sink.chunks.map((c) => c.lanes.map((l) => l.costs === undefined)), [[true, true], [true, true], [false, false]]);
+    assert.deepEqual(rounded(sink.chunks[2]!.lanes[0]!.costs), [700.02, 700.021]);
+    assert.deepEqual(h.exec.steps.map((s) => s.lanes.some((l) => l.score)), [false, false, true]);
+    h.scheduler.releaseGoal(["goal-1"]);
+    h.clean();
+  });
+
   it("refuses a scorer the model does not have, naming the field and the scorers it has", async () => {
     const { h } = await scoringHarness();
     assert.throws(

@@ -1,6 +1,6 @@
 // One planner iteration on the engine: the K candidates go out as engine requests of at most the
 // model's batch lanes each (all with the request's seed: common random numbers, so candidates differ
-// only by their actions), every chunk is scored next to the model, and — when pruning is on — the
+// only by their actions), its chunks are scored next to the model (only the last one when a final-frame cost is all that is read), and — when pruning is on — the
 // worst share of each request's live candidates stops at each chunk boundary. What comes back is one
 // cost per candidate (Infinity for a candidate that did not finish) and the frames generated.
 import { ServiceError } from "../../core/errors";
@@ -54,13 +54,13 @@ interface Part {
 export async function runIteration(input: IterationInput): Promise<IterationOutcome> {
   const k = input.candidates.length;
   const perFrame = input.candidates.map(() => new Float64Array(input.actionSteps + 1));
-  const scored = new Array<number>(k).fill(0);
+  const generated = new Array<number>(k).fill(0);
   const out: IterationOutcome = { costs: [], partialCosts: [], framesPerCandidate: new Array<number>(k).fill(0), pruned: 0, reason: "completed", error: undefined, frames: input.keepFrames ? input.candidates.map(() => []) : undefined, engineUs: 0 };
   const parts = partsOf(k, input.lanesPerRequestMax, input.idPrefix);
   const cancelAll = (): void => parts.forEach((p) => input.engine.cancel(p.id));
   input.signal.addEventListener("abort", cancelAll, { once: true });
   try {
-    const ends = await Promise.all(parts.map((part) => runPart(input, part, perFrame, scored, out)));
+    const ends = await Promise.all(parts.map((part) => runPart(input, part, perFrame, generated, out)));
     for (const end of ends) {
       out.engineUs = Math.max(out.engineUs, end.engineUs);
       if (end.reason !== "completed" && out.reason === "completed") {
@@ -72,9 +72,9 @@ export async function runIteration(input: IterationInput): Promise<IterationOutc
     input.signal.removeEventListener("abort", cancelAll);
   }
   for (let c = 0; c < k; c++) {
-    const partial = partialCost(perFrame[c]!.subarray(1, 1 + scored[c]!), input.aggregation);
+    const partial = partialCost(perFrame[c]!.subarray(1, 1 + generated[c]!), input.aggregation);
     out.partialCosts.push(partial);
-    out.costs.push(scored[c] === input.actionSteps ? partial : Infinity);
+    out.costs.push(generated[c] === input.actionSteps ? partial : Infinity);
   }
   return out;
 }
@@ -85,14 +85,20 @@ function partsOf(k: number, lanesMax: number, prefix: string): Part[] {
   return parts;
 }
 
-function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], scored: number[], out: IterationOutcome): Promise<EngineEnd> {
+function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], generated: number[], out: IterationOutcome): Promise<EngineEnd> {
   const lanes = input.candidates.slice(part.first, part.first + part.count) as Float32Array[];
   const live = new Set(lanes.map((_, i) => i));
+  // A final-frame cost without pruning reads only the last frame: the other chunks need no scoring.
+  const lastChunkOnly = input.aggregation.kind === "final" && input.pruning === undefined;
   return new Promise<EngineEnd>((resolve) => {
     const onChunk = (chunk: EngineChunk): void => {
       for (const lane of chunk.lanes) {
         const c = part.first + lane.candidateIndex;
         const costs = lane.costs;
+        out.frames?.[c]!.push(...lane.frames);
+        generated[c] = lane.firstFrameIndex - 1 + lane.frames.length;
+        out.framesPerCandidate[c] = generated[c]!;
+        if (costs === undefined && lastChunkOnly && generated[c]! < input.actionSteps) continue; // not scored, by design
         if (costs === undefined) {
           // The executor checks this already; should it slip, the plan fails rather than rank garbage.
           out.reason = "failed";
@@ -101,15 +107,12 @@ function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], sc
           return;
         }
         perFrame[c]!.set(costs, lane.firstFrameIndex);
-        scored[c] = lane.firstFrameIndex - 1 + costs.length;
-        out.framesPerCandidate[c] = scored[c]!;
-        out.frames?.[c]!.push(...lane.frames);
       }
-      if (input.pruning && scored[part.first + chunk.lanes[0]!.candidateIndex]! < input.actionSteps) prune(input, part, live, perFrame, scored, out);
+      if (input.pruning && generated[part.first + chunk.lanes[0]!.candidateIndex]! < input.actionSteps) prune(input, part, live, perFrame, generated, out);
     };
     try {
       input.engine.submit(
-        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, score: input.score },
+        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, score: { ...input.score, lastChunkOnly } },
         { onChunk, onEnd: resolve },
       );
     } catch (err) {
@@ -120,9 +123,9 @@ function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], sc
 }
 
 /** Successive halving at this chunk boundary, among this request's live candidates. */
-function prune(input: IterationInput, part: Part, live: Set<number>, perFrame: Float64Array[], scored: number[], out: IterationOutcome): void {
+function prune(input: IterationInput, part: Part, live: Set<number>, perFrame: Float64Array[], generated: number[], out: IterationOutcome): void {
   const partials = new Map<number, number>();
-  for (const i of live) partials.set(i, partialCost(perFrame[part.first + i]!.subarray(1, 1 + scored[part.first + i]!), input.aggregation));
+  for (const i of live) partials.set(i, partialCost(perFrame[part.first + i]!.subarray(1, 1 + generated[part.first + i]!), input.aggregation));
   const stop = pruneAtBoundary(partials, input.pruning!);
   if (stop.length === 0) return;
   for (const i of stop) live.delete(i);

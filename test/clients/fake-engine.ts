@@ -3,6 +3,18 @@
 // server sends them, or hang until the client goes away), and every call is recorded.
 import * as grpc from "@grpc/grpc-js";
 import { GetStatusResponse, ModelsService, StatusService, type PredictBatchRequest, type PredictBatchResponse, type StreamPredictResponse } from "../../src/gen/dream/v1/dream";
+import {
+  PlanningService,
+  SessionsService,
+  type CloseSessionResponse,
+  type ControlRequest,
+  type ControlResponse,
+  type PlanEvent,
+  type PlanRequest,
+  type PlanResponse,
+  type Session,
+  type StepSessionResponse,
+} from "../../src/gen/dream/v1/planning";
 import { ErrorInfo, RetryInfo } from "../../src/gen/google/rpc/error_details";
 import { Status } from "../../src/gen/google/rpc/status";
 import assert from "node:assert/strict";
@@ -29,7 +41,9 @@ export interface Failure {
 
 export type Step<T> = { ok: T } | { fail: Failure } | { hang: true };
 /** A stream's step: messages to write, then an ending (ok, a failure, or hanging open). */
-export type StreamStep = { messages: StreamPredictResponse[]; then: "end" | Failure | "hang" };
+export type StreamStep<M = StreamPredictResponse> = { messages: M[]; then: "end" | Failure | "hang" };
+/** Serves one Control call (record() has been done); default: controlEcho. */
+export type ControlScript = (call: grpc.ServerDuplexStream<ControlRequest, ControlResponse>, recorded: Recorded) => void;
 
 export interface Recorded {
   method: string;
@@ -57,6 +71,15 @@ export class FakeEngine {
   status: Step<GetStatusResponse>[] = [];
   predictBatch: Step<PredictBatchResponse>[] = [];
   stream: StreamStep[] = [];
+  plan: Step<PlanResponse>[] = [];
+  planStream: StreamStep<PlanEvent>[] = [];
+  createSession: Step<Session>[] = [];
+  stepSession: Step<StepSessionResponse>[] = [];
+  closeSession: Step<CloseSessionResponse>[] = [];
+  /** One per Control call, in order; when none is left, controlEcho. */
+  control: ControlScript[] = [];
+  /** Every ControlRequest received, in order, over all Control calls. */
+  readonly controlRequests: ControlRequest[] = [];
   private readonly server = new grpc.Server();
   port = 0;
 
@@ -69,7 +92,21 @@ export class FakeEngine {
       predict: f.unary("predict", () => []),
       predictBatch: f.unary("predictBatch", () => f.predictBatch),
       cancelCandidates: f.unary("cancelCandidates", () => []),
-      streamPredict: (call: grpc.ServerWritableStream<PredictBatchRequest, StreamPredictResponse>) => f.serveStream(call),
+      streamPredict: (call: grpc.ServerWritableStream<PredictBatchRequest, StreamPredictResponse>) => f.serveStream("streamPredict", call, f.stream),
+    });
+    f.server.addService(PlanningService, {
+      plan: f.unary("plan", () => f.plan),
+      streamPlan: (call: grpc.ServerWritableStream<PlanRequest, PlanEvent>) => f.serveStream("streamPlan", call, f.planStream),
+    });
+    f.server.addService(SessionsService, {
+      createSession: f.unary("createSession", () => f.createSession),
+      stepSession: f.unary("stepSession", () => f.stepSession),
+      closeSession: f.unary("closeSession", () => f.closeSession),
+      control: (call: grpc.ServerDuplexStream<ControlRequest, ControlResponse>) => {
+        const r = f.record("control", call);
+        call.on("data", (m: ControlRequest) => f.controlRequests.push(m));
+        (f.control.shift() ?? controlEcho)(call, r);
+      },
     });
     f.port = await new Promise<number>((resolve, reject) => f.server.bindAsync("127.0.0.1:0", credentials, (err, port) => (err ? reject(err) : resolve(port))));
     return f;
@@ -88,9 +125,9 @@ export class FakeEngine {
     return Promise.resolve();
   }
 
-  private record(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Recorded {
-    const r: Recorded = { method, atMs: Date.now(), metadata: call.metadata, request: call.request, cancelled: false };
-    call.on("cancelled", () => (r.cancelled = true));
+  private record(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): Recorded {
+    const r: Recorded = { method, atMs: Date.now(), metadata: call.metadata, request: "request" in call ? call.request : undefined, cancelled: false };
+    (call as grpc.ServerUnaryCall<unknown, unknown>).on("cancelled", () => (r.cancelled = true));
     this.calls.push(r);
     return r;
   }
@@ -105,9 +142,9 @@ export class FakeEngine {
     };
   }
 
-  private serveStream(call: grpc.ServerWritableStream<PredictBatchRequest, StreamPredictResponse>): void {
-    this.record("streamPredict", call);
-    const step = this.stream.shift() ?? { messages: [], then: { code: grpc.status.UNIMPLEMENTED } };
+  private serveStream<Req, M>(method: string, call: grpc.ServerWritableStream<Req, M>, script: StreamStep<M>[]): void {
+    this.record(method, call as grpc.ServerWritableStream<unknown, unknown>);
+    const step = script.shift() ?? { messages: [], then: { code: grpc.status.UNIMPLEMENTED } };
     for (const m of step.messages) call.write(m);
     if (step.then === "end") call.end();
     else if (step.then !== "hang") call.emit("error", Object.assign(new Error("scripted"), serviceError(step.then))); // grpc-js ends the call with this status
@@ -115,3 +152,27 @@ export class FakeEngine {
 }
 
 export const okStatus = (): Step<GetStatusResponse> => ({ ok: GetStatusResponse.fromPartial({ status: "ok", version: "fake" }) });
+
+/** Ends a server call with a scripted failure (status + google.rpc details), as the real server does. */
+export function failCall(call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, f: Failure): void {
+  call.emit("error", Object.assign(new Error("scripted"), serviceError(f)));
+}
+
+/**
+ * A well-behaved Control server: answers the open with a Session, each step with a decision whose
+ * `step` counts from 0 and whose actions hold that index, and ends the call OK when the client
+ * half-closes.
+ */
+export const controlEcho: ControlScript = (call) => {
+  let steps = 0;
+  call.on("data", (m: ControlRequest) => {
+    if (m.message?.$case === "open") {
+      call.write({ message: { $case: "opened", value: { sessionId: "s-1", model: m.message.value.plan?.model ?? "", ttlS: 60, executeSteps: m.message.value.executeSteps || 2, steps: 0 } } });
+    } else if (m.message?.$case === "step") {
+      const step = steps++;
+      const actions = { data: new Uint8Array(new Float32Array([step, step]).buffer), shape: [1, 2] };
+      call.write({ message: { $case: "step", value: { actions, plan: undefined, step } } });
+    }
+  });
+  call.on("end", () => call.end());
+};

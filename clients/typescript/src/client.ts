@@ -17,11 +17,25 @@ import {
   type PredictRequest,
   type PredictResponse,
 } from "../../../src/gen/dream/v1/dream";
+import {
+  CloseSessionRequest,
+  CreateSessionRequest,
+  PlanningClient,
+  PlanRequest,
+  SessionsClient,
+  StepSessionRequest,
+  type CloseSessionResponse,
+  type PlanResponse,
+  type Session,
+  type StepSessionResponse,
+} from "../../../src/gen/dream/v1/planning";
 import { rawResponseBytesBound as boundFor } from "../../../src/wire/raw-response";
 import { channelCredentials, type CredentialOptions } from "./credentials";
 import { deadlineMsOf, sleepMs, type CallOptions } from "./deadline";
 import { cancelledError, deadlineError, toDreamError, type DreamError } from "./errors";
 import { backoffMs, checkedPolicy, DEFAULT_RETRY_POLICY, isRetryable, type CallKind, type RetryPolicy } from "./retry";
+import { ControlStream } from "./control";
+import { PlanStream } from "./plan-stream";
 import { PredictStream } from "./predict-stream";
 import { installWarmReceive, reserveWarmReceive, WARM_RECEIVE_BYTES_MIN } from "./warm-receive";
 
@@ -61,11 +75,18 @@ export interface CallResult<T> {
 
 type PredictInput = Partial<PredictRequest> & { model: string };
 type BatchInput = Partial<PredictBatchRequest> & { model: string };
+/** A PlanRequest with any fields left out (deeply: the proto's defaults); `planRequest()` builds one. */
+export type PlanInput = Parameters<typeof PlanRequest.fromPartial>[0] & { model: string };
+/** CreateSessionRequest, fields optional as PlanInput's; `plan` is the plan every step runs. */
+export type SessionInput = Parameters<typeof CreateSessionRequest.fromPartial>[0] & { plan: PlanInput };
+export type StepInput = Parameters<typeof StepSessionRequest.fromPartial>[0] & { sessionId: string };
 
 export class DreamClient {
   readonly models: InstanceType<typeof ModelsClient>;
   readonly billing: InstanceType<typeof BillingClient>;
   readonly status: InstanceType<typeof StatusClient>;
+  readonly planning: InstanceType<typeof PlanningClient>;
+  readonly sessions: InstanceType<typeof SessionsClient>;
   private readonly policy: RetryPolicy;
   /** 0: warm receive off for this client. */
   private readonly warmBytesMin: number;
@@ -90,6 +111,8 @@ export class DreamClient {
     this.models = new ModelsClient(options.address, creds, channelOptions);
     this.billing = new BillingClient(options.address, creds, channelOptions);
     this.status = new StatusClient(options.address, creds, channelOptions);
+    this.planning = new PlanningClient(options.address, creds, channelOptions);
+    this.sessions = new SessionsClient(options.address, creds, channelOptions);
   }
 
   metadata(extra: Record<string, string> = {}): grpc.Metadata {
@@ -200,6 +223,67 @@ export class DreamClient {
     return this.unary<object, CancelCandidatesResponse>(this.models, "cancelCandidates", { requestId, candidateIndices }, options, "read").then((r) => r.response);
   }
 
+  /**
+   * Planning.Plan: the server rolls candidates out, scores them against the goal and answers with the
+   * decision (best actions and cost, every candidate's cost, per-iteration stats, the charge). Billed
+   * like a predict, so retried by the same rules: when refused before work, or after a lost
+   * connection only with a requestId.
+   */
+  plan(request: PlanInput, options: CallOptions = {}): Promise<CallResult<PlanResponse>> {
+    const filled = PlanRequest.fromPartial(request);
+    return this.unary(this.planning, "plan", filled, options, { predict: filled });
+  }
+
+  /**
+   * Planning.StreamPlan: iterate the returned stream for an `iteration` event per finished iteration,
+   * then the `plan`; `cancel()` (or the signal) ends it early, billing only the frames generated.
+   */
+  streamPlan(request: PlanInput, options: CallOptions = {}): PlanStream {
+    const filled = PlanRequest.fromPartial(request);
+    const deadlineMs = deadlineMsOf(options, this.options.timeoutMs);
+    return new PlanStream({
+      start: () => this.planning.streamPlan(filled, this.metadata(options.metadata), this.callOptions(deadlineMs)),
+      retryDelayMs: (err, retry) => this.retryDelayMs(err, retry, { predict: filled }, options, deadlineMs),
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Sessions.CreateSession: a session holding the model, goal, planner and warm start, stepped with
+   * stepSession. Not resent after a lost connection (that could open a second session).
+   */
+  createSession(request: SessionInput, options: CallOptions = {}): Promise<Session> {
+    const filled = CreateSessionRequest.fromPartial(request);
+    return this.unary<CreateSessionRequest, Session>(this.sessions, "createSession", filled, options, { predict: { requestId: "" } }).then((r) => r.response);
+  }
+
+  /** Sessions.StepSession: one decision from the robot's observation; billed as a plan (retried as one). */
+  stepSession(request: StepInput, options: CallOptions = {}): Promise<CallResult<StepSessionResponse>> {
+    const filled = StepSessionRequest.fromPartial(request);
+    return this.unary(this.sessions, "stepSession", filled, options, { predict: filled });
+  }
+
+  /** Sessions.CloseSession: the steps taken and what they cost in all. */
+  closeSession(sessionId: string, options: CallOptions = {}): Promise<CloseSessionResponse> {
+    const filled = CloseSessionRequest.fromPartial({ sessionId });
+    return this.unary<CloseSessionRequest, CloseSessionResponse>(this.sessions, "closeSession", filled, options, { predict: { requestId: "" } }).then((r) => r.response);
+  }
+
+  /**
+   * Sessions.Control: opens a session on a bidirectional stream (`open` is its first message) and
+   * returns the ControlStream: `step(observation)` resolves with each decision, `close()` closes the
+   * session, the signal (or `cancel()`) ends the call, rejecting pending steps with CANCELLED. The
+   * call's deadline (timeoutMs / deadline / the client's timeoutMs) bounds the whole stream.
+   */
+  control(open: SessionInput, options: CallOptions = {}): ControlStream {
+    const filled = CreateSessionRequest.fromPartial(open);
+    const deadlineMs = deadlineMsOf(options, this.options.timeoutMs);
+    return new ControlStream(filled, {
+      start: () => this.sessions.control(this.metadata(options.metadata), this.callOptions(deadlineMs)),
+      signal: options.signal,
+    });
+  }
+
   getBalance(options: CallOptions = {}): Promise<Balance> {
     return this.unary<object, Balance>(this.billing, "getBalance", {}, options, "read").then((r) => r.response);
   }
@@ -212,6 +296,8 @@ export class DreamClient {
     this.models.close();
     this.billing.close();
     this.status.close();
+    this.planning.close();
+    this.sessions.close();
   }
 }
 

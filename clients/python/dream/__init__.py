@@ -7,7 +7,7 @@
     rollout.save("rollout.mp4")
 """
 
-from .client import DEFAULT_BASE_URL, AsyncClient, AsyncModelHandle, Client, __version__
+from .client import DEFAULT_BASE_URL, AsyncClient, AsyncModelHandle, AsyncSession, Client, __version__
 from .errors import (
     AuthError,
     DecoderNotFoundError,
@@ -23,8 +23,11 @@ from .errors import (
     ValidationError,
 )
 from .models import ModelHandle
+from .planning import IterationStats, Plan, PlanRollout, PlanStream
+from ._png import encode_png_rgb_bytes as png_from_rgb
 from .retry import RetryPolicy
 from .rollout import BatchRollout, Rollout
+from .sessions import Session, SessionSummary, Step
 from .stream import CandidateFrames, PredictStream, StreamChunk
 
 __all__ = [
@@ -38,6 +41,14 @@ __all__ = [
     "PredictStream",
     "StreamChunk",
     "CandidateFrames",
+    "Plan",
+    "IterationStats",
+    "PlanRollout",
+    "PlanStream",
+    "Session",
+    "AsyncSession",
+    "Step",
+    "SessionSummary",
     "DreamError",
     "AuthError",
     "InsufficientCreditsError",
@@ -50,6 +61,7 @@ __all__ = [
     "ModelNotActiveError",
     "TransportError",
     "DecoderNotFoundError",
+    "png_from_rgb",
     "DEFAULT_BASE_URL",
     "__version__",
 ]

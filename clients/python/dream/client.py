@@ -19,6 +19,8 @@ from ._records import Record, record
 from .billing import Billing
 from .errors import AuthError, DreamError, InputValidationError
 from .models import ModelHandle, Models
+from .planning import Plan
+from .sessions import Session, SessionSummary, Sessions, Step
 from .retry import RetryPolicy
 from .rollout import BatchRollout, Rollout
 
@@ -54,6 +56,7 @@ class Client:
                                     user_agent=f"dream-python/{__version__}")
         self.models = Models(self)
         self.billing = Billing(self)
+        self.sessions = Sessions(self)
 
     def __repr__(self) -> str:
         key = f"{self.api_key[:8]}…" if self.api_key else None
@@ -126,6 +129,44 @@ class AsyncModelHandle:
     async def predict_batch(self, *args: Any, **kwargs: Any) -> BatchRollout:
         return await _in_thread(self._handle.predict_batch, *args, **kwargs)
 
+    async def plan(self, *args: Any, **kwargs: Any) -> Plan:
+        return await _in_thread(self._handle.plan, *args, **kwargs)
+
+    async def rank(self, *args: Any, **kwargs: Any) -> Plan:
+        return await _in_thread(self._handle.rank, *args, **kwargs)
+
+
+class AsyncSession:
+    """asyncio mirror of Session (``async with await client.sessions.create(...) as s``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:  # session_id, model, ttl_s, execute_steps, steps, closed
+        return getattr(self._session, name)
+
+    async def step(self, *args: Any, **kwargs: Any) -> Step:
+        return await _in_thread(self._session.step, *args, **kwargs)
+
+    async def close(self) -> SessionSummary:
+        return await _in_thread(self._session.close)
+
+    async def __aenter__(self) -> "AsyncSession":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class AsyncSessions:
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def create(self, model: Any, *args: Any, **kwargs: Any) -> AsyncSession:
+        if isinstance(model, AsyncModelHandle):
+            model = model._handle
+        return AsyncSession(await _in_thread(self._sessions.create, model, *args, **kwargs))
+
 
 class AsyncModels:
     def __init__(self, models: Models) -> None:
@@ -162,6 +203,7 @@ class AsyncClient:
         self.base_url = self._sync.base_url
         self.models = AsyncModels(self._sync.models)
         self.billing = AsyncBilling(self._sync.billing)
+        self.sessions = AsyncSessions(self._sync.sessions)
 
     @property
     def sync_client(self) -> Client:

@@ -99,7 +99,18 @@ class ModelNotFoundError(DreamError):
 
 
 class ValidationError(DreamError):
-    """400 INVALID_ARGUMENT (and 413/415): the server rejected the request's inputs."""
+    """400 INVALID_ARGUMENT (and 413/415): the server rejected the request's inputs.
+
+    ``field`` names the offending field as the request spells it (``"cem.elites"``,
+    ``"sampling.mask[0]"``) when the server said which; None otherwise.
+    """
+
+    field: Optional[str] = None
+
+    def __init__(self, message: str, status_code: Optional[int] = None, request_id: Optional[str] = None,
+                 body: Any = None, reason: Optional[str] = None, field: Optional[str] = None) -> None:
+        super().__init__(message, status_code, request_id, body, reason)
+        self.field = field
 
 
 class InputValidationError(ValidationError, ValueError):
@@ -225,4 +236,7 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
         if retry_after is None:
             retry_after = _float(err.get("retry_after_s"))
         return RateLimitError(message, retry_after=retry_after, **common)
+    if issubclass(cls, ValidationError):
+        field = err.get("field")
+        return cls(message, field=field if isinstance(field, str) and field else None, **common)
     return cls(message, **common)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
@@ -14,6 +15,7 @@ from ._multipart import encode_form_data, parse_multipart
 from ._records import normalize
 from .errors import DreamError, InputValidationError, ModelNotActiveError
 from .rollout import BatchRollout, Rollout
+from .planning import Plan, PlanStream, build_plan_request
 from .stream import PredictStream
 
 if TYPE_CHECKING:
@@ -192,6 +194,44 @@ class ModelHandle:
         path = f"/v1/models/{urllib.parse.quote(self.slug, safe='')}/stream_predict"
         resp = self._client._transport.open_stream("POST", path, body=json.dumps(body).encode(), content_type="application/json")
         return PredictStream(self._client, resp, request_id, path)
+
+    # -----------------------------------------------------------------------------------------
+    # Planning (docs/API.md "Planning"; proto/dream/v1/planning.proto)
+    # -----------------------------------------------------------------------------------------
+
+    def _plan_body(self, start_frame: Any, goal: Any, planner: str, options: Mapping[str, Any]) -> dict:
+        body = build_plan_request(self, start_frame, goal, planner, **options)
+        self._ensure_active()
+        return body
+
+    def plan(self, start_frame: Any = None, goal: Any = None, planner: str = "cem", **options: Any) -> Plan:
+        """Plan next to the model: roll candidates out from ``start_frame``, score them against ``goal``
+        and answer with the decision → Plan (best_actions (T, D), best_cost, candidate_costs, ranking,
+        iterations, stopped, frames, cost_usd, request_id).
+
+        ``planner``: ``"cem"`` (samples, iterations, elites, momentum, std_min), ``"mppi"`` (samples,
+        iterations, lam) or ``"rank"`` (candidates (K, T, D)). Sampling: action_steps (T), mask
+        [(start, end)], nominal, warm_start, init_std, low, high, hold_steps, smoothing. Cost: scorer,
+        aggregation ("final" | "mean" | "discounted"), gamma. prune=(drop_fraction, keep_min). Budget:
+        time_budget_ms (anytime: the best plan so far, OK), frames_max, cost_max_usd. num_steps,
+        guidance, seed (same seed, same plan). best_rollout / top_k with rollout_encoding ("JPEG",
+        "PNG", "RAW_RGB8"). deadline_ms (an error when passed). request_id (idempotent retries).
+        """
+        body = self._plan_body(start_frame, goal, planner, options)
+        started = time.monotonic()
+        resp = self._post("plan", json.dumps(body).encode(), "application/json", "application/json")
+        return Plan(resp.json(), bytes_received=len(resp.body), wall_s=time.monotonic() - started)
+
+    def rank(self, start_frame: Any = None, goal: Any = None, candidates: Any = None, **options: Any) -> Plan:
+        """Best-of-N over your own candidates ((K, T, D) or a list of K (T, D)): plan(planner="rank")."""
+        return self.plan(start_frame, goal, "rank", candidates=candidates, **options)
+
+    def stream_plan(self, start_frame: Any = None, goal: Any = None, planner: str = "cem", **options: Any) -> PlanStream:
+        """plan() as a stream: iterate for IterationStats as each iteration finishes, then the Plan."""
+        body = self._plan_body(start_frame, goal, planner, options)
+        path = f"/v1/models/{urllib.parse.quote(self.slug, safe='')}/stream_plan"
+        resp = self._client._transport.open_stream("POST", path, body=json.dumps(body).encode(), content_type="application/json")
+        return PlanStream(resp, body["request_id"], path)
 
 
 class Models:

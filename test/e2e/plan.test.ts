@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { packActions } from "../../clients/typescript/src";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
-import { CostAggregation, PlanningClient, PlanStop, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
+import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
 import { startHarness, testFrame, type Harness } from "./harness";
@@ -156,6 +156,38 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.equal(res.rollouts[0]!.candidateIndex, 1);
     assert.equal(res.rollouts[0]!.encoding, FrameEncoding.JPEG);
     assert.equal(res.rollouts[0]!.frames.length, T + 1);
+  });
+
+  it("StreamPlan sends one event per iteration, then the plan, and the events are the plan's iterations", async () => {
+    const stream = planning.streamPlan(planRequest({ planner: { $case: "cem", value: { samples: 8, iterations: 3, elites: 2, momentum: 0, stdMin: 0.01 } } }), md());
+    const events: PlanEvent[] = [];
+    for await (const e of stream as AsyncIterable<PlanEvent>) events.push(e);
+    assert.deepEqual(events.map((e) => e.event?.$case), ["iteration", "iteration", "iteration", "plan"]);
+    const final = events[3]!.event!.value as PlanResponse;
+    assert.deepEqual(events.slice(0, 3).map((e) => e.event!.value), final.iterations);
+    assert.equal(final.iterationsCompleted, 3);
+  });
+
+  it("REST: plan and stream_plan are transcoded from the proto (JSON in, JSON / NDJSON out)", async () => {
+    const b64 = (u: Uint8Array) => Buffer.from(u).toString("base64");
+    const frameJson = (data: Uint8Array) => ({ encoding: "RAW_RGB8", data: b64(data), height: H, width: W });
+    const body = {
+      start_frame: frameJson(start),
+      cost: { goal: frameJson(goalFrame) },
+      rank: { candidates: [perturbed(hidden, 9, 0.6), hidden].map((c) => ({ data: b64(new Uint8Array(c.buffer)), shape: [T, D] })) },
+      params: { num_steps: 1, seed: 3 },
+    };
+    const headers = { authorization: `Bearer ${h.apiKey}`, "content-type": "application/json" };
+    const res = await fetch(`${h.httpBase}/v1/models/${TINY}/plan`, { method: "POST", headers, body: JSON.stringify(body) });
+    const json = (await res.json()) as { ranking: number[]; best_cost: number; stopped: string; summary: { frames: number } };
+    assert.equal(res.status, 200, JSON.stringify(json));
+    assert.deepEqual(json.ranking, [1, 0]);
+    assert.equal(json.best_cost, 0);
+    assert.equal(json.stopped, "COMPLETED");
+    assert.equal(res.headers.get("x-dreamengine-frames"), String(2 * (T + 1)));
+    const streamed = await fetch(`${h.httpBase}/v1/models/${TINY}/stream_plan`, { method: "POST", headers, body: JSON.stringify(body) });
+    const lines = (await streamed.text()).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines.map((l) => Object.keys(l)[0]), ["iteration", "plan"]);
   });
 
   it("bad planner parameters are INVALID_ARGUMENT naming the field, and nothing is charged", async () => {

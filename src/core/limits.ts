@@ -8,6 +8,12 @@ export const limits = Object.freeze({
   planWorstCaseFramesMax: 2_000_000, // I x K x (T+1) reserved up front ($1,000 at $0.0005/frame)
   planTimeBudgetMsMax: 10 * 60 * 1000,
   scorerNameBytesMax: 64,
+  // --- control sessions (Sessions: a robot loop's goal, planner and warm start kept between steps) ---
+  sessionTtlSDefault: 60, // idle time before a session closes itself (CreateSessionRequest.ttl_s = 0)
+  sessionTtlSMax: 60 * 60,
+  sessionsPerKeyMax: 16, // open sessions per API key
+  sessionsMax: 256, // open sessions per server: each may hold a 1080p goal (6.2 MB) and a T x D warm start
+  sessionSweepMs: 1_000, // how often idle sessions are swept (they also expire when next touched)
   // --- request shape ---
   candidatesMax: 32, // K per PredictBatch / StreamPredict
   actionStepsMax: 240, // T per candidate (24 s at 10 fps; 20 chunks)

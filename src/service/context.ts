@@ -64,9 +64,15 @@ export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext, admission:
 /** A server-streaming handler awaits `send` so that a slow reader applies backpressure. */
 export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext, admission: Admission, send: (message: Res) => Promise<void>) => Promise<void>;
 
+/**
+ * A bidirectional handler reads its requests one at a time (the transport reads no further ahead than
+ * it must) and awaits `send` like a server stream; the requests end when the client half-closes.
+ */
+export type BidiHandler<Req, Res> = (requests: AsyncIterable<Req>, ctx: CallContext, admission: Admission, send: (message: Res) => Promise<void>) => Promise<void>;
+
 export interface MethodImpl {
-  kind: "unary" | "server-stream";
-  handler: UnaryHandler<any, any> | StreamHandler<any, any>;
+  kind: "unary" | "server-stream" | "bidi-stream";
+  handler: UnaryHandler<any, any> | StreamHandler<any, any> | BidiHandler<any, any>;
   access: Access;
   /**
    * The method's guard (auth + rate limit), run once per call by the transport on headers/metadata

@@ -7,10 +7,15 @@ import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
 import { createTopup, getBalance, listTransactions } from "./billing-rpcs";
 import { cancelCandidates } from "./cancel";
-import type { Admission, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
+import type { Admission, BidiHandler, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
 import type { Guard } from "./guard";
 import { modelSpec } from "./model-spec";
 import { plan, streamPlan, type PlanDeps } from "./plan/plan";
+import { closeSession } from "./plan/sessions/close";
+import { control } from "./plan/sessions/control";
+import { createSession } from "./plan/sessions/create";
+import { stepSession, type StepDeps } from "./plan/sessions/step";
+import { SessionStore } from "./plan/sessions/store";
 import { predict, predictBatch, batchInput } from "./predict";
 import type { PredictFlow } from "./predict-flow";
 import type { Account, BillingPort, CodecPort } from "./ports";
@@ -31,6 +36,8 @@ export interface ServiceDeps {
   startedWallMs: number;
   version: string;
   logger: Logger;
+  /** Open control sessions; default a store of this table's own on `clock`. */
+  sessions?: SessionStore;
 }
 
 function planDeps(d: ServiceDeps): PlanDeps {
@@ -69,12 +76,19 @@ function policies(guard: Guard) {
       admit: keyed,
       handler: ((req: Req, ctx: CallContext, admission: Admission, send: (m: Res) => Promise<void>) => fn(req, ctx, accountOf(admission), send)) as StreamHandler<Req, Res>,
     }),
+    keyedBidi: <Req, Res>(fn: (requests: AsyncIterable<Req>, ctx: CallContext, account: Account, send: (m: Res) => Promise<void>) => Promise<void>): MethodImpl => ({
+      kind: "bidi-stream",
+      access: "authorized",
+      admit: keyed,
+      handler: ((requests: AsyncIterable<Req>, ctx: CallContext, admission: Admission, send: (m: Res) => Promise<void>) => fn(requests, ctx, accountOf(admission), send)) as BidiHandler<Req, Res>,
+    }),
   };
 }
 
 export function buildMethods(d: ServiceDeps): MethodTable {
-  const { openUnary, keyedUnary, keyedStream } = policies(d.guard);
+  const { openUnary, keyedUnary, keyedStream, keyedBidi } = policies(d.guard);
   const planning = planDeps(d);
+  const sessions: StepDeps = { models: d.models, codecs: d.codecs, sessions: d.sessions ?? new SessionStore({ clock: d.clock }), plan: planning };
   return new Map<string, MethodImpl>([
     ["/dream.v1.Models/ListModels", openUnary(async (_req: pb.ListModelsRequest): Promise<pb.ListModelsResponse> => ({ models: d.models.list().map(modelSpec) }))],
     ["/dream.v1.Models/GetModel", openUnary(async (req: pb.GetModelRequest): Promise<pb.ModelSpec> => modelSpec(d.models.get(req.slug)))],
@@ -84,6 +98,10 @@ export function buildMethods(d: ServiceDeps): MethodTable {
     ["/dream.v1.Models/CancelCandidates", keyedUnary((req: pb.CancelCandidatesRequest, _ctx, account) => cancelCandidates(d.inflight, req, account))],
     ["/dream.v1.Planning/Plan", keyedUnary((req: planning.PlanRequest, ctx, account) => plan(planning, req, ctx, account))],
     ["/dream.v1.Planning/StreamPlan", keyedStream((req: planning.PlanRequest, ctx, account, send: (e: planning.PlanEvent) => Promise<void>) => streamPlan(planning, req, ctx, account, send))],
+    ["/dream.v1.Sessions/CreateSession", keyedUnary((req: planning.CreateSessionRequest, _ctx, account) => createSession(sessions, req, account))],
+    ["/dream.v1.Sessions/StepSession", keyedUnary((req: planning.StepSessionRequest, ctx, account) => stepSession(sessions, req, ctx, account))],
+    ["/dream.v1.Sessions/CloseSession", keyedUnary((req: planning.CloseSessionRequest, _ctx, account) => closeSession(sessions.sessions, req, account))],
+    ["/dream.v1.Sessions/Control", keyedBidi((requests: AsyncIterable<planning.ControlRequest>, ctx, account, send: (m: planning.ControlResponse) => Promise<void>) => control(sessions, requests, ctx, account, send))],
     ["/dream.v1.Billing/GetBalance", keyedUnary((_req: pb.GetBalanceRequest, _ctx, account) => getBalance(d.billing, account))],
     ["/dream.v1.Billing/CreateTopup", keyedUnary((req: pb.CreateTopupRequest, _ctx, account) => createTopup(d.billing, req, account))],
     ["/dream.v1.Billing/ListTransactions", keyedUnary((req: pb.ListTransactionsRequest, _ctx, account) => listTransactions(d.billing, req, account))],

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import { BillingService, ModelsService, StatusService } from "../../src/gen/dream/v1/dream";
-import { PlanningService } from "../../src/gen/dream/v1/planning";
+import { PlanningService, SessionsService } from "../../src/gen/dream/v1/planning";
 import { silentLogger } from "../../src/observability/logger";
 import { StatusRecorder } from "../../src/observability/status";
 import { Guard } from "../../src/service/guard";
@@ -51,10 +51,17 @@ const ctx = (apiKey?: string): CallContext => ({ requestId: "req_1", apiKey, pee
 describe("method policy (service/methods.ts)", () => {
   it("every dream.v1 method has exactly one entry with a policy; money and predictions need a key", () => {
     const { methods } = fixture();
-    const paths = [ModelsService, BillingService, StatusService, PlanningService].flatMap((s) => Object.values(s).map((m) => m.path));
+    const paths = [ModelsService, BillingService, StatusService, PlanningService, SessionsService].flatMap((s) => Object.values(s).map((m) => m.path));
     assert.deepEqual([...methods.keys()].sort(), [...paths].sort());
     const open = [...methods].filter(([, m]) => m.access === "public").map(([p]) => p).sort();
     assert.deepEqual(open, ["/dream.v1.Models/GetModel", "/dream.v1.Models/ListModels", "/dream.v1.Status/GetStatus", "/dream.v1.Status/Health"]);
+  });
+
+  it("every session method needs a key, and Control is the one bidirectional method", () => {
+    const { methods } = fixture();
+    for (const m of Object.values(SessionsService)) assert.equal(methods.get(m.path)!.access, "authorized", m.path);
+    const bidi = [...methods].filter(([, m]) => m.kind === "bidi-stream").map(([p]) => p);
+    assert.deepEqual(bidi, [SessionsService.control.path]);
   });
 
   it("an authorized method's guard authenticates and spends one key token per call, and its handler gets that account", async () => {

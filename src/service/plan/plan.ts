@@ -20,6 +20,16 @@ export interface PlanDeps extends PlanAdmitDeps {
 }
 
 export async function plan(deps: PlanDeps, req: PlanRequest, ctx: CallContext, account: Account, onIteration?: (s: IterationStats) => Promise<void>): Promise<PlanResponse> {
+  return (await planDecision(deps, req, ctx, account, onIteration)).response;
+}
+
+/** A plan and the planner's final mean (cem, mppi): the warm start a control session's next step shifts. */
+export interface PlanDecision {
+  response: PlanResponse;
+  mean: Float32Array | undefined;
+}
+
+export async function planDecision(deps: PlanDeps, req: PlanRequest, ctx: CallContext, account: Account, onIteration?: (s: IterationStats) => Promise<void>): Promise<PlanDecision> {
   const p = await admitPlan(deps, req, ctx, account);
   let run: PlanRun;
   try {
@@ -35,7 +45,7 @@ export async function plan(deps: PlanDeps, req: PlanRequest, ctx: CallContext, a
     if (run.failure.reason === "ENGINE_FAILURE") throw run.failure;
     throw withCharge(run.failure, summary.frames, summary.cost?.micros ?? 0);
   }
-  return planResponse(deps.codecs, p, run, summary);
+  return { response: await planResponse(deps.codecs, p, run, summary), mean: run.planner.mean };
 }
 
 /** StreamPlan: one event per finished iteration, then the plan. */

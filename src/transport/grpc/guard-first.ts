@@ -13,7 +13,7 @@ export interface Admitted {
   admission: Promise<Admission>;
 }
 
-type HandlerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+type HandlerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
 export class GuardFirst {
   /** Keyed by the Metadata object grpc-js hands from the interceptor on to the handler. */

@@ -1,7 +1,7 @@
 // gRPC wiring: every dream.v1 method is served from the shared MethodTable; grpc.health.v1 and server
 // reflection (v1 and v1alpha) come along. No business logic lives here, and this file only composes:
-// the guard runs on the metadata (guard-first.ts), table methods go through the unary and stream
-// adapters (unary.ts, stream.ts), definitions get fast encoders and tolerant decoders (definitions.ts),
+// the guard runs on the metadata (guard-first.ts), table methods go through the unary, stream and
+// bidi adapters (unary.ts, stream.ts, bidi.ts), definitions get fast encoders and tolerant decoders (definitions.ts),
 // and raw predict responses may leave pre-framed (raw/, opt-out with preframedSend).
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -10,10 +10,11 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
-import { PlanningService } from "../../gen/dream/v1/planning";
+import { PlanningService, SessionsService } from "../../gen/dream/v1/planning";
 import type { Logger } from "../../observability/logger";
-import type { MethodTable } from "../../service/context";
+import type { MethodImpl, MethodTable } from "../../service/context";
 import { API_PROTO_FILES, loadRoot } from "../rest/descriptors";
+import { bidiAdapter } from "./bidi";
 import { callOutcome } from "./call-outcome";
 import { refusingUndecodable, withFastEncoders, withTolerantDecoders, type AnyDefinition } from "./definitions";
 import { GuardFirst } from "./guard-first";
@@ -22,7 +23,7 @@ import { installPreframedSend } from "./raw/preframed-send";
 import { ArenaPool } from "./raw/raw-arena";
 import { toGrpcStatus } from "./status";
 import { streamAdapter } from "./stream";
-import { unaryAdapter } from "./unary";
+import { unaryAdapter, type UnaryDeps } from "./unary";
 
 export const PROTO_ROOT = path.resolve(__dirname, "..", "..", "..", "proto");
 
@@ -65,12 +66,12 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   });
   const arenaPool = rawArenaPool(opts.preframedSend ?? true, opts.logger);
 
-  for (const definition of [ModelsService, BillingService, StatusService, PlanningService] as unknown as AnyDefinition[]) {
+  for (const definition of [ModelsService, BillingService, StatusService, PlanningService, SessionsService] as unknown as AnyDefinition[]) {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, md] of Object.entries(definition)) {
       const method = opts.methods.get(md.path);
       if (!method) throw new Error(`no implementation for ${md.path}`);
-      impl[name] = method.kind === "unary" ? unaryAdapter(md.path, method, { guard, outcome, arenaPool }) : streamAdapter(md.path, method, { guard, outcome });
+      impl[name] = adapterOf(md.path, method, { guard, outcome, arenaPool });
     }
     server.addService(withTolerantDecoders(withFastEncoders(definition), root), impl);
   }
@@ -80,6 +81,12 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const packageDefinition = protoLoader.loadSync([...API_PROTO_FILES, "grpc/health/v1/health.proto"], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(packageDefinition).addToServer(server);
   return server;
+}
+
+function adapterOf(path: string, method: MethodImpl, deps: UnaryDeps): grpc.UntypedHandleCall {
+  if (method.kind === "unary") return unaryAdapter(path, method, deps);
+  if (method.kind === "bidi-stream") return bidiAdapter(path, method, deps);
+  return streamAdapter(path, method, deps);
 }
 
 export function bindGrpc(server: grpc.Server, addr: string): Promise<number> {

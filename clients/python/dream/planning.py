@@ -174,7 +174,13 @@ class Plan:
 # ---------------------------------------------------------------------------------------------
 
 def _renamed(exc: InputValidationError, field: str) -> InputValidationError:
-    return InputValidationError(str(exc.message).replace("start_frame:", f"{field}:", 1).replace("actions:", f"{field}:", 1))
+    # _inputs words its errors for predict's start_frame / actions; here they name the plan's field.
+    message = str(exc.message)
+    for old, new in (("start_frame:", f"{field}:"), ("actions:", f"{field}:"), ("actions[", f"{field}[")):
+        if message.startswith(old):
+            message = new + message[len(old):]
+            break
+    return InputValidationError(message)
 
 
 def frame_json(value: Any, resolution: Tuple[int, int], field: str) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ import {
 } from "../../src/gen/dream/v1/planning";
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
-import { startHarness, testFrame, type Harness } from "./harness";
+import { startHarness, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
@@ -196,6 +196,21 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
     assert.equal(s.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(errorInfoOf(s.metadata)?.metadata.field, "open");
     call.end();
+  });
+
+  it("Control: a cancel ends the call CANCELLED, closes the session and leaves no hold", async () => {
+    const call = sessions.control(md());
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => undefined);
+    const opened = new Promise<ControlResponse>((resolve) => call.once("data", resolve));
+    call.write({ message: { $case: "open", value: createReq({}, { planner: { $case: "cem", value: { ...cem.value, iterations: 40 } } }) } });
+    const first = (await opened).message;
+    const id = first?.$case === "opened" ? first.value.sessionId : assert.fail("expected opened");
+    call.write({ message: { $case: "step", value: stepReq("") } });
+    call.cancel();
+    assert.equal((await status).code, grpc.status.CANCELLED);
+    await until(async () => (await h.client.getBalance()).heldMicros === 0);
+    await until(async () => (await failure(close(id))).code === grpc.status.NOT_FOUND);
   });
 
   it("the per-key bound: the 17th open session is RATE_LIMITED; closing one makes room", async () => {

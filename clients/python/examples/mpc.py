@@ -93,8 +93,8 @@ def write_svg(path: str, planned: Sequence[float], observed: Sequence[float]) ->
   <text x="{width / 2}" y="{height - 6}" font-size="11" text-anchor="middle">decision</text>
   <polyline points="{points(planned)}" fill="none" stroke="#1f77b4" stroke-width="2"/>
   <polyline points="{points(observed)}" fill="none" stroke="#d62728" stroke-width="2" stroke-dasharray="4 3"/>
-  <text x="{width - pad}" y="{pad - 8}" font-size="11" text-anchor="end" fill="#1f77b4">planned (server, final frame)</text>
-  <text x="{width - pad}" y="{pad + 6}" font-size="11" text-anchor="end" fill="#d62728">observed (client, pixel MSE)</text>
+  <text x="{pad}" y="{pad - 10}" font-size="11" fill="#1f77b4">planned (server scorer)</text>
+  <text x="{width - pad}" y="{pad - 10}" font-size="11" text-anchor="end" fill="#d62728">observed (client pixel MSE)</text>
 </svg>
 """
     with open(path, "w", encoding="utf-8") as f:

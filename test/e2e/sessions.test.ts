@@ -213,6 +213,15 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
     await until(async () => (await failure(close(id))).code === grpc.status.NOT_FOUND);
   });
 
+  it("Control: without a valid key the call is UNAUTHENTICATED and no session opens", async () => {
+    const call = sessions.control(md("dre_not_a_key"));
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => undefined);
+    call.write({ message: { $case: "open", value: createReq() } });
+    assert.equal((await status).code, grpc.status.UNAUTHENTICATED);
+    call.end();
+  });
+
   it("the per-key bound: the 17th open session is RATE_LIMITED; closing one makes room", async () => {
     const key = await h.newKey(1);
     const opened: Session[] = [];

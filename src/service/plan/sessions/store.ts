@@ -4,7 +4,7 @@
 // only while sessions are open (unref'd: it never holds the process up).
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../../core/clock";
-import { ServiceError, invalidArgument } from "../../../core/errors";
+import { ServiceError, invalidArgument, quoted } from "../../../core/errors";
 import { limits } from "../../../core/limits";
 import type { PlanRequest } from "../../../gen/dream/v1/planning";
 import type { ActionShape } from "../../../planning/actions";
@@ -95,7 +95,7 @@ export class SessionStore {
     const s = this.sessions.get(id);
     if (s !== undefined && isExpired(s, this.clock.nowUs())) this.remove(s.id);
     else if (s !== undefined && s.customerId === customerId) return s;
-    throw new ServiceError("NOT_FOUND", `no open session ${JSON.stringify(id)} for this key's customer (closed, expired after its ttl_s, or never opened)`, { session_id: id });
+    throw new ServiceError("NOT_FOUND", `no open session ${quoted(id)} for this key's customer (closed, expired after its ttl_s, or never opened)`, { session_id: id });
   }
 
   /** Marks a step running; a second concurrent step on the same session is refused, naming session_id. */

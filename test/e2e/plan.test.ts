@@ -89,6 +89,20 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.equal(res.rollouts.length, 0, "no frames cross the wire unless asked");
   });
 
+  it("the latent scorer (chunk-end state vs the goal's encoding) ranks like pixel L2 on perturbations of growing size", async () => {
+    // Constructed as the model contract's latent test is: the model's default 4 denoising steps (at 1
+    // step the residual noise in the state outweighs small perturbations), one direction at growing scales.
+    const params = { numSteps: 4, guidance: undefined, seed: 3 };
+    const goal4 = (await h.client.predictBatch({ model: TINY, startFrame, candidates: [packActions(hidden, T, D)], params })).response.rollouts[0]!.frames[T]! as Uint8Array;
+    const direction = perturbed(new Float32Array(T * D), 300, 1);
+    const candidates = [2.4, 0.3, 1.2, 0, 0.6].map((scale) => hidden.map((v, i) => v + scale * direction[i]!));
+    const byScorer = async (scorer: string) =>
+      (await rank(candidates, { params, cost: { scorer, goal: { encoding: FrameEncoding.RAW_RGB8, data: goal4, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 } })).ranking;
+    const pixel = await byScorer("pixel-l2");
+    assert.deepEqual(pixel, [3, 1, 4, 2, 0], "pixel L2 orders by perturbation size");
+    assert.deepEqual(await byScorer("latent"), pixel);
+  });
+
   it("CEM on masked dims brings the goal cost under 25% of the zero-action cost", async () => {
     const zero = await zeroCost();
     const res = await call({ planner: { $case: "cem", value: { samples: 32, iterations: 6, elites: 6, momentum: 0.1, stdMin: 0.02 } } });

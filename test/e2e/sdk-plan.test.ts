@@ -53,7 +53,7 @@ describe("e2e: Python SDK planning, sessions and the MPC example against the rea
     assert.equal(facts.balance_micros, balance.balanceMicros);
   });
 
-  it("sessions: create, step, step (warm start), close reports the steps and their cost", async function () {
+  it("sessions: create, step, step, close reports the steps and their cost; a closed session is NOT_FOUND", async function () {
     const probe = await fetch(`${h.httpBase}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${h.apiKey}`, "content-type": "application/json" }, body: "{}" });
     const body = (await probe.json()) as { error?: { reason?: string; code?: string } };
     if (probe.status === 404 || probe.status === 501 || body.error?.code === "unimplemented") {

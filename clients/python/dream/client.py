@@ -20,9 +20,9 @@ from .billing import Billing
 from .errors import AuthError, DreamError, InputValidationError
 from .models import ModelHandle, Models
 from .planning import Plan
-from .sessions import Session, SessionSummary, Sessions, Step
 from .retry import RetryPolicy
 from .rollout import BatchRollout, Rollout
+from .sessions import Session, SessionSummary, Sessions, Step
 
 __version__ = "0.1.0"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"

@@ -15,7 +15,8 @@ from ._multipart import encode_form_data, parse_multipart
 from ._records import normalize
 from .errors import DreamError, InputValidationError, ModelNotActiveError
 from .rollout import BatchRollout, Rollout
-from .planning import Plan, PlanStream, build_plan_request
+from ._plan_request import build_plan_request
+from .planning import Plan, PlanStream
 from .stream import PredictStream
 
 if TYPE_CHECKING:

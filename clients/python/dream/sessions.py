@@ -16,7 +16,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .errors import InputValidationError
-from .planning import Plan, _int, build_plan_request, decode_actions, frame_json
+from ._plan_request import _int, build_plan_request, frame_json
+from .planning import Plan, decode_actions
 
 if TYPE_CHECKING:
     from .client import Client

@@ -82,7 +82,7 @@ export async function admitPlan(deps: PlanAdmitDeps, req: PlanRequest, ctx: Call
 }
 
 /** The scorer asked for, or the model's first pixel scorer (then any) when the request names none. */
-function scorerOf(asked: string, engine: ModelEngine): string {
+export function scorerOf(asked: string, engine: ModelEngine): string {
   const scorers = engine.scorers ?? {};
   const names = Object.keys(scorers);
   if (asked === "") {

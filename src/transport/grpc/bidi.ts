@@ -6,10 +6,11 @@
 // requests, and the handler's end is the call's status: OK with trailers, or the mapped error.
 import type * as grpc from "@grpc/grpc-js";
 import { ServiceError } from "../../core/errors";
-import type { BidiHandler, CallContext, MethodImpl } from "../../service/context";
+import type { BidiHandler, MethodImpl } from "../../service/context";
 import { metadataFrom, responseRequestId, type CallOutcome } from "./call-outcome";
 import { requestOf } from "./definitions";
 import type { GuardFirst } from "./guard-first";
+import { sender } from "./sender";
 
 type BidiCall = grpc.ServerDuplexStream<unknown, unknown>;
 
@@ -55,31 +56,6 @@ export function requestsOf(call: BidiCall, signal: AbortSignal): AsyncIterable<u
     }
   }
   return { [Symbol.asyncIterator]: pull };
-}
-
-/** The handler's `send` for one call (as stream.ts's), and `end()` for the adapter once the status has gone. */
-function sender(call: BidiCall, ctx: CallContext, signal: AbortSignal): { send: (message: unknown) => Promise<void>; end: () => void } {
-  let headersSent = false;
-  let ended = false;
-  const send = (message: unknown): Promise<void> => {
-    if (signal.aborted) return Promise.reject(cancelled());
-    if (ended) return Promise.reject(new ServiceError("CANCELLED", "the stream has already ended"));
-    if (!headersSent) {
-      headersSent = true;
-      ctx.responseHeaders.set("x-dreamengine-request-id", responseRequestId(ctx));
-      call.sendMetadata(metadataFrom(ctx.responseHeaders));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(cancelled());
-      signal.addEventListener("abort", onAbort, { once: true });
-      call.write(message, (err?: Error | null) => {
-        signal.removeEventListener("abort", onAbort);
-        if (err) reject(err);
-        else resolve();
-      });
-    });
-  };
-  return { send, end: () => void (ended = true) };
 }
 
 export function bidiAdapter(path: string, method: MethodImpl, deps: { guard: GuardFirst; outcome: CallOutcome }): grpc.handleBidiStreamingCall<unknown, unknown> {

@@ -5,9 +5,10 @@ import { invalidArgument } from "../../../core/errors";
 import { limits } from "../../../core/limits";
 import { FrameEncoding, type Frame } from "../../../gen/dream/v1/dream";
 import type { CreateSessionRequest, PlanRequest, Session } from "../../../gen/dream/v1/planning";
-import type { Account, CodecPort, ModelEngine } from "../../ports";
+import type { Account, CodecPort } from "../../ports";
 import type { ModelRegistry } from "../../registry";
 import { encodingName } from "../../validate";
+import { scorerOf } from "../admit-plan";
 import { validatePlan } from "../validate-plan";
 import { inTemplate, withFieldRenamed } from "./fields";
 import { ttlOf } from "./policy";
@@ -34,7 +35,8 @@ export async function openSession(deps: SessionDeps, req: CreateSessionRequest, 
     const { slot, engine } = deps.models.live(template.model);
     const entry = slot.entry;
     const spec = validatePlan({ ...template, startFrame: undefined }, entry);
-    checkScorer(spec.cost.scorer, engine);
+    // The check Plan's admission makes, here so that a session that could never plan is refused now.
+    scorerOf(spec.cost.scorer, engine);
     const [height, width] = entry.resolution;
     const goal = await decodeGoal(deps.codecs, spec.cost.goal, [height, width], "cost.goal");
     const executeSteps = executeStepsOf(req.executeSteps, entry.chunkSize, spec.actionSteps);
@@ -61,12 +63,3 @@ function executeStepsOf(asked: number, chunkSize: number, actionSteps: number): 
   return asked;
 }
 
-/**
- * The same check Plan's admission makes (admit-plan.ts scorerOf), here so that a session that could
- * never plan is refused when it is created rather than at its first step.
- */
-function checkScorer(asked: string, engine: ModelEngine): void {
-  const names = Object.keys(engine.scorers ?? {});
-  if (names.length === 0) throw invalidArgument("cost.scorer", `model ${engine.entry.slug} has no scorers (catalog "scorers"), so it cannot plan`);
-  if (asked !== "" && !names.includes(asked)) throw invalidArgument("cost.scorer", `model ${engine.entry.slug} has no scorer ${JSON.stringify(asked)}; it has ${names.join(", ")}`);
-}

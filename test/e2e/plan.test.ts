@@ -158,6 +158,20 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.equal(after.heldMicros, 0);
   });
 
+  it("a budget that runs out during a later iteration still answers OK with the best so far, billing every frame generated", async () => {
+    // Whether the budget cuts an iteration midway or stops before one starts depends on timing; what
+    // holds either way is checked: OK, TIME_BUDGET, fewer iterations, and the bill equals the frames.
+    const before = await h.client.getBalance();
+    const res = await call({ actionSteps: 48, planner: { $case: "cem", value: { samples: 16, iterations: 40, elites: 4, momentum: 0, stdMin: 0.01 } }, budget: { timeBudgetMs: 400, framesMax: 0, costMaxMicros: 0 } });
+    const after = await h.client.getBalance();
+    assert.equal(res.stopped, PlanStop.TIME_BUDGET);
+    assert.ok(res.iterationsCompleted >= 1 && res.iterationsCompleted < 40, `${res.iterationsCompleted} iterations`);
+    assert.ok(res.summary!.frames >= res.iterationsCompleted * 16 * 49, "every completed iteration's frames are billed");
+    assert.equal(before.balanceMicros - after.balanceMicros, res.summary!.frames * 500);
+    assert.equal(after.heldMicros, 0);
+    assert.ok(Number.isFinite(res.bestCost));
+  });
+
   it("a frame cap allows fewer iterations (FRAME_CAP) and the reserve covers only those", async () => {
     const res = await call({ planner: { $case: "cem", value: { samples: 8, iterations: 10, elites: 2, momentum: 0, stdMin: 0.01 } }, budget: { timeBudgetMs: 0, framesMax: 3 * 8 * (T + 1) + 5, costMaxMicros: 0 } });
     assert.equal(res.stopped, PlanStop.FRAME_CAP);

@@ -39,9 +39,16 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
         break;
       }
       const startedUs = nowUs();
-      const outcome = await iterate(p, ctx, planner, goalKey, i);
+      const budget = budgetCut(ctx.signal, i === 0 || p.budgetEndUs === undefined ? undefined : (p.budgetEndUs - startedUs) / 1000);
+      const outcome = await iterate(p, { ...ctx, signal: budget.signal }, planner, goalKey, i).finally(budget.clear);
       slowestUs = Math.max(slowestUs, nowUs() - startedUs);
       account(run, outcome);
+      if (budget.fired() && !ctx.signal.aborted) {
+        // The budget ran out mid-iteration: that iteration's frames are billed, its half-ranked
+        // candidates are not used, and the best plan so far is the answer.
+        run.stopped = PlanStop.TIME_BUDGET;
+        break;
+      }
       if (outcome.reason !== "completed") {
         run.failure = failureOf(outcome, ctx);
         return run;
@@ -56,6 +63,30 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
   } finally {
     engine.releaseGoal?.([goalKey]);
   }
+}
+
+/**
+ * The signal an iteration runs under: the caller's, and — for iterations after the first, when a time
+ * budget is set — one that fires when the budget runs out, cancelling the iteration's engine requests.
+ */
+function budgetCut(caller: AbortSignal, remainingMs: number | undefined): { signal: AbortSignal; fired: () => boolean; clear: () => void } {
+  if (remainingMs === undefined) return { signal: caller, fired: () => false, clear: () => undefined };
+  const controller = new AbortController();
+  let fired = false;
+  const onCaller = (): void => controller.abort(caller.reason);
+  caller.addEventListener("abort", onCaller, { once: true });
+  const timer = setTimeout(() => {
+    fired = true;
+    controller.abort(new ServiceError("CANCELLED", "the plan's time budget ran out"));
+  }, Math.max(0, remainingMs));
+  return {
+    signal: controller.signal,
+    fired: () => fired,
+    clear: () => {
+      clearTimeout(timer);
+      caller.removeEventListener("abort", onCaller);
+    },
+  };
 }
 
 function iterate(p: AdmittedPlan, ctx: CallContext, planner: Planner, goalKey: string, i: number): Promise<IterationOutcome> {

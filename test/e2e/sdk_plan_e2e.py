@@ -170,10 +170,13 @@ def sessions() -> None:
           f"close: {closed.cost_micros} vs steps {first.plan.cost_micros} + {second.plan.cost_micros}")
     # The server forgot it: a step on the closed id (bypassing the local closed flag) is NOT_FOUND.
     gone = expect(dream.DreamError, dream.Session(client, model, {"session_id": session.session_id}).step, start)
+    # The template is validated like a plan, its fields named under plan.
+    bad = expect(dream.ValidationError, client.sessions.create, model, goal, "cem", samples=8, elites=9, action_steps=T)
+    check(not isinstance(bad, dream.InputValidationError), "elites > samples is the server's check")
     facts["sessions"] = {"steps": closed.steps, "cost_micros": closed.cost_micros,
                          "step_costs": [first.plan.cost_micros, second.plan.cost_micros],
                          "best_costs": [first.plan.best_cost, second.plan.best_cost],
-                         "after_close": [gone.status_code, gone.reason]}
+                         "after_close": [gone.status_code, gone.reason], "bad_template_field": bad.field}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 // The TS client's planning against the real server on the tiny reference model: plan() beats the
 // zero-action sequence, streamPlan() yields one iteration event per iteration then the plan,
-// control() takes three decisions on a session (when the server serves Sessions), and the closed-loop
+// control() takes three decisions on a session, the unary session calls take one, and the closed-loop
 // example clients/typescript/examples/mpc.ts runs as a child process, printing per-decision lines and
 // writing a well-formed SVG plot. The goal is the frame a hidden held sequence reaches (as in
 // plan.test.ts).
@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DreamError, packActions, planRequest, rawFrame, unpackActions, type PlanSpec, type PlanStreamEvent } from "../../clients/typescript/src";
+import { packActions, planRequest, rawFrame, unpackActions, type PlanSpec, type PlanStreamEvent } from "../../clients/typescript/src";
 import { Pcg32 } from "../../src/planning/rng";
 import { startHarness, testFrame, type Harness } from "./harness";
 
@@ -82,14 +82,10 @@ describe("e2e: the TS client plans (plan, streamPlan, control, examples/mpc.ts; 
     assert.ok(Math.abs(last.plan.bestCost - bestSeen) < 1e-6, `the plan's best ${last.plan.bestCost} is the best iteration's ${bestSeen}`);
   });
 
-  it("control takes three decisions on a session and closes it", async function () {
+  it("control takes three decisions on a session and closes it", async () => {
     const control = h.client.control({ plan: planRequest({ ...spec, startFrame: undefined }), executeSteps: 4 });
-    try {
-      await control.opened;
-    } catch (err) {
-      if (err instanceof DreamError && err.reason === "UNIMPLEMENTED") this.skip(); // Sessions not served by this build
-      throw err;
-    }
+    const session = await control.opened;
+    assert.equal(session.executeSteps, 4);
     const before = await h.client.getBalance();
     let observation = start;
     const steps: number[] = [];
@@ -109,31 +105,50 @@ describe("e2e: the TS client plans (plan, streamPlan, control, examples/mpc.ts; 
     assert.equal(after.heldMicros, 0);
   });
 
-  it("examples/mpc.ts runs the closed loop: exit 0, a line per decision, a well-formed SVG plot", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-mpc-"));
-    const plot = path.join(dir, "cost.svg");
-    try {
-      const argv = ["--import", "tsx", path.join("clients", "typescript", "examples", "mpc.ts"), "--address", h.grpcAddress, "--api-key", h.apiKey, "--model", TINY, "--decisions", "2", "--threshold", "0", "--plot", plot];
-      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, DREAM_API_KEY: "" }, stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-        child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-        child.on("error", reject);
-        child.on("close", (c) => resolve({ code: c, stdout: out, stderr: err }));
-      });
-      assert.equal(code, 0, `mpc.ts exited ${code}:\n${stderr}\n${stdout}`);
-      const lines = stdout.split("\n").filter((l) => /^decision \d+: latency [\d.]+ ms, plan cost \S+, world goal cost \S+ .*bytes received \d+, spent \$[\d.]+/.test(l));
-      assert.equal(lines.length, 2, stdout);
-      const summary = JSON.parse(stdout.split("\n").find((l) => l.startsWith("summary "))!.slice("summary ".length)) as { decisions: number; bytes_received: number[]; planning_usd: number; final_cost: number; zero_action_cost: number };
-      assert.equal(summary.decisions, 2);
-      assert.ok(summary.bytes_received.every((b) => b > 0 && b < 100_000), `a decision is kilobytes: ${summary.bytes_received}`);
-      assert.ok(summary.planning_usd > 0);
-      assert.ok(summary.final_cost < summary.zero_action_cost, `closed loop ends below the zero-action cost: ${summary.final_cost} vs ${summary.zero_action_cost}`);
-      assertWellFormedSvg(fs.readFileSync(plot, "utf8"));
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  it("createSession, stepSession and closeSession: one decision over unary calls, and what the session cost", async () => {
+    const session = await h.client.createSession({ plan: planRequest({ ...spec, startFrame: undefined }), executeSteps: 4 });
+    const { response } = await h.client.stepSession({ sessionId: session.sessionId, observation: start });
+    assert.equal(response.step, 0);
+    assert.deepEqual(response.actions!.shape, [4, D]);
+    const closed = await h.client.closeSession(session.sessionId);
+    assert.equal(closed.steps, 1);
+    assert.equal(closed.cost!.micros, response.plan!.summary!.cost!.micros);
   });
+
+  const runExample = async (dir: string, extra: string[]): Promise<{ stdout: string; plot: string }> => {
+    const plot = path.join(dir, `cost-${extra.join("") || "default"}.svg`);
+    const argv = ["--import", "tsx", path.join("clients", "typescript", "examples", "mpc.ts"), "--address", h.grpcAddress, "--api-key", h.apiKey, "--model", TINY, "--decisions", "2", "--threshold", "0", "--plot", plot, ...extra];
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, DREAM_API_KEY: "" }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+      child.on("error", reject);
+      child.on("close", (c) => resolve({ code: c, stdout: out, stderr: err }));
+    });
+    assert.equal(code, 0, `mpc.ts exited ${code}:\n${stderr}\n${stdout}`);
+    return { stdout, plot };
+  };
+
+  for (const [mode, extra] of [["control", []], ["plan", ["--mode", "plan"]]] as const) {
+    it(`examples/mpc.ts runs the closed loop (${mode}${extra.length ? "" : ", the default"}): exit 0, a line per decision, a well-formed SVG plot`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-mpc-"));
+      try {
+        const { stdout, plot } = await runExample(dir, [...extra]);
+        const lines = stdout.split("\n").filter((l) => /^decision \d+: latency [\d.]+ ms, plan cost \S+, world goal cost \S+ .*bytes received \d+, spent \$[\d.]+/.test(l));
+        assert.equal(lines.length, 2, stdout);
+        const summary = JSON.parse(stdout.split("\n").find((l) => l.startsWith("summary "))!.slice("summary ".length)) as { mode: string; decisions: number; bytes_received: number[]; planning_usd: number; final_cost: number; zero_action_cost: number };
+        assert.equal(summary.mode, mode);
+        if (mode === "control") assert.match(stdout, /mode control: session \S+, execute_steps 4/);
+        assert.equal(summary.decisions, 2);
+        assert.ok(summary.bytes_received.every((b) => b > 0 && b < 100_000), `a decision is kilobytes: ${summary.bytes_received}`);
+        assert.ok(summary.planning_usd > 0);
+        assert.ok(summary.final_cost < summary.zero_action_cost, `closed loop ends below the zero-action cost: ${summary.final_cost} vs ${summary.zero_action_cost}`);
+        assertWellFormedSvg(fs.readFileSync(plot, "utf8"));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

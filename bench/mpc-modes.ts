@@ -44,7 +44,7 @@ export function rankRequest(w: World, candidates: Float32Array[], prune: boolean
     model: entry.slug,
     startFrame: w.startFrame,
     actionSteps: 0,
-    cost: { scorer: "pixel-l2", goal: { encoding: FrameEncoding.RAW_RGB8, data: w.goal, height: entry.resolution[0], width: entry.resolution[1] }, aggregation: CostAggregation.FINAL, gamma: 0 },
+    cost: { scorer: "pixel-l2", goal: { encoding: FrameEncoding.RAW_RGB8, data: w.goal, height: entry.resolution[0], width: entry.resolution[1] }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] },
     planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, steps, entry.actionDim)) } },
     sampling: undefined,
     pruning: prune ? { dropFraction: 0.5, keepMin: 1 } : undefined,

@@ -49,7 +49,7 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     model: TINY,
     startFrame,
     actionSteps: T,
-    cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 },
+    cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] },
     planner: undefined,
     sampling: { mask: [MASK], nominal: undefined, warmStart: undefined, initStd: 0.8, low: [], high: [], holdSteps: T, smoothing: 0 },
     pruning: undefined,
@@ -97,7 +97,7 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     const direction = perturbed(new Float32Array(T * D), 300, 1);
     const candidates = [2.4, 0.3, 1.2, 0, 0.6].map((scale) => hidden.map((v, i) => v + scale * direction[i]!));
     const byScorer = async (scorer: string) =>
-      (await rank(candidates, { params, cost: { scorer, goal: { encoding: FrameEncoding.RAW_RGB8, data: goal4, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 } })).ranking;
+      (await rank(candidates, { params, cost: { scorer, goal: { encoding: FrameEncoding.RAW_RGB8, data: goal4, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] } })).ranking;
     const pixel = await byScorer("pixel-l2");
     assert.deepEqual(pixel, [3, 1, 4, 2, 0], "pixel L2 orders by perturbation size");
     assert.deepEqual(await byScorer("latent"), pixel);
@@ -133,7 +133,7 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     const req = (pruning: PlanRequest["pruning"]): Partial<PlanRequest> => ({
       actionSteps: 0,
       planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, T2, D)) } },
-      cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goal, height: H, width: W }, aggregation: CostAggregation.MEAN, gamma: 0 },
+      cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goal, height: H, width: W }, aggregation: CostAggregation.MEAN, gamma: 0, goalFrames: [] },
       pruning,
     });
     const full = await call(req(undefined));
@@ -145,6 +145,26 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.equal(pruned.summary!.cost!.micros, expectedFrames * 500);
     assert.equal(pruned.iterations[0]!.pruned, 6);
     assert.equal(full.summary!.frames, 8 * (T2 + 1));
+  });
+
+  it("a goal trajectory (goal_frames) is tracked frame by frame: the true path costs 0 at every chunk, so halving keeps it", async () => {
+    const T3 = 36;
+    const hidden3 = new Float32Array(T3 * D);
+    for (let t = 0; t < T3; t++) hidden3.set(hidden.subarray(0, D), t * D);
+    const path = (await h.client.predictBatch({ model: TINY, startFrame, candidates: [packActions(hidden3, T3, D)], params: { numSteps: 1, seed: 3 } })).response.rollouts[0]!.frames.slice(1) as Uint8Array[];
+    const candidates = [4, 0, 1, 2, 3, 5, 6, 7].map((s) => (s === 0 ? hidden3 : perturbed(hidden3, 400 + s, 0.4)));
+    const req = (pruning: PlanRequest["pruning"]): Partial<PlanRequest> => ({
+      actionSteps: 0,
+      planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, T3, D)) } },
+      cost: { scorer: "", goal: undefined, aggregation: CostAggregation.MEAN, gamma: 0, goalFrames: path.map((f) => ({ encoding: FrameEncoding.RAW_RGB8, data: f, height: H, width: W })) },
+      pruning,
+    });
+    const full = await call(req(undefined));
+    const pruned = await call(req({ dropFraction: 0.5, keepMin: 1 }));
+    assert.equal(full.ranking[0], 1);
+    assert.equal(full.bestCost, 0);
+    assert.equal(pruned.ranking[0], 1, "the tracking candidate survives every halving");
+    assert.equal(pruned.summary!.frames, 8 + 12 * (8 + 4 + 2));
   });
 
   it("an anytime budget too short for the iterations returns OK with fewer of them, billing only what ran", async () => {
@@ -224,8 +244,8 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
       ["cem.elites", { planner: { $case: "cem", value: { samples: 8, iterations: 2, elites: 9, momentum: 0, stdMin: 0 } } }],
       ["mppi.lambda", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: -1 } } }],
       ["sampling.mask[0]", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, sampling: { mask: [{ start: 0, end: 999 }], nominal: undefined, warmStart: undefined, initStd: 1, low: [], high: [], holdSteps: 0, smoothing: 0 } }],
-      ["cost.goal", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: new Uint8Array(10), height: 2, width: 5 }, aggregation: CostAggregation.FINAL, gamma: 0 } }],
-      ["cost.scorer", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "dino", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 } }],
+      ["cost.goal", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: new Uint8Array(10), height: 2, width: 5 }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] } }],
+      ["cost.scorer", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, cost: { scorer: "dino", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] } }],
       ["budget.frames_max", { planner: { $case: "mppi", value: { samples: 8, iterations: 2, lambda: 1 } }, budget: { timeBudgetMs: 0, framesMax: 10, costMaxMicros: 0 } }],
     ];
     for (const [field, over] of bad) {

@@ -68,7 +68,7 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
     model: TINY,
     startFrame: undefined,
     actionSteps: T,
-    cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 },
+    cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] },
     planner: cem,
     sampling: { mask: [MASK], nominal: undefined, warmStart: undefined, initStd: 0.8, low: [], high: [], holdSteps: T, smoothing: 0 },
     pruning: undefined,
@@ -248,8 +248,8 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
     const badCreates: [string, CreateSessionRequest][] = [
       ["plan.planner", createReq({}, { planner: rank })],
       ["plan.cem.elites", createReq({}, { planner: { $case: "cem", value: { ...cem.value, elites: 17 } } })],
-      ["plan.cost.goal", createReq({}, { cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: new Uint8Array(10), height: 2, width: 5 }, aggregation: CostAggregation.FINAL, gamma: 0 } })],
-      ["plan.cost.scorer", createReq({}, { cost: { scorer: "dino", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0 } })],
+      ["plan.cost.goal", createReq({}, { cost: { scorer: "", goal: { encoding: FrameEncoding.RAW_RGB8, data: new Uint8Array(10), height: 2, width: 5 }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] } })],
+      ["plan.cost.scorer", createReq({}, { cost: { scorer: "dino", goal: { encoding: FrameEncoding.RAW_RGB8, data: goalFrame, height: H, width: W }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] } })],
       ["ttl_s", createReq({ ttlS: limits.sessionTtlSMax + 1 })],
       ["execute_steps", createReq({ executeSteps: T + 1 })],
     ];

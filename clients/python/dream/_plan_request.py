@@ -142,7 +142,7 @@ def build_plan_request(handle: Any, start_frame: Any, goal: Any, planner: str = 
                        cost_max_usd: Optional[float] = None, num_steps: Optional[int] = None,
                        guidance: Optional[float] = None, seed: Any = 0, best_rollout: bool = False, top_k: int = 0,
                        rollout_encoding: str = "JPEG", deadline_ms: Optional[int] = None,
-                       request_id: Optional[str] = None) -> Dict[str, Any]:
+                       request_id: Optional[str] = None, goal_frames: Any = None) -> Dict[str, Any]:
     """The ``PlanRequest`` JSON, every obviously wrong value refused first (InputValidationError)."""
     d = handle.action_dim
     if planner not in PLANNERS:
@@ -154,7 +154,16 @@ def build_plan_request(handle: Any, start_frame: Any, goal: Any, planner: str = 
     # cost
     if aggregation not in AGGREGATIONS:
         raise InputValidationError(f"aggregation: expected one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
-    cost: Dict[str, Any] = {"goal": frame_json(goal, handle.resolution, "goal"), "aggregation": AGGREGATIONS[aggregation]}
+    if goal_frames is not None:
+        # A goal trajectory: predicted frame t (1-based) is scored against goal_frames[min(t - 1, n - 1)].
+        if goal is not None:
+            raise InputValidationError("goal_frames: give goal (one frame) or goal_frames (a trajectory), not both")
+        frames = list(goal_frames)
+        if not frames:
+            raise InputValidationError("goal_frames: expected at least one frame")
+        cost: Dict[str, Any] = {"goal_frames": [frame_json(f, handle.resolution, f"goal_frames[{i}]") for i, f in enumerate(frames)], "aggregation": AGGREGATIONS[aggregation]}
+    else:
+        cost = {"goal": frame_json(goal, handle.resolution, "goal"), "aggregation": AGGREGATIONS[aggregation]}
     if scorer is not None:
         if not isinstance(scorer, str):
             raise InputValidationError(f"scorer: expected a scorer name, got {scorer!r}")

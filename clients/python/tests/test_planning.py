@@ -76,6 +76,20 @@ class PlanTest(unittest.TestCase):
             self.assertEqual(body["deadline_ms"], 9000)
             self.assertEqual(body["request_id"], "r-1")
 
+    def test_a_goal_trajectory_is_sent_as_goal_frames_and_excludes_goal(self):
+        with FakeServer() as srv:
+            srv.on("POST", PLAN_PATH, json_reply(200, plan_json()))
+            model = self._model(srv)
+            model.plan(PNG, None, "cem", goal_frames=[GOAL, GOAL, GOAL], aggregation="mean", action_steps=T)
+            body = self._sent(srv)
+            self.assertNotIn("goal", body["cost"])
+            self.assertEqual([base64.b64decode(f["data"]) for f in body["cost"]["goal_frames"]], [GOAL] * 3)
+            self.assertEqual(body["cost"]["aggregation"], "MEAN")
+            before = len(srv.requests)
+            with self.assertRaisesRegex(dream.InputValidationError, "goal_frames"):
+                model.plan(PNG, GOAL, "cem", goal_frames=[GOAL], action_steps=T)
+            self.assertEqual(len(srv.requests), before, "refused before any request")
+
     def test_the_plan_is_parsed_with_nan_costs_and_float32_actions(self):
         with FakeServer() as srv:
             srv.on("POST", PLAN_PATH, json_reply(200, plan_json()))

@@ -47,8 +47,10 @@ export interface PlanSpec {
   model: string;
   /** The current observation; ignored by sessions (each step brings its own). */
   startFrame?: Frame;
-  /** The goal frame, at the model's resolution. */
-  goal: Frame;
+  /** The goal frame, at the model's resolution (or leave it out and give goalFrames). */
+  goal?: Frame;
+  /** A goal trajectory: predicted frame t (1-based) is scored against goalFrames[min(t - 1, n - 1)]. */
+  goalFrames?: Frame[];
   planner: PlannerChoice;
   /** T, the horizon; sampling planners need it (rank takes it from the candidates). */
   actionSteps?: number;
@@ -78,7 +80,7 @@ export function planRequest(s: PlanSpec): PlanRequest {
     model: s.model,
     startFrame: s.startFrame,
     actionSteps: s.actionSteps ?? 0,
-    cost: { scorer: s.scorer ?? "", goal: s.goal, aggregation: s.aggregation ?? CostAggregation.FINAL, gamma: s.gamma ?? 0 },
+    cost: { scorer: s.scorer ?? "", goal: s.goal, aggregation: s.aggregation ?? CostAggregation.FINAL, gamma: s.gamma ?? 0, goalFrames: s.goalFrames ?? [] },
     planner: plannerOf(s.planner),
     sampling,
     pruning: s.pruning ? { dropFraction: s.pruning.dropFraction, keepMin: s.pruning.keepMin ?? 1 } : undefined,

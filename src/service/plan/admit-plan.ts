@@ -33,6 +33,7 @@ export interface AdmittedPlan {
   spec: PlanSpec;
   scorer: string;
   startFrame: Uint8Array;
+  /** Raw goal frame(s) back to back: one, or the trajectory (the executor's GoalItem layout). */
   goal: Uint8Array;
   /** Iterations the budget allows (<= spec.iterations); fewer is reported as FRAME_CAP. */
   iterationsAllowed: number;
@@ -49,7 +50,7 @@ export async function admitPlan(deps: PlanAdmitDeps, req: PlanRequest, ctx: Call
   const scorer = scorerOf(spec.cost.scorer, engine);
   const requestId = req.requestId ? requestIdOrNew(req.requestId) : ctx.requestId;
   const startFrame = await decodeFrame(deps.codecs, req.startFrame, entry.resolution, "start_frame");
-  const goal = await decodeFrame(deps.codecs, spec.cost.goal, entry.resolution, "cost.goal");
+  const goal = await decodeGoals(deps.codecs, spec, entry.resolution);
   const framesPerIteration = spec.samples * (spec.actionSteps + 1);
   const iterationsAllowed = allowedIterations(spec, framesPerIteration, entry.pricePerFrameMicros);
   const priceMicros = deps.chargeMicros(iterationsAllowed * framesPerIteration, entry.pricePerFrameMicros);
@@ -97,6 +98,19 @@ export function scorerOf(asked: string, engine: ModelEngine): string {
 function decodeFrame(codecs: CodecPort, frame: Frame | undefined, [height, width]: [number, number], field: string): Promise<Uint8Array> {
   if (!frame || frame.data.byteLength === 0) throw invalidArgument(field, `required: a ${height}x${width} (HxW) PNG, JPEG or RAW_RGB8 frame`);
   return codecs.decodeStartFrame({ encoding: encodingName(frame.encoding), data: frame.data, height: frame.height, width: frame.width }, { height, width }, field);
+}
+
+/** The goal frame, or the trajectory's frames decoded and laid back to back (as the executor keeps goals). */
+async function decodeGoals(codecs: CodecPort, spec: PlanSpec, resolution: [number, number]): Promise<Uint8Array> {
+  const frames = await Promise.all(spec.cost.goals.map((g, i) => decodeFrame(codecs, g, resolution, spec.cost.goalField(i))));
+  if (frames.length === 1) return frames[0]!;
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.byteLength, 0));
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.byteLength;
+  }
+  return out;
 }
 
 /** Iterations within the frame and money caps; a cap that does not cover one iteration is the caller's error. */

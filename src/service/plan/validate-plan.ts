@@ -20,7 +20,8 @@ export interface PlanSpec {
   samples: number;
   /** Iterations asked for (1 for rank); a budget cap may allow fewer. */
   iterations: number;
-  cost: { scorer: string; goal: Frame; aggregation: Aggregation };
+  /** `goals`: one frame (every predicted frame's goal) or a trajectory (goal of predicted frame t = goals[min(t-1, n-1)]). */
+  cost: { scorer: string; goals: Frame[]; goalField: (i: number) => string; aggregation: Aggregation };
   pruning: Halving | undefined;
   budget: { timeBudgetMs: number | undefined; framesMax: number | undefined; costMaxMicros: number | undefined };
   params: ValidatedParams;
@@ -54,9 +55,15 @@ export function validatePlan(req: PlanRequest, entry: CatalogEntry): PlanSpec {
 
 function validateCost(cost: CostSpec | undefined, entry: CatalogEntry): PlanSpec["cost"] {
   const [h, w] = entry.resolution;
-  if (!cost?.goal || cost.goal.data.byteLength === 0) throw invalidArgument("cost.goal", `required: the goal frame, a ${h}x${w} (HxW) PNG, JPEG or RAW_RGB8 frame`);
-  if (Buffer.byteLength(cost.scorer) > limits.scorerNameBytesMax) throw invalidArgument("cost.scorer", `at most ${limits.scorerNameBytesMax} bytes`);
-  return { scorer: cost.scorer, goal: cost.goal, aggregation: aggregationOf(cost) };
+  if (Buffer.byteLength(cost?.scorer ?? "") > limits.scorerNameBytesMax) throw invalidArgument("cost.scorer", `at most ${limits.scorerNameBytesMax} bytes`);
+  const trajectory = cost?.goalFrames ?? [];
+  if (trajectory.length > 0) {
+    if (cost!.goal !== undefined && cost!.goal.data.byteLength > 0) throw invalidArgument("cost.goal_frames", "give goal (one frame) or goal_frames (a trajectory), not both");
+    if (trajectory.length > limits.goalFramesMax) throw invalidArgument("cost.goal_frames", `at most ${limits.goalFramesMax} frames, got ${trajectory.length}`);
+    return { scorer: cost!.scorer, goals: trajectory, goalField: (i) => `cost.goal_frames[${i}]`, aggregation: aggregationOf(cost!) };
+  }
+  if (!cost?.goal || cost.goal.data.byteLength === 0) throw invalidArgument("cost.goal", `required: the goal frame, a ${h}x${w} (HxW) PNG, JPEG or RAW_RGB8 frame (or goal_frames, a trajectory)`);
+  return { scorer: cost.scorer, goals: [cost.goal], goalField: () => "cost.goal", aggregation: aggregationOf(cost) };
 }
 
 function aggregationOf(cost: CostSpec): Aggregation {

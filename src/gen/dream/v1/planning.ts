@@ -125,11 +125,16 @@ export function planStopToJSON(object: PlanStop): string {
 export interface CostSpec {
   /** a scorer the model's catalog entry names; "" = the model's default */
   scorer: string;
-  /** at the model's resolution */
+  /** at the model's resolution; the goal of every predicted frame */
   goal: Frame | undefined;
   aggregation: CostAggregation;
   /** DISCOUNTED only, in (0, 1] */
   gamma: number;
+  /**
+   * A goal trajectory instead of `goal`: predicted frame t (1-based) is scored against
+   * goal_frames[min(t - 1, n - 1)], so a path can be tracked frame by frame (with MEAN or DISCOUNTED).
+   */
+  goalFrames: Frame[];
 }
 
 /** A half-open range [start, end) of action dimensions, e.g. GR-1's slot [0, 29) of the 384-d vector. */
@@ -353,7 +358,7 @@ export interface ControlResponse {
 }
 
 function createBaseCostSpec(): CostSpec {
-  return { scorer: "", goal: undefined, aggregation: 0, gamma: 0 };
+  return { scorer: "", goal: undefined, aggregation: 0, gamma: 0, goalFrames: [] };
 }
 
 export const CostSpec: MessageFns<CostSpec> = {
@@ -369,6 +374,9 @@ export const CostSpec: MessageFns<CostSpec> = {
     }
     if (message.gamma !== 0) {
       writer.uint32(37).float(message.gamma);
+    }
+    for (const v of message.goalFrames) {
+      Frame.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -418,6 +426,14 @@ export const CostSpec: MessageFns<CostSpec> = {
             message.gamma = reader.float();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.goalFrames.push(Frame.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -436,6 +452,11 @@ export const CostSpec: MessageFns<CostSpec> = {
       goal: isSet(object.goal) ? Frame.fromJSON(object.goal) : undefined,
       aggregation: isSet(object.aggregation) ? costAggregationFromJSON(object.aggregation) : 0,
       gamma: isSet(object.gamma) ? globalThis.Number(object.gamma) : 0,
+      goalFrames: globalThis.Array.isArray(object?.goalFrames)
+        ? object.goalFrames.map((e: any) => Frame.fromJSON(e))
+        : globalThis.Array.isArray(object?.goal_frames)
+        ? object.goal_frames.map((e: any) => Frame.fromJSON(e))
+        : [],
     };
   },
 
@@ -453,6 +474,9 @@ export const CostSpec: MessageFns<CostSpec> = {
     if (message.gamma !== 0) {
       obj.gamma = floatToJson(message.gamma);
     }
+    if (message.goalFrames?.length) {
+      obj.goalFrames = message.goalFrames.map((e) => Frame.toJSON(e));
+    }
     return obj;
   },
 
@@ -465,6 +489,7 @@ export const CostSpec: MessageFns<CostSpec> = {
     message.goal = (object.goal !== undefined && object.goal !== null) ? Frame.fromPartial(object.goal) : undefined;
     message.aggregation = object.aggregation ?? 0;
     message.gamma = object.gamma ?? 0;
+    message.goalFrames = object.goalFrames?.map((e) => Frame.fromPartial(e)) || [];
     return message;
   },
 };

@@ -38,9 +38,11 @@ export async function openSession(deps: SessionDeps, req: CreateSessionRequest, 
     // The check Plan's admission makes, here so that a session that could never plan is refused now.
     scorerOf(spec.cost.scorer, engine);
     const [height, width] = entry.resolution;
-    const goal = await decodeGoal(deps.codecs, spec.cost.goal, [height, width], "cost.goal");
+    // Decoded once: a single goal, or every frame of a goal trajectory, kept raw for the steps.
+    const goals = await Promise.all(spec.cost.goals.map((g, i) => decodeGoal(deps.codecs, g, [height, width], spec.cost.goalField(i))));
     const executeSteps = executeStepsOf(req.executeSteps, entry.chunkSize, spec.actionSteps);
-    const kept: PlanRequest = { ...template, startFrame: undefined, requestId: "", cost: { ...template.cost!, goal } };
+    const cost = spec.cost.goals.length === 1 && (template.cost?.goalFrames ?? []).length === 0 ? { ...template.cost!, goal: goals[0]!, goalFrames: [] } : { ...template.cost!, goal: undefined, goalFrames: goals };
+    const kept: PlanRequest = { ...template, startFrame: undefined, requestId: "", cost };
     return deps.sessions.open({ customerId: account.customerId, keyId: account.keyId, model: entry.slug, template: kept, shape: { steps: spec.actionSteps, dim: entry.actionDim }, ttlS: ttl, executeSteps });
   } catch (err) {
     throw withFieldRenamed(err, inTemplate);

@@ -40,9 +40,9 @@ async function stepRequest(deps: StepDeps, s: SessionState, req: StepSessionRequ
   const { steps, dim } = s.shape;
   if (req.executedSteps > steps) throw invalidArgument("executed_steps", `expected 0..${steps} (the plan's action_steps; 0 = execute_steps, ${s.executeSteps}), got ${req.executedSteps}`);
   if (req.goal !== undefined && req.goal.data.byteLength > 0) {
-    const [height, width] = [s.template.cost!.goal!.height, s.template.cost!.goal!.width];
-    // A new goal holds from this step on, whatever becomes of the step.
-    s.template = { ...s.template, cost: { ...s.template.cost!, goal: await decodeGoal(deps.codecs, req.goal, [height, width], "goal") } };
+    const kept = s.template.cost!.goal ?? s.template.cost!.goalFrames[0]!;
+    // A new goal holds from this step on, whatever becomes of the step (it replaces a trajectory too).
+    s.template = { ...s.template, cost: { ...s.template.cost!, goal: await decodeGoal(deps.codecs, req.goal, [kept.height, kept.width], "goal"), goalFrames: [] } };
   }
   const t = s.template;
   const sampling = s.mean === undefined ? t.sampling : withWarmStart(t.sampling, shiftSequence(s.mean, s.shape, req.executedSteps || s.executeSteps), steps, dim);

@@ -24,7 +24,20 @@ export interface World {
   steps: number;
   startFrame: Frame;
   goal: Uint8Array;
+  /**
+   * With `--cost track`: the hidden sequence's frames 1..T, a goal per predicted frame (goal_frames)
+   * and the MEAN over frames; without, the final frame against `goal` (FINAL).
+   */
+  trajectory: Uint8Array[] | undefined;
   downsample: number;
+}
+
+/** Mean of per-frame costs against the trajectory, or the final frame's against the goal. */
+function costOf(frames: Uint8Array[], w: World, h: number, wd: number): number {
+  if (w.trajectory === undefined) return pixelL2(frames[w.steps]!, w.goal, h, wd, w.downsample);
+  let sum = 0;
+  for (let t = 1; t <= w.steps; t++) sum += pixelL2(frames[t]!, w.trajectory[t - 1]!, h, wd, w.downsample);
+  return sum / w.steps;
 }
 
 const unary = <Req, Res>(fn: (req: Req, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req, md: grpc.Metadata): Promise<Res> =>
@@ -34,7 +47,7 @@ export async function clientSide(client: DreamClient, w: World, candidates: Floa
   const { entry, steps } = w;
   const [h, wd] = entry.resolution;
   const { response } = await client.predictBatch({ model: entry.slug, startFrame: w.startFrame, candidates: candidates.map((c) => packActions(c, steps, entry.actionDim)), params: { numSteps: entry.defaultNumSteps, seed: 1 } });
-  const costs = response.rollouts.map((r) => pixelL2(r.frames[steps]!, w.goal, h, wd, w.downsample));
+  const costs = response.rollouts.map((r) => costOf(r.frames, w, h, wd));
   return { bytes: PredictBatchResponse.encode(response).finish().byteLength, best: costs.indexOf(Math.min(...costs)) };
 }
 
@@ -44,7 +57,7 @@ export function rankRequest(w: World, candidates: Float32Array[], prune: boolean
     model: entry.slug,
     startFrame: w.startFrame,
     actionSteps: 0,
-    cost: { scorer: "pixel-l2", goal: { encoding: FrameEncoding.RAW_RGB8, data: w.goal, height: entry.resolution[0], width: entry.resolution[1] }, aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] },
+    cost: costSpec(w),
     planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, steps, entry.actionDim)) } },
     sampling: undefined,
     pruning: prune ? { dropFraction: 0.5, keepMin: 1 } : undefined,
@@ -54,6 +67,13 @@ export function rankRequest(w: World, candidates: Float32Array[], prune: boolean
     deadlineMs: 0,
     requestId: "",
   };
+}
+
+function costSpec(w: World): PlanRequest["cost"] {
+  const [height, width] = w.entry.resolution;
+  const raw = (data: Uint8Array) => ({ encoding: FrameEncoding.RAW_RGB8, data, height, width });
+  if (w.trajectory !== undefined) return { scorer: "pixel-l2", goal: undefined, aggregation: CostAggregation.MEAN, gamma: 0, goalFrames: w.trajectory.map(raw) };
+  return { scorer: "pixel-l2", goal: raw(w.goal), aggregation: CostAggregation.FINAL, gamma: 0, goalFrames: [] };
 }
 
 export async function serverRank(planning: PlanningClient, md: grpc.Metadata, w: World, candidates: Float32Array[], prune: boolean): Promise<Decision> {
@@ -78,23 +98,38 @@ export async function sessionStep(sessions: SessionsClient, md: grpc.Metadata, i
   return { bytes: StepSessionResponse.encode(res).finish().byteLength, best: res.plan?.ranking[0] ?? -1 };
 }
 
-/** The floor: the same K rollouts on this process's ONNX sessions, and the final frames scored by the same built-in scorer. */
+/** The floor: the same K rollouts on this process's ONNX sessions, scored by the same built-in scorer as the served path scores them. */
 export async function direct(model: DirectModel, scorers: ScorerSessions, w: World, candidates: Float32Array[], into: Uint8Array | undefined): Promise<{ decision: Decision; frames: Uint8Array }> {
   const { entry, steps } = w;
-  const [h, wd] = entry.resolution;
   const k = candidates.length;
   const stacked = new Float32Array(k * steps * entry.actionDim);
   candidates.forEach((c, i) => stacked.set(c, i * steps * entry.actionDim));
   const run = await model.run({ k, t: steps, numSteps: entry.defaultNumSteps, seed: 1n, frame: w.startFrame.data, actions: stacked, into });
-  const frameBytes = h * wd * 3;
-  const finals = new Uint8Array(k * frameBytes);
-  const goals = new Uint8Array(k * frameBytes);
-  for (let c = 0; c < k; c++) {
-    finals.set(run.frames.subarray(((c * (steps + 1)) + steps) * frameBytes, ((c * (steps + 1)) + steps + 1) * frameBytes), c * frameBytes);
-    goals.set(w.goal, c * frameBytes);
-  }
-  const costs = await scorers.runFrames(scorers.get("pixel-l2")!, finals, goals, k, 1);
+  const costs = await directCosts(scorers, w, run.frames, k);
   let best = 0;
   for (let c = 1; c < k; c++) if (costs[c]! < costs[best]!) best = c;
   return { decision: { bytes: 0, best }, frames: run.frames };
+}
+
+/**
+ * The floor's scoring, as the served path scores: the final frames against the goal, or every
+ * predicted frame against its trajectory frame (frames folded into lanes, as the executor folds
+ * per-frame goals), averaged per candidate.
+ */
+async function directCosts(scorers: ScorerSessions, w: World, frames: Uint8Array, k: number): Promise<number[]> {
+  const [h, wd] = w.entry.resolution;
+  const frameBytes = h * wd * 3;
+  const { steps } = w;
+  const picked = w.trajectory === undefined ? [steps] : Array.from({ length: steps }, (_, i) => i + 1);
+  const lanes = new Uint8Array(k * picked.length * frameBytes);
+  const goals = new Uint8Array(k * picked.length * frameBytes);
+  for (let c = 0; c < k; c++) {
+    picked.forEach((t, j) => {
+      const at = (c * picked.length + j) * frameBytes;
+      lanes.set(frames.subarray((c * (steps + 1) + t) * frameBytes, (c * (steps + 1) + t + 1) * frameBytes), at);
+      goals.set(w.trajectory === undefined ? w.goal : w.trajectory[t - 1]!, at);
+    });
+  }
+  const costs = await scorers.runFrames(scorers.get("pixel-l2")!, lanes, goals, k * picked.length, 1);
+  return Array.from({ length: k }, (_, c) => costs.subarray(c * picked.length, (c + 1) * picked.length).reduce((a, b) => a + b, 0) / picked.length);
 }

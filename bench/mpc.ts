@@ -8,6 +8,8 @@
 // summary with the targets of issue 12.
 //   --models dream-reference-tiny,dream-reference-480p  --decisions N (tiny) --decisions-480p N
 //   --rate-hz R (tiny; default 10). The 480p rate is the sustainable one: 1 / (1.25 x the floor's p50).
+//   --cost track (default: a goal per predicted frame, the hidden path, MEAN) | final (the final frame
+//   against the goal, FINAL: only the last chunk is scored, and pruning has only distance-so-far to go by)
 import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import os from "node:os";
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     for (const slug of models) {
       const entry = catalog.models.find((e) => e.slug === slug)!;
       const isTiny = slug.endsWith("tiny");
-      await benchModel({ entry, modelDir, client, planning, sessions, md, decisions: isTiny ? argInt("decisions", 30) : argInt("decisions-480p", 4), rateHz: isTiny ? argInt("rate-hz", 10) : undefined });
+      await benchModel({ entry, modelDir, client, planning, sessions, md, decisions: isTiny ? argInt("decisions", 30) : argInt("decisions-480p", 4), rateHz: isTiny ? argInt("rate-hz", 10) : undefined, track: argString("cost", "track") === "track" });
     }
   } finally {
     client.close();
@@ -81,6 +83,7 @@ interface BenchModel {
   md: grpc.Metadata;
   decisions: number;
   rateHz: number | undefined;
+  track: boolean;
 }
 
 async function benchModel(b: BenchModel): Promise<void> {
@@ -89,10 +92,11 @@ async function benchModel(b: BenchModel): Promise<void> {
   const start = testFrame(h, w);
   const hidden = heldSequence(T, entry.actionDim, 7, 0.8);
   const startFrame = { encoding: FrameEncoding.RAW_RGB8, data: start, height: h, width: w };
-  const goal = (await b.client.predictBatch({ model: entry.slug, startFrame, candidates: [packActions(hidden, T, entry.actionDim)], params: { numSteps: entry.defaultNumSteps, seed: 1 } })).response.rollouts[0]!.frames[T]!;
+  const path = (await b.client.predictBatch({ model: entry.slug, startFrame, candidates: [packActions(hidden, T, entry.actionDim)], params: { numSteps: entry.defaultNumSteps, seed: 1 } })).response.rollouts[0]!.frames;
+  const goal = path[T]!;
   const scorerSpec = entry.scorers?.["pixel-l2"];
   if (scorerSpec === undefined || !("builtin" in scorerSpec)) throw new Error(`${entry.slug} has no built-in pixel-l2 scorer`);
-  const world: World = { entry, steps: T, startFrame, goal, downsample: "downsample" in scorerSpec ? (scorerSpec.downsample ?? 1) : 1 };
+  const world: World = { entry, steps: T, startFrame, goal, trajectory: b.track ? path.slice(1) : undefined, downsample: "downsample" in scorerSpec ? (scorerSpec.downsample ?? 1) : 1 };
   const model = await DirectModel.open(b.modelDir, entry, { warmLanes: K });
   const scorers = await ScorerSessions.open({ modelDir: b.modelDir, entry: { ...entry, scorers: { "pixel-l2": scorerSpec } } }, { height: h, width: w, actionDim: entry.actionDim, chunkSize: entry.chunkSize }, []);
   let into: Uint8Array | undefined;

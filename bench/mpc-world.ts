@@ -3,17 +3,9 @@
 // client-side scorer a client doing MPC itself would run (pixel L2 of the final frame at the catalog
 // scorer's downsampling, the same formula as the built-in pixel-l2 scorer: docs/MODEL_CONTRACT.md).
 import { Pcg32 } from "../src/planning/rng";
+import { MASK_END } from "../test/e2e/plan-world";
 
-export const MASK_END = 29; // GR-1's slot [0, 29) of the unified action vector
-
-/** A held (piecewise-constant) sequence in the mask, zeros elsewhere. */
-export function heldSequence(steps: number, dim: number, seed: number, scale: number): Float32Array {
-  const r = new Pcg32(seed);
-  const row = Array.from({ length: MASK_END }, () => scale * r.normal());
-  const a = new Float32Array(steps * dim);
-  for (let t = 0; t < steps; t++) for (let d = 0; d < MASK_END; d++) a[t * dim + d] = row[d]!;
-  return a;
-}
+export { heldSequence, MASK_END } from "../test/e2e/plan-world";
 
 /** K candidates of decision `round`: the hidden sequence perturbed, one of them (round % K) exactly. */
 export function candidatesFor(hidden: Float32Array, dim: number, k: number, round: number): Float32Array[] {

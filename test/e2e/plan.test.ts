@@ -9,20 +9,14 @@ import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
+import { heldSequence as heldSequenceOf } from "./plan-world";
 import { startHarness, testFrame, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
 const MASK = { start: 0, end: 29 }; // GR-1's slot of the unified action vector
 
-/** A held (piecewise-constant) sequence in the mask, zeros elsewhere. */
-function heldSequence(seed: number, scale: number): Float32Array {
-  const r = new Pcg32(seed);
-  const a = new Float32Array(T * D);
-  const row = Array.from({ length: MASK.end }, () => scale * r.normal());
-  for (let t = 0; t < T; t++) for (let d = 0; d < MASK.end; d++) a[t * D + d] = row[d]!;
-  return a;
-}
+const heldSequence = (seed: number, scale: number): Float32Array => heldSequenceOf(T, D, seed, scale);
 
 const perturbed = (base: Float32Array, seed: number, scale: number): Float32Array => {
   const r = new Pcg32(seed);

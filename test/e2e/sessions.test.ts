@@ -22,8 +22,8 @@ import {
   type StepSessionRequest,
   type StepSessionResponse,
 } from "../../src/gen/dream/v1/planning";
-import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
+import { heldSequence as heldSequenceOf } from "./plan-world";
 import { startHarness, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
@@ -31,13 +31,7 @@ const [H, W, D, T] = [48, 64, 384, 12];
 const MASK = { start: 0, end: 29 };
 const EXECUTE = 4;
 
-function heldSequence(seed: number, scale: number): Float32Array {
-  const r = new Pcg32(seed);
-  const a = new Float32Array(T * D);
-  const row = Array.from({ length: MASK.end }, () => scale * r.normal());
-  for (let t = 0; t < T; t++) for (let d = 0; d < MASK.end; d++) a[t * D + d] = row[d]!;
-  return a;
-}
+const heldSequence = (seed: number, scale: number): Float32Array => heldSequenceOf(T, D, seed, scale);
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
 const unary = <Req, Res>(fn: (req: Req, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req, md: grpc.Metadata): Promise<Res> =>

@@ -7,10 +7,10 @@
 import type * as grpc from "@grpc/grpc-js";
 import { ServiceError } from "../../core/errors";
 import type { BidiHandler, MethodImpl } from "../../service/context";
-import { metadataFrom, responseRequestId, type CallOutcome } from "./call-outcome";
+import type { CallOutcome } from "./call-outcome";
 import { requestOf } from "./definitions";
 import type { GuardFirst } from "./guard-first";
-import { sender } from "./sender";
+import { sender, settleStream } from "./sender";
 
 type BidiCall = grpc.ServerDuplexStream<unknown, unknown>;
 
@@ -66,18 +66,6 @@ export function bidiAdapter(path: string, method: MethodImpl, deps: { guard: Gua
     const { ctx, controller, admission } = guard.contextOf(call, method.admit);
     call.on("cancelled", () => controller.abort());
     const { send, end } = sender(call, ctx, controller.signal);
-    admission.then((admitted) => handler(requestsOf(call, controller.signal), ctx, admitted, send)).then(
-      () => {
-        end();
-        call.end(metadataFrom(ctx.responseHeaders));
-        outcome.finish(path, 0, started);
-      },
-      (err: unknown) => {
-        end();
-        const status = outcome.fail(path, err, responseRequestId(ctx));
-        call.emit("error", Object.assign(new Error(status.details), status));
-        outcome.finish(path, status.code ?? 2, started);
-      },
-    );
+    admission.then((admitted) => handler(requestsOf(call, controller.signal), ctx, admitted, send)).then(...settleStream(call, ctx, path, started, outcome, end));
   };
 }

@@ -3,7 +3,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { ServiceError } from "../../core/errors";
 import type { CallContext } from "../../service/context";
-import { metadataFrom, responseRequestId } from "./call-outcome";
+import { metadataFrom, responseRequestId, type CallOutcome } from "./call-outcome";
 
 /** What a sender needs of a grpc-js call that writes messages (server-streaming or bidirectional). */
 export type WritingCall = Pick<grpc.ServerWritableStream<unknown, unknown>, "write" | "sendMetadata">;
@@ -37,4 +37,31 @@ export function sender(call: WritingCall, ctx: CallContext, signal: AbortSignal)
     });
   };
   return { send, end: () => void (ended = true) };
+}
+
+/**
+ * How a streaming call ends once its handler has: OK with the response headers as trailers (final
+ * charges are only known then), or the handler's error as the status. `end()` first, so that no send
+ * can slip in after the status.
+ */
+export function settleStream(
+  call: { end(metadata?: grpc.Metadata): void; emit(event: "error", err: Error): boolean },
+  ctx: CallContext,
+  path: string,
+  started: number,
+  outcome: CallOutcome,
+  end: () => void,
+): [() => void, (err: unknown) => void] {
+  const ok = (): void => {
+    end();
+    call.end(metadataFrom(ctx.responseHeaders));
+    outcome.finish(path, 0, started);
+  };
+  const failed = (err: unknown): void => {
+    end();
+    const status = outcome.fail(path, err, responseRequestId(ctx));
+    call.emit("error", Object.assign(new Error(status.details), status));
+    outcome.finish(path, status.code ?? 2, started);
+  };
+  return [ok, failed];
 }

@@ -3,10 +3,10 @@
 // travel as trailers.
 import type * as grpc from "@grpc/grpc-js";
 import type { MethodImpl, StreamHandler } from "../../service/context";
-import { metadataFrom, responseRequestId, type CallOutcome } from "./call-outcome";
+import type { CallOutcome } from "./call-outcome";
 import { requestOf } from "./definitions";
 import type { GuardFirst } from "./guard-first";
-import { sender } from "./sender";
+import { sender, settleStream } from "./sender";
 
 export function streamAdapter(path: string, method: MethodImpl, deps: { guard: GuardFirst; outcome: CallOutcome }): grpc.handleServerStreamingCall<unknown, unknown> {
   const { guard, outcome } = deps;
@@ -16,19 +16,6 @@ export function streamAdapter(path: string, method: MethodImpl, deps: { guard: G
     const { ctx, controller, admission } = guard.contextOf(call, method.admit);
     call.on("cancelled", () => controller.abort());
     const { send, end } = sender(call, ctx, controller.signal);
-    Promise.all([requestOf(call.request), admission]).then(([request, admitted]) => handler(request, ctx, admitted, send)).then(
-      () => {
-        end();
-        // Final charges travel as trailers: they are only known once the stream has ended.
-        call.end(metadataFrom(ctx.responseHeaders));
-        outcome.finish(path, 0, started);
-      },
-      (err: unknown) => {
-        end();
-        const status = outcome.fail(path, err, responseRequestId(ctx));
-        call.emit("error", Object.assign(new Error(status.details), status));
-        outcome.finish(path, status.code ?? 2, started);
-      },
-    );
+    Promise.all([requestOf(call.request), admission]).then(([request, admitted]) => handler(request, ctx, admitted, send)).then(...settleStream(call, ctx, path, started, outcome, end));
   };
 }

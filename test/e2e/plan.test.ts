@@ -10,7 +10,7 @@ import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanReq
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
 import { heldSequence as heldSequenceOf } from "./plan-world";
-import { startHarness, testFrame, type Harness } from "./harness";
+import { startHarness, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
@@ -208,6 +208,29 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     const final = events[3]!.event!.value as PlanResponse;
     assert.deepEqual(events.slice(0, 3).map((e) => e.event!.value), final.iterations);
     assert.equal(final.iterationsCompleted, 3);
+  });
+
+  it("cancelling a StreamPlan stops the plan: the hold is settled, only generated frames are billed, and no more iterations run", async () => {
+    const before = await h.client.getBalance();
+    const stream = planning.streamPlan(planRequest({ actionSteps: 48, planner: { $case: "cem", value: { samples: 16, iterations: 60, elites: 4, momentum: 0, stdMin: 0.01 } } }), md());
+    let iterations = 0;
+    const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+      stream.on("data", () => {
+        iterations++;
+        if (iterations === 1) stream.cancel();
+      });
+      stream.on("error", (err: grpc.ServiceError) => resolve(err));
+      stream.on("end", () => resolve(undefined));
+    });
+    const err = await ended;
+    assert.equal(err?.code, grpc.status.CANCELLED);
+    await until(async () => (await h.client.getBalance()).heldMicros === 0);
+    const after = await h.client.getBalance();
+    const charged = before.balanceMicros - after.balanceMicros;
+    const worst = 60 * 16 * 49 * 500;
+    assert.ok(charged >= 16 * 49 * 500, `at least the first iteration is billed (${charged})`);
+    assert.ok(charged < worst / 4, `a cancelled plan is billed what ran, not its worst case (${charged} of ${worst})`);
+    assert.equal(charged % 500, 0, "whole frames");
   });
 
   it("REST: plan and stream_plan are transcoded from the proto (JSON in, JSON / NDJSON out)", async () => {

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(starterFile, `${key.rawKey}\n`, { mode: 0o600 });
     process.stdout.write(
       `\nStarter API key with $${config.starterCreditsUsd} of credits (saved to ${starterFile}; shown once):\n  export DREAM_API_KEY=${key.rawKey}\n` +
-        `More keys: npx dream-engine keys create --name NAME --credits USD (with the server stopped)\n\n`,
+        `More keys: npx dream-engine keys create --name NAME --credits USD (reaches this server over its admin socket)\n\n`,
     );
   } else if (fs.existsSync(starterFile)) {
     process.stdout.write(`\nStarter API key: export DREAM_API_KEY=$(cat ${starterFile})\n\n`);

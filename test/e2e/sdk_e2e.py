@@ -21,38 +21,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 import dream  # noqa: E402
+from sdk_e2e_support import check, expect, test_frame  # noqa: E402
 
 TINY = "dream-reference-tiny"
 H, W, D = 48, 64, 384
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 facts: dict = {}
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect(exc_type: type, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except exc_type as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001
-        raise AssertionError(f"expected {exc_type.__name__}, got {type(exc).__name__}: {exc}") from exc
-    raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
-
-
-def test_frame() -> np.ndarray:
-    """Same picture as test/e2e/harness.ts testFrame: gradients and a bright square."""
-    y, x = np.mgrid[0:H, 0:W]
-    f = np.zeros((H, W, 3), np.uint8)
-    f[..., 0] = (255 * x) // W
-    f[..., 1] = (255 * y) // H
-    f[..., 2] = 128
-    square = (np.abs(y - H / 2) < H / 8) & (np.abs(x - W / 2) < W / 8)
-    f[square] = (240, 220, 30)
-    return f
 
 
 def test_actions(steps: int, k: int) -> np.ndarray:
@@ -84,7 +58,7 @@ def main() -> None:
     check(model.spec["pricing"]["price_per_rollout_usd"] == 0.0245, f"pricing: {model.spec['pricing']}")
 
     # --- predict: one rollout, 49 frames decoded, $0.0245 ---
-    frame = test_frame()
+    frame = test_frame(H, W)
     before = client.billing.balance()
     rollout = model.predict(start_frame=frame, actions=test_actions(48, 0))
     check(isinstance(rollout, dream.Rollout), type(rollout).__name__)

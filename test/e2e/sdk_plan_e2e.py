@@ -18,38 +18,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 import dream  # noqa: E402
+from sdk_e2e_support import check, expect, test_frame  # noqa: E402
 
 TINY = "dream-reference-tiny"
 H, W, D, T = 48, 64, 384, 12
 MASK = (0, 29)  # GR-1's slot of the unified action vector
 facts: dict = {}
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect(exc_type: type, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except exc_type as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001
-        raise AssertionError(f"expected {exc_type.__name__}, got {type(exc).__name__}: {exc}") from exc
-    raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
-
-
-def test_frame() -> np.ndarray:
-    """Same picture as test/e2e/harness.ts testFrame: gradients and a bright square."""
-    y, x = np.mgrid[0:H, 0:W]
-    f = np.zeros((H, W, 3), np.uint8)
-    f[..., 0] = (255 * x) // W
-    f[..., 1] = (255 * y) // H
-    f[..., 2] = 128
-    square = (np.abs(y - H / 2) < H / 8) & (np.abs(x - W / 2) < W / 8)
-    f[square] = (240, 220, 30)
-    return f
 
 
 def held(seed: int, scale: float, steps: int = T) -> np.ndarray:
@@ -71,7 +45,7 @@ def setup():
     client = dream.Client()
     model = client.models.get(TINY)
     check(model.resolution == (H, W) and model.action_dim == D, repr(model))
-    start = test_frame()
+    start = test_frame(H, W)
     hidden = held(7, 0.8)
     goal = last_frame(model, start, hidden, seed=3)
     return client, model, start, hidden, goal, dict(num_steps=1, seed=3)

@@ -9,16 +9,15 @@ are built (and validated before the network) in ``_plan_request``.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 import time
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 from . import _inputs
-from ._reasons import REASONS
 from ._records import Record, record
-from .errors import DreamError, TransportError, error_from_response
+from .errors import DreamError, TransportError
+from .stream import ndjson_events
 
 __all__ = ["Plan", "IterationStats", "PlanRollout", "PlanStream", "decode_actions"]
 
@@ -171,23 +170,7 @@ class PlanStream:
     def __iter__(self) -> Iterator[Union[IterationStats, Plan]]:
         started = time.monotonic()
         try:
-            while True:
-                try:
-                    line = self._resp.readline()
-                except OSError as exc:
-                    raise TransportError(f"{self._path}: the stream broke after it started: {exc}") from exc
-                if not line:
-                    break
-                self.bytes_received += len(line)
-                if not line.strip():
-                    continue
-                try:
-                    event = json.loads(line.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
-                    raise DreamError(f"{self._path}: unreadable stream line {line[:200]!r}", 200, self.request_id) from None
-                if isinstance(event.get("error"), dict):
-                    info = REASONS.get(str(event["error"].get("reason")))
-                    raise error_from_response(info.http if info else 500, {}, line)
+            for event in ndjson_events(self._resp, self._path, self.request_id, self._count):
                 if isinstance(event.get("iteration"), dict):
                     yield IterationStats.from_json(event["iteration"])
                 elif isinstance(event.get("plan"), dict):
@@ -197,6 +180,9 @@ class PlanStream:
             self.close()
         if self.plan is None:
             raise TransportError(f"{self._path}: the stream ended without a plan", request_id=self.request_id)
+
+    def _count(self, line_bytes: int) -> None:
+        self.bytes_received += line_bytes
 
     def close(self) -> None:
         self._resp.close()

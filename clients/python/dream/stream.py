@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._reasons import REASONS
 from ._records import Record, record
@@ -45,6 +45,29 @@ class StreamChunk:
         return f"<StreamChunk {self.chunk_index} {self.encoding} candidates={[c.candidate_index for c in self.candidates]}>"
 
 
+def ndjson_events(resp: Any, path: str, request_id: str, on_line: Callable[[int], None] = lambda n: None) -> Iterator[Dict[str, Any]]:
+    """The events of an NDJSON stream (``on_line`` hears every line's size); an ``error`` line raises its reason's error."""
+    while True:
+        try:
+            line = resp.readline()
+        except OSError as exc:
+            raise TransportError(f"{path}: the stream broke after it started: {exc}") from exc
+        if not line:
+            return
+        on_line(len(line))
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise DreamError(f"{path}: unreadable stream line {line[:200]!r}", 200, request_id) from None
+        if isinstance(event.get("error"), dict):
+            # The 200 is already sent; the reason's own HTTP status says what it would have been.
+            info = REASONS.get(str(event["error"].get("reason")))
+            raise error_from_response(info.http if info else 500, {}, line)
+        yield event
+
+
 def _chunk(obj: Any) -> StreamChunk:
     cands = [CandidateFrames(int(c.get("candidate_index", 0)), int(c.get("first_frame_index", 0)),
                              [base64.b64decode(f) for f in c.get("frames", [])])
@@ -69,23 +92,7 @@ class PredictStream:
 
     def __iter__(self) -> Iterator[StreamChunk]:
         try:
-            while True:
-                try:
-                    line = self._resp.readline()
-                except OSError as exc:
-                    raise TransportError(f"{self._path}: the stream broke after it started: {exc}") from exc
-                if not line:
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    event = json.loads(line.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
-                    raise DreamError(f"{self._path}: unreadable stream line {line[:200]!r}", 200, self.request_id) from None
-                if isinstance(event.get("error"), dict):
-                    # The 200 is already sent; the reason's own HTTP status says what it would have been.
-                    info = REASONS.get(str(event["error"].get("reason")))
-                    raise error_from_response(info.http if info else 500, {}, line)
+            for event in ndjson_events(self._resp, self._path, self.request_id):
                 if isinstance(event.get("chunk"), dict):
                     yield _chunk(event["chunk"])
                 elif isinstance(event.get("summary"), dict):

@@ -21,7 +21,7 @@ import { PlanningClient, SessionsClient } from "../src/gen/dream/v1/planning";
 import { DirectModel } from "../gpu/direct";
 import { ensureReferenceModels } from "../gpu/build-reference-models";
 import { ScorerSessions } from "../gpu/scorers/scorer-sessions";
-import { testFrame } from "../test/e2e/harness";
+import { bearer, testFrame } from "../test/e2e/harness";
 import { ROOT, argInt, argString, round, startServer } from "./lib";
 import { clientSide, direct, openSession, serverRank, sessionStep, type Decision, type World } from "./mpc-modes";
 import { candidatesFor, heldSequence } from "./mpc-world";
@@ -54,8 +54,7 @@ async function main(): Promise<void> {
   const modelDir = path.join(ROOT, "gpu", "models");
   await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => models.includes(e.slug)) });
   const server = await startServer({ DREAM_MODELS: models.join(",") });
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${server.apiKey}`);
+  const md = bearer(server.apiKey);
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceive: true, retries: 0 });
   const channel = { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 };
   const planning = new PlanningClient(server.grpcAddress, grpc.credentials.createInsecure(), channel);

@@ -4,12 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { DreamClient } from "../../clients/typescript/src";
-import { FakeEngine, okStatus, rejection } from "./fake-engine";
-
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), "timed out waiting");
-};
+import { FakeEngine, okStatus, rejection, until } from "./fake-engine";
 
 describe("TS client: signal and deadline", function () {
   this.timeout(20_000);

@@ -6,12 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { DreamClient, rawFrame, unpackActions, type ControlEvent } from "../../clients/typescript/src";
 import { PlanResponse, StepSessionRequest } from "../../src/gen/dream/v1/planning";
-import { FakeEngine, failCall, rejection } from "./fake-engine";
-
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), "timed out waiting");
-};
+import { failCall, FakeEngine, rejection, until } from "./fake-engine";
 
 const obs = rawFrame(new Uint8Array(12), 2, 2);
 const open = { plan: { model: "m", planner: { $case: "cem" as const, value: { samples: 8, iterations: 2, elites: 2 } } }, executeSteps: 1 };

@@ -21,6 +21,12 @@ import assert from "node:assert/strict";
 import { DreamError } from "../../clients/typescript/src";
 import { STATUS_DETAILS_KEY } from "../../src/wire/status-details";
 
+/** Polls `cond` every 10 ms, failing the test after 2 s (a scripted server answers in microtasks). */
+export async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), "timed out waiting");
+}
+
 /** The DreamError a call rejects with (fails the test if it resolves or rejects with anything else). */
 export async function rejection(p: Promise<unknown>): Promise<DreamError> {
   try {

@@ -5,12 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { CostAggregation, DreamClient, FrameEncoding, packActions, planRequest, rawFrame, unpackActions, type PlanStreamEvent } from "../../clients/typescript/src";
 import { PlanEvent, PlanRequest, PlanResponse } from "../../src/gen/dream/v1/planning";
-import { FakeEngine, rejection } from "./fake-engine";
-
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), "timed out waiting");
-};
+import { FakeEngine, rejection, until } from "./fake-engine";
 
 const frame = rawFrame(new Uint8Array(12), 2, 2);
 const request = (requestId = "") => planRequest({ model: "m", startFrame: frame, goal: frame, actionSteps: 2, planner: { cem: { samples: 8, iterations: 3 } }, mask: [[0, 1]], requestId });

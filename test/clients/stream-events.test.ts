@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { DreamClient, DreamError, type StreamEvent } from "../../clients/typescript/src";
 import { FrameEncoding, type StreamPredictResponse } from "../../src/gen/dream/v1/dream";
-import { FakeEngine } from "./fake-engine";
+import { FakeEngine, until } from "./fake-engine";
 
 const chunk = (chunkIndex: number): StreamPredictResponse => ({
   event: { $case: "chunk", value: { chunkIndex, encoding: FrameEncoding.RAW_RGB8, candidates: [{ candidateIndex: 0, firstFrameIndex: chunkIndex * 2, frames: [new Uint8Array([chunkIndex]), new Uint8Array([chunkIndex])] }] } },
@@ -21,11 +21,6 @@ const summary: StreamPredictResponse = {
   },
 };
 const request = { model: "m", candidates: [{ data: new Uint8Array(8), shape: [1, 2] }] };
-
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), "timed out waiting");
-};
 
 async function drain(events: AsyncIterable<StreamEvent>, onEvent: (e: StreamEvent) => void = () => {}): Promise<{ events: StreamEvent[]; error?: DreamError }> {
   const seen: StreamEvent[] = [];

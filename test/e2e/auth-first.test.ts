@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { limits } from "../../src/core/limits";
 import { ModelsService, PredictRequest } from "../../src/gen/dream/v1/dream";
 import { errorInfoOf } from "../../src/wire/status-details";
-import { startHarness, type Harness } from "./harness";
+import { bearer, startHarness, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const PREDICT = ModelsService.predict.path;
@@ -28,11 +28,6 @@ function rawUnary(client: grpc.Client, path: string, bytes: Buffer, metadata: gr
   });
 }
 
-const bearer = (key: string): grpc.Metadata => {
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${key}`);
-  return md;
-};
 
 describe("e2e: authentication and rate limiting before any body is read", function () {
   this.timeout(120_000);

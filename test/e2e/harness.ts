@@ -1,5 +1,7 @@
 // Starts the whole server in-process on ephemeral ports with a temp data dir (embedded ledger and
 // in-process balances unless the caller passes DATABASE_URL / REDIS_URL), for end-to-end tests.
+import * as grpc from "@grpc/grpc-js";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -111,6 +113,35 @@ export function testActions(steps: number, dim: number, k: number): Float32Array
   const a = new Float32Array(steps * dim);
   for (let t = 0; t < steps; t++) for (let d = 0; d < dim; d++) a[t * dim + d] = Math.sin(0.1 * t + 0.37 * d + 1.3 * k) * 0.8;
   return a;
+}
+
+/** The repository root: where the e2e tests run the SDK scripts and examples from. */
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+export interface ChildResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command from the repository root to its end, collecting what it printed. */
+export function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** gRPC metadata carrying an API key, for tests that call the server with a raw grpc-js client. */
+export function bearer(key: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${key}`);
+  return md;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { limits } from "../../src/core/limits";
 import { GetModelRequest, PredictRequest } from "../../src/gen/dream/v1/dream";
 import { errorInfoOf } from "../../src/wire/status-details";
-import { startHarness, type Harness } from "./harness";
+import { bearer, startHarness, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const ANSWER_MS = 3_000;
@@ -21,8 +21,7 @@ interface Outcome {
 }
 
 function unary(client: grpc.Client, path: string, bytes: Uint8Array, key?: string): Promise<Outcome> {
-  const md = new grpc.Metadata();
-  if (key !== undefined) md.set("authorization", `Bearer ${key}`);
+  const md = key === undefined ? new grpc.Metadata() : bearer(key);
   const started = Date.now();
   return new Promise((resolve) => {
     client.makeUnaryRequest(path, pass, pass, Buffer.from(bytes), md, { deadline: Date.now() + ANSWER_MS }, (err) => {

@@ -10,7 +10,7 @@ import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanReq
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
 import { heldSequence as heldSequenceOf } from "./plan-world";
-import { startHarness, testFrame, until, type Harness } from "./harness";
+import { bearer, startHarness, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
@@ -32,11 +32,7 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
   const hidden = heldSequence(7, 0.8);
   let goalFrame: Uint8Array;
 
-  const md = (key = h.apiKey): grpc.Metadata => {
-    const m = new grpc.Metadata();
-    m.set("authorization", `Bearer ${key}`);
-    return m;
-  };
+  const md = (key = h.apiKey): grpc.Metadata => bearer(key);
   const call = (req: Partial<PlanRequest>, key?: string): Promise<PlanResponse> =>
     new Promise((resolve, reject) => planning.plan(planRequest(req), md(key), (err, res) => (err ? reject(err) : resolve(res))));
   const planRequest = (req: Partial<PlanRequest>): PlanRequest => ({

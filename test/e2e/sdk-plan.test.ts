@@ -2,25 +2,12 @@
 // closed-loop MPC example against the real server on the tiny model: runs test/e2e/sdk_plan_e2e.py and
 // clients/python/examples/mpc.py and checks what they print (and the server's ledger) here.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startHarness, type Harness } from "./harness";
+import { runChild, startHarness, type ChildResult, type Harness } from "./harness";
 
-const ROOT = path.resolve(__dirname, "..", "..");
-
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("python3", args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: NodeJS.ProcessEnv): Promise<ChildResult> => runChild("python3", args, env);
 
 const lastJson = (stdout: string): Record<string, any> => JSON.parse(stdout.trim().split("\n").pop()!);
 

@@ -5,23 +5,8 @@
 // predict_batch K=3, billing, and the error classes (402/404/401/400/429, client-side validation); this
 // file checks its exit code and the facts it prints, against the server's own ledger.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import path from "node:path";
-import { startHarness, type Harness } from "./harness";
-
-const ROOT = path.resolve(__dirname, "..", "..");
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runChild as run, startHarness, type Harness } from "./harness";
 
 describe("e2e: Python SDK against the real server", function () {
   this.timeout(300_000);

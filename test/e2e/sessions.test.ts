@@ -24,7 +24,7 @@ import {
 } from "../../src/gen/dream/v1/planning";
 import { errorInfoOf } from "../../src/wire/status-details";
 import { heldSequence as heldSequenceOf } from "./plan-world";
-import { startHarness, testFrame, until, type Harness } from "./harness";
+import { bearer, startHarness, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
@@ -52,11 +52,7 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
   const hidden = heldSequence(7, 0.8);
   let goalFrame: Uint8Array;
 
-  const md = (key = h.apiKey): grpc.Metadata => {
-    const m = new grpc.Metadata();
-    m.set("authorization", `Bearer ${key}`);
-    return m;
-  };
+  const md = (key = h.apiKey): grpc.Metadata => bearer(key);
   const cem = { $case: "cem" as const, value: { samples: 16, iterations: 2, elites: 4, momentum: 0, stdMin: 0.02 } };
   const template = (over: Partial<PlanRequest> = {}): PlanRequest => ({
     model: TINY,

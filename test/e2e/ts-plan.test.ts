@@ -5,15 +5,13 @@
 // writing a well-formed SVG plot. The goal is the frame a hidden held sequence reaches (as in
 // plan.test.ts).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { packActions, planRequest, rawFrame, unpackActions, type PlanSpec, type PlanStreamEvent } from "../../clients/typescript/src";
 import { Pcg32 } from "../../src/planning/rng";
-import { startHarness, testFrame, type Harness } from "./harness";
+import { runChild, startHarness, testFrame, type Harness } from "./harness";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const TINY = "dream-reference-tiny";
 const [H, W, D, T] = [48, 64, 384, 12];
 const MASK: [number, number] = [0, 29];
@@ -118,15 +116,7 @@ describe("e2e: the TS client plans (plan, streamPlan, control, examples/mpc.ts; 
   const runExample = async (dir: string, extra: string[]): Promise<{ stdout: string; plot: string }> => {
     const plot = path.join(dir, `cost-${extra.join("") || "default"}.svg`);
     const argv = ["--import", "tsx", path.join("clients", "typescript", "examples", "mpc.ts"), "--address", h.grpcAddress, "--api-key", h.apiKey, "--model", TINY, "--decisions", "2", "--threshold", "0", "--plot", plot, ...extra];
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, DREAM_API_KEY: "" }, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-      child.on("error", reject);
-      child.on("close", (c) => resolve({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runChild(process.execPath, argv, { ...process.env, DREAM_API_KEY: "" });
     assert.equal(code, 0, `mpc.ts exited ${code}:\n${stderr}\n${stdout}`);
     return { stdout, plot };
   };

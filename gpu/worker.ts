@@ -39,12 +39,6 @@ async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: 
   return out;
 }
 
-/** Goal frames are encoded once here, not per scored chunk, and only when a latent scorer will read them. */
-async function makeGoal(sessions: ModelSessions, scorers: ScorerSessions, frames: Uint8Array, count: number): Promise<Goal> {
-  if (!scorers.hasLatent) return { count, frames };
-  return { count, frames, latents: await encodeFrames(sessions, frames, count) };
-}
-
 async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
   const opts = { modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads };
   const sessions = await ModelSessions.open(opts);
@@ -74,6 +68,7 @@ async function main(init: WorkerInit): Promise<void> {
   const goals = new Map<string, Goal>();
   const noise = new NoiseCache(sessions.latentSize);
   const geo = { latentSize: sessions.latentSize, chunkSize: init.entry.chunkSize, actionDim: init.entry.actionDim };
+  const scoreGeo = { ...geo, frameBytes: sessions.geometry.height * sessions.geometry.width * 3, encode: (frames: Uint8Array, count: number) => encodeFrames(sessions, frames, count) };
   let fault: { kind: FaultKind; remaining: number } | null = null;
 
   async function handle(req: Request): Promise<Reply> {
@@ -87,7 +82,7 @@ async function main(init: WorkerInit): Promise<void> {
         return { id: req.id, ok: true };
       }
       case "setGoal":
-        goals.set(req.goalKey, await makeGoal(sessions, scorers, req.frames, req.count));
+        goals.set(req.goalKey, { count: req.count, frames: req.frames });
         return { id: req.id, ok: true };
       case "releaseGoal":
         for (const k of req.keys) goals.delete(k);
@@ -101,7 +96,7 @@ async function main(init: WorkerInit): Promise<void> {
         checkScoreRequests(req.lanes, goals, scorers); // before the step, so a bad request costs no compute
         const s0 = performance.now();
         const out = await sessions.step(packStep(req.lanes, states, geo, noise), req.numSteps);
-        const costs = await scoreLanes(req.lanes, out, goals, scorers, { ...geo, frameBytes: sessions.geometry.height * sessions.geometry.width * 3 });
+        const costs = await scoreLanes(req.lanes, out, goals, scorers, scoreGeo);
         scatterNextState(req.lanes, out.nextState, geo.latentSize, states);
         return { id: req.id, ok: true, frames: out.frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
       }

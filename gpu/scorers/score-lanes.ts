@@ -14,7 +14,7 @@ export interface Goal {
   count: number;
   /** uint8 [count, H, W, 3]. */
   frames: Uint8Array;
-  /** float32 [count, ...latent]: the frames through encoder.onnx; present when the model has a latent scorer. */
+  /** float32 [count, ...latent]: the frames through encoder.onnx, once a latent scorer first reads them. */
   latents?: Float32Array;
 }
 
@@ -22,6 +22,11 @@ export interface ScoreGeometry {
   chunkSize: number;
   frameBytes: number;
   latentSize: number;
+  /**
+   * Runs frames [count, H, W, 3] through the model's encoder. A goal's latents are made with it the
+   * first time a latent scorer reads that goal, then kept: a plan scored by pixels never pays for them.
+   */
+  encode: (frames: Uint8Array, count: number) => Promise<Float32Array>;
 }
 
 /** Index into a goal for predicted frame `j` of chunk `chunkIndex` (0-based over the rollout's predicted frames). */
@@ -61,10 +66,10 @@ async function scoreLatent(s: Scorer, sessions: ScorerSessions, lanes: readonly 
   const { chunkSize: f, latentSize } = geo;
   const state = rows(nextState, idx, latentSize, idx.length === lanes.length, (n) => new Float32Array(n));
   const goal = new Float32Array(idx.length * latentSize);
+  for (const g of goals) g.latents ??= await geo.encode(g.frames, g.count);
   goals.forEach((g, k) => {
-    assert(g.latents !== undefined, "a goal set before the latent scorer existed has no latents");
     const at = goalIndex(g, lanes[idx[k]!]!.chunkIndex, f - 1, f) * latentSize; // the chunk's last frame
-    goal.set(g.latents.subarray(at, at + latentSize), k * latentSize);
+    goal.set(g.latents!.subarray(at, at + latentSize), k * latentSize);
   });
   const perLane = await sessions.runLatent(s, state, goal, idx.length);
   const out = new Float32Array(idx.length * f);

@@ -64,10 +64,6 @@ export class ScorerSessions {
     return this.byName.get(name);
   }
 
-  get hasLatent(): boolean {
-    return [...this.byName.values()].some((s) => s.kind === "latent");
-  }
-
   /** frames uint8 [n, f, H, W, 3] and goal uint8 [n, H, W, 3] → cost float32 [n, f]. */
   async runFrames(s: Scorer, frames: Uint8Array, goal: Uint8Array, n: number, f: number): Promise<Float32Array> {
     const { height: h, width: w } = this.geo;

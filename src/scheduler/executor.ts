@@ -92,7 +92,7 @@ export interface Executor {
   release(stateKeys: string[]): void;
   /** Scorers loaded with the model (catalog `scorers`), by name; absent or empty: no scoring. */
   readonly scorers?: Readonly<Record<string, ScorerKind>>;
-  /** Keep a goal under its key (encoded once too, when the model has a latent scorer). */
+  /** Keep a goal under its key (encoded once, the first time a latent scorer reads it). */
   setGoal?(goal: GoalItem): Promise<void>;
   /** Forget goals. Never throws. */
   releaseGoal?(goalKeys: string[]): void;

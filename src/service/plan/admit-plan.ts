@@ -95,7 +95,8 @@ export function scorerOf(asked: string, engine: ModelEngine): string {
   return asked;
 }
 
-function decodeFrame(codecs: CodecPort, frame: Frame | undefined, [height, width]: [number, number], field: string): Promise<Uint8Array> {
+/** A request frame decoded to raw RGB8 at the model's resolution; errors name `field`. */
+export function decodeFrame(codecs: CodecPort, frame: Frame | undefined, [height, width]: [number, number], field: string): Promise<Uint8Array> {
   if (!frame || frame.data.byteLength === 0) throw invalidArgument(field, `required: a ${height}x${width} (HxW) PNG, JPEG or RAW_RGB8 frame`);
   return codecs.decodeStartFrame({ encoding: encodingName(frame.encoding), data: frame.data, height: frame.height, width: frame.width }, { height, width }, field);
 }

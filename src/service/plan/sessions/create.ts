@@ -7,8 +7,7 @@ import { FrameEncoding, type Frame } from "../../../gen/dream/v1/dream";
 import type { CreateSessionRequest, PlanRequest, Session } from "../../../gen/dream/v1/planning";
 import type { Account, CodecPort } from "../../ports";
 import type { ModelRegistry } from "../../registry";
-import { encodingName } from "../../validate";
-import { scorerOf } from "../admit-plan";
+import { decodeFrame, scorerOf } from "../admit-plan";
 import { validatePlan } from "../validate-plan";
 import { inTemplate, withFieldRenamed } from "./fields";
 import { ttlOf } from "./policy";
@@ -53,9 +52,7 @@ export const sessionView = (s: SessionState): Session => ({ sessionId: s.id, mod
 
 /** A frame decoded once to RAW_RGB8 at the model's resolution, so that no step decodes it again. */
 export async function decodeGoal(codecs: CodecPort, frame: Frame | undefined, [height, width]: [number, number], field: string): Promise<Frame> {
-  if (!frame || frame.data.byteLength === 0) throw invalidArgument(field, `required: a ${height}x${width} (HxW) PNG, JPEG or RAW_RGB8 frame`);
-  const data = await codecs.decodeStartFrame({ encoding: encodingName(frame.encoding), data: frame.data, height: frame.height, width: frame.width }, { height, width }, field);
-  return { encoding: FrameEncoding.RAW_RGB8, data, height, width };
+  return { encoding: FrameEncoding.RAW_RGB8, data: await decodeFrame(codecs, frame, [height, width], field), height, width };
 }
 
 /** Steps executed per decision: 0 = the model's chunk (at most T); never more than the horizon T. */

@@ -71,6 +71,12 @@ describe("import graph", () => {
     assert.deepEqual(fromPlanning.filter((e) => !e.to.startsWith("src/planning/") && !e.to.startsWith("src/core/")), []);
   });
 
+  it("src/quality is pure: it imports only core (the metrics run in tests, benches and the server alike)", () => {
+    const fromQuality = edges.filter((e) => e.from.startsWith("src/quality/"));
+    assert.ok(fromQuality.some((e) => e.to.startsWith("src/quality/")), "src/quality's imports were not seen");
+    assert.deepEqual(fromQuality.filter((e) => !e.to.startsWith("src/quality/") && !e.to.startsWith("src/core/")), []);
+  });
+
   it("src/wire imports nothing from src/ but generated code (the TS client package ships it)", () => {
     const fromWire = edges.filter((e) => e.from.startsWith("src/wire/"));
     assert.ok(fromWire.some((e) => e.to.startsWith("src/gen/")), "src/wire's imports were not seen");

@@ -4,8 +4,8 @@
 // rollouts + scoring in this process). Decisions are scheduled at fixed intended times and latency is
 // measured from the intended send time, so a slow decision delays the next one's clock too (no
 // coordinated omission); latencies go into an HDR histogram per mode. Modes alternate decision by
-// decision, so drift on a shared machine hits all of them. Prints one JSON row per (model, mode) and a
-// summary with the targets of issue 12.
+// decision, so drift on a shared machine hits all of them. Prints one JSON row per (model, mode), every
+// decision's latency included (latencies_ms, sorted), and a summary with the targets of issue 12.
 //   --models dream-reference-tiny,dream-reference-480p  --decisions N (tiny) --decisions-480p N
 //   --rate-hz R (tiny; default 10). The 480p rate is the sustainable one: 1 / (1.25 x the floor's p50).
 //   --cost track (default: a goal per predicted frame, the hidden path, MEAN) | final (the final frame
@@ -39,9 +39,11 @@ interface Tally {
   /** Wall time of this mode's loops (each block from its first intended start to its last completion). */
   elapsedUs: number;
   best: number[];
+  /** Every decision's latency, so a row can carry the whole distribution (bench/plot.ts draws its CDF). */
+  latenciesMs: number[];
 }
 
-const tally = (): Tally => ({ histogram: hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 }), bytes: [], missed: 0, decisions: 0, elapsedUs: 0, best: [] });
+const tally = (): Tally => ({ histogram: hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 }), bytes: [], missed: 0, decisions: 0, elapsedUs: 0, best: [], latenciesMs: [] });
 
 const sleepUntil = async (atMs: number): Promise<void> => {
   const wait = atMs - performance.now();
@@ -159,6 +161,7 @@ function record(t: Tally, d: Decision, intendedMs: number, periodMs: number): vo
   const doneMs = performance.now();
   const latencyUs = Math.max(1, Math.round((doneMs - intendedMs) * 1000));
   t.histogram.recordValue(latencyUs);
+  t.latenciesMs.push(latencyUs / 1000);
   if (latencyUs > periodMs * 1000) t.missed++;
   t.bytes.push(d.bytes);
   t.best.push(d.best);
@@ -191,6 +194,8 @@ function report(model: string, periodMs: number, tallies: Map<Mode, Tally>, sess
       p50_vs_floor: round(t.histogram.getValueAtPercentile(50) / floor.histogram.getValueAtPercentile(50), 3),
       ...(sameBest === undefined ? {} : { same_best_as_rank: round(sameBest, 3) }),
       load_avg_1m: round(os.loadavg()[0]!, 2),
+      // The raw samples, sorted (decisions are few, bounded by --decisions): a CDF needs no binning.
+      latencies_ms: [...t.latenciesMs].sort((a, b) => a - b).map((x) => round(x, 1)),
     };
     rows.push(row);
     process.stdout.write(`${JSON.stringify(row)}\n`);

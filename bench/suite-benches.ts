@@ -1,0 +1,42 @@
+// What `npm run bench` runs: every bench once, narrowed so the whole pass fits in 10 minutes on a
+// 2-core VM. Each entry is the npm script a person would type, so the command recorded in the results
+// is the one to rerun. `budgetS` is what the bench took in a suite run on that VM (rounded up); it
+// weighs the suite's progress bar and ETA. `timeoutS` ends a bench that hangs so the suite still
+// finishes and reports it as failed.
+
+export interface SuiteBench {
+  /** Also the results file's name: <results-dir>/<name>.json. */
+  name: string;
+  script: string;
+  args: string[];
+  budgetS: number;
+  timeoutS: number;
+}
+
+export const SUITE_BENCHES: readonly SuiteBench[] = [
+  // The tiny model's fixed per-request costs; 2 reps of K=1 and K=8.
+  { name: "overhead", script: "bench:overhead", args: ["--reps", "2", "--models", "dream-reference-tiny", "--ks", "1,8"], budgetS: 30, timeoutS: 120 },
+  // The target row (480p, K=8) once: ~8 s a rollout here, and the bench runs it 5 times per rep
+  // (served, stream, direct, client receive off and on) after a warm-up of each path.
+  { name: "overhead-480p", script: "bench:overhead", args: ["--reps", "1", "--models", "dream-reference-480p", "--ks", "8"], budgetS: 90, timeoutS: 240 },
+  { name: "saturation", script: "bench:saturation", args: ["--quick"], budgetS: 120, timeoutS: 300 },
+  // The tiny model only: a 480p decision is ~10 s, and 5 modes x 4 decisions would be most of the budget.
+  { name: "mpc", script: "bench:mpc", args: ["--models", "dream-reference-tiny", "--decisions", "10"], budgetS: 45, timeoutS: 180 },
+  // Encode cost only, on 12 frames: the stream and memory parts each run several 480p rollouts.
+  { name: "codecs", script: "bench:codecs", args: ["--parts", "encode", "--frames", "12"], budgetS: 25, timeoutS: 120 },
+  { name: "billing", script: "bench:billing", args: ["--ops", "2000", "--full-ops", "200", "--max-seconds", "2"], budgetS: 40, timeoutS: 150 },
+  { name: "http", script: "bench:http", args: ["--reps", "3"], budgetS: 25, timeoutS: 120 },
+  { name: "quality", script: "quality", args: ["--quick"], budgetS: 60, timeoutS: 240 },
+];
+
+/** `npm run <script> -- <args>`, as typed. */
+export function commandLine(b: SuiteBench): string {
+  return ["npm", "run", b.script, ...(b.args.length > 0 ? ["--", ...b.args] : [])].join(" ");
+}
+
+/** The benches `--only a,b` / `--skip c` leave, in suite order; an unknown name is an error, not a no-op. */
+export function selectBenches(only: string[] | undefined, skip: string[]): SuiteBench[] {
+  const known = new Set(SUITE_BENCHES.map((b) => b.name));
+  for (const n of [...(only ?? []), ...skip]) if (!known.has(n)) throw new Error(`no bench named ${n} (known: ${[...known].join(", ")})`);
+  return SUITE_BENCHES.filter((b) => (only === undefined || only.includes(b.name)) && !skip.includes(b.name));
+}

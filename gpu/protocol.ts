@@ -13,6 +13,11 @@ export interface WorkerInit {
   intraOpThreads?: number;
   /** Lanes of the warm-up step (pre-grows ORT's arena); 1 by default. */
   warmLanes: number;
+  /**
+   * Int32[1] shared with the runner: holding a run's request id means "stop that run at its next chunk
+   * boundary". Shared memory, not a message: the worker is busy inside the run and reads no messages.
+   */
+  interrupt: SharedArrayBuffer;
 }
 
 export type FaultKind = "throw" | "crash" | "hang";
@@ -20,6 +25,8 @@ export type FaultKind = "throw" | "crash" | "hang";
 export type Request =
   | { id: number; op: "encode"; items: EncodeItem[] }
   | { id: number; op: "step"; numSteps: number; lanes: StepLane[] }
+  /** Encode, then `chunks` chunks back to back (executor StepRun); one "chunk" reply per chunk, then the final reply. */
+  | { id: number; op: "run"; numSteps: number; lanes: StepLane[]; chunks: number; encode?: EncodeItem[] }
   | { id: number; op: "release"; keys: string[] }
   /** frames: uint8 [count, H, W, 3]; cloned, not transferred (the runner keeps a copy to replay after a restart). */
   | { id: number; op: "setGoal"; goalKey: string; frames: Uint8Array; count: number }
@@ -34,7 +41,10 @@ export interface WireError {
 }
 
 export type Reply =
-  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number; costs?: Float32Array }
-  | { id: number; ok: false; error: WireError };
+  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number; costs?: Float32Array; chunksRun?: number }
+  /** One finished chunk of a run (`chunk` counts from 0 within the run); the run's final reply follows. */
+  | { id: number; ok: true; chunk: number; frames: Uint8Array; computeUs: number; costs?: Float32Array }
+  /** encodeFailed: a run failed in its encode, before any chunk. */
+  | { id: number; ok: false; error: WireError; encodeFailed?: boolean };
 
 export type Status = { status: "ready"; latentSize: number; warmMs: number; scorers: Record<string, ScorerKind> } | { status: "load-failed"; error: WireError };

@@ -14,7 +14,7 @@ import { systemClock, type Clock } from "../src/core/clock";
 import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
 import type { CatalogEntry } from "../src/config/catalog";
-import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "../src/scheduler/executor";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "../src/scheduler/executor";
 import { checkExecutionProvider, formatExecutionProvider, parseExecutionProvider } from "./ep";
 import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 
@@ -54,7 +54,11 @@ interface Pending {
   awaitsReply: boolean;
   resolve(reply: Reply): void;
   reject(err: unknown): void;
+  /** A run's per-chunk replies, before its final one. */
+  onChunk?(reply: ChunkReply): void;
 }
+
+type ChunkReply = Extract<Reply, { chunk: number }>;
 
 export class OrtRunner implements Executor {
   readonly geometry: ModelGeometry;
@@ -83,6 +87,10 @@ export class OrtRunner implements Executor {
    * replaying them into a restarted worker means a crash costs the latent states but not the goals.
    */
   private readonly goals = new Map<string, { frames: Uint8Array; count: number }>();
+  /** Shared with every worker this runner starts (WorkerInit.interrupt). */
+  private readonly interrupt = new Int32Array(new SharedArrayBuffer(4));
+  /** The request id of the run in flight or queued, for interruptRun(). */
+  private runId = 0;
 
   constructor(private readonly opts: RunnerOptions) {
     assert(opts.chunkTimeoutMs > 0 && opts.chunkTimeoutMs <= limits.chunkTimeoutMsMax, `chunkTimeoutMs must be in (0, ${limits.chunkTimeoutMsMax}]`);
@@ -137,15 +145,8 @@ export class OrtRunner implements Executor {
   }
 
   async step(batch: StepBatch): Promise<StepResult> {
-    const { chunkSize, actionDim, height, width } = this.geometry;
-    assert(batch.lanes.length > 0 && batch.lanes.length <= limits.batchLanesMax, `a step takes 1..${limits.batchLanesMax} lanes, got ${batch.lanes.length}`);
-    assert(Number.isInteger(batch.numSteps) && batch.numSteps >= 1 && batch.numSteps <= limits.numStepsMax, `numSteps must be 1..${limits.numStepsMax}, got ${batch.numSteps}`);
-    for (const lane of batch.lanes) assert(lane.actions.length === chunkSize * actionDim, `lane ${lane.outStateKey}: ${lane.actions.length} action values, expected ${chunkSize * actionDim}`);
-    for (const { score, outStateKey } of batch.lanes) {
-      if (score === undefined) continue;
-      assert(this._scorers[score.scorer] !== undefined, `lane ${outStateKey}: no scorer ${JSON.stringify(score.scorer)} (loaded: ${Object.keys(this._scorers).join(", ") || "none"})`);
-      assert(this.goals.has(score.goalKey), `lane ${outStateKey}: no goal under key ${JSON.stringify(score.goalKey)}`);
-    }
+    const { chunkSize, height, width } = this.geometry;
+    this.checkLanes(batch.numSteps, batch.lanes, 1);
     const reply = await this.call({ id: 0, op: "step", numSteps: batch.numSteps, lanes: batch.lanes });
     assert(reply.ok && reply.frames !== undefined && reply.computeUs !== undefined, "step reply without frames");
     assert(reply.frames.length === batch.lanes.length * chunkSize * height * width * 3, "step reply has the wrong number of frame bytes");
@@ -154,6 +155,42 @@ export class OrtRunner implements Executor {
     this._chunks++;
     for (const lane of batch.lanes) this.liveKeys.add(lane.outStateKey);
     return { frames: reply.frames, computeUs: reply.computeUs, ...(reply.costs !== undefined ? { costs: reply.costs } : {}) };
+  }
+
+  async stepRun(run: StepRun, onChunk: (index: number, result: StepResult) => void): Promise<number> {
+    const { chunkSize, height, width } = this.geometry;
+    assert(Number.isSafeInteger(run.chunks) && run.chunks >= 1 && run.chunks <= limits.runChunksMax, `a run takes 1..${limits.runChunksMax} chunks, got ${run.chunks}`);
+    this.checkLanes(run.numSteps, run.lanes, run.chunks);
+    const frameBytes = height * width * 3;
+    for (const it of run.encode ?? []) assert(it.frame.length === frameBytes, `encode ${it.stateKey}: ${it.frame.length} bytes, expected ${frameBytes}`);
+    const lanes = run.lanes.length;
+    let next = 0;
+    const reply = await this.call({ id: 0, op: "run", numSteps: run.numSteps, lanes: run.lanes, chunks: run.chunks, ...(run.encode ? { encode: run.encode } : {}) }, (chunk) => {
+      assert(chunk.chunk === next++ && chunk.frames.length === lanes * chunkSize * frameBytes, "run chunk reply out of order or with the wrong number of frame bytes");
+      assert(chunk.costs === undefined || chunk.costs.length === lanes * chunkSize, "run chunk reply has the wrong number of costs");
+      if (next === 1) for (const it of run.encode ?? []) this.liveKeys.add(it.stateKey);
+      this._chunks++;
+      for (const lane of run.lanes) this.liveKeys.add(lane.outStateKey);
+      onChunk(chunk.chunk, { frames: chunk.frames, computeUs: chunk.computeUs, ...(chunk.costs !== undefined ? { costs: chunk.costs } : {}) });
+    });
+    assert(reply.chunksRun === next, `run reported ${reply.chunksRun} chunks, delivered ${next}`);
+    return next;
+  }
+
+  interruptRun(): void {
+    if (this.runId !== 0) Atomics.store(this.interrupt, 0, this.runId);
+  }
+
+  private checkLanes(numSteps: number, lanes: StepBatch["lanes"], chunks: number): void {
+    const { chunkSize, actionDim } = this.geometry;
+    assert(lanes.length > 0 && lanes.length <= limits.batchLanesMax, `a step takes 1..${limits.batchLanesMax} lanes, got ${lanes.length}`);
+    assert(Number.isInteger(numSteps) && numSteps >= 1 && numSteps <= limits.numStepsMax, `numSteps must be 1..${limits.numStepsMax}, got ${numSteps}`);
+    for (const lane of lanes) assert(lane.actions.length === chunks * chunkSize * actionDim, `lane ${lane.outStateKey}: ${lane.actions.length} action values, expected ${chunks * chunkSize * actionDim}`);
+    for (const { score, outStateKey } of lanes) {
+      if (score === undefined) continue;
+      assert(this._scorers[score.scorer] !== undefined, `lane ${outStateKey}: no scorer ${JSON.stringify(score.scorer)} (loaded: ${Object.keys(this._scorers).join(", ") || "none"})`);
+      assert(this.goals.has(score.goalKey), `lane ${outStateKey}: no goal under key ${JSON.stringify(score.goalKey)}`);
+    }
   }
 
   /** Keeps a goal (one frame, or a trajectory of up to limits.goalFramesMax) in the worker under its key. */
@@ -207,14 +244,15 @@ export class OrtRunner implements Executor {
     this.opts.onStateChange?.(state, { reason, restarts: this._restarts });
   }
 
-  private call(req: Request): Promise<Reply & { ok: true }> {
+  private call(req: Request, onChunk?: (reply: ChunkReply) => void): Promise<Reply & { ok: true; chunk?: undefined }> {
     if (this.closed) return Promise.reject(new ServiceError("UNAVAILABLE", `runner for ${this.opts.entry.slug} is closed`));
     if (this._state === "failed") {
       return Promise.reject(new ServiceError("ENGINE_FAILURE", `runner for ${this.opts.entry.slug} has failed: ${this._lastFailure ?? "not loaded"}`));
     }
     return new Promise((resolve, reject) => {
       req.id = this.nextId++;
-      this.queue.push({ req, awaitsReply: true, resolve: resolve as (r: Reply) => void, reject });
+      if (req.op === "run") this.runId = req.id;
+      this.queue.push({ req, awaitsReply: true, resolve: resolve as (r: Reply) => void, reject, ...(onChunk ? { onChunk } : {}) });
       this.pump();
     });
   }
@@ -224,20 +262,30 @@ export class OrtRunner implements Executor {
       const pending = this.queue.shift()!;
       this.worker!.postMessage(pending.req);
       if (!pending.awaitsReply) continue;
-      const timer = setTimeout(() => this.onWorkerFailure(`${pending.req.op} exceeded chunkTimeoutMs=${this.opts.chunkTimeoutMs}`), this.opts.chunkTimeoutMs);
-      this.inflight = { pending, timer };
+      this.inflight = { pending, timer: this.callTimer(pending) };
       this.setState("busy");
     }
     if (this.ready && this.inflight === null) this.setState("idle");
+  }
+
+  private callTimer(pending: Pending): NodeJS.Timeout {
+    return setTimeout(() => this.onWorkerFailure(`${pending.req.op} exceeded chunkTimeoutMs=${this.opts.chunkTimeoutMs}`), this.opts.chunkTimeoutMs);
   }
 
   private onReply(reply: Reply): void {
     const current = this.inflight;
     if (current === null || current.pending.req.id !== reply.id) return; // reply to a release
     clearTimeout(current.timer);
+    if (reply.ok && "chunk" in reply) {
+      // A run's chunk: the run goes on, and its timeout restarts (it bounds each chunk, not the run).
+      current.timer = this.callTimer(current.pending);
+      current.pending.onChunk?.(reply);
+      return;
+    }
     this.inflight = null;
+    if (current.pending.req.op === "run") this.runId = 0;
     if (reply.ok) current.pending.resolve(reply);
-    else current.pending.reject(engineFailure(`${current.pending.req.op} failed in the runner: ${reply.error.message}`, reply.error));
+    else current.pending.reject(engineFailure(`${current.pending.req.op} failed in the runner: ${reply.error.message}`, reply.error, reply.encodeFailed === true));
     this.pump();
   }
 
@@ -258,6 +306,7 @@ export class OrtRunner implements Executor {
       executionProvider: this.ep,
       intraOpThreads: this.opts.intraOpThreads,
       warmLanes: Math.min(this.opts.warmLanes ?? this.opts.entry.batchLanesMax, limits.batchLanesMax),
+      interrupt: this.interrupt.buffer as SharedArrayBuffer,
     };
     // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook inside the
     // worker thread first. Compiled, the sibling worker.js runs as is.
@@ -353,8 +402,8 @@ export class OrtRunner implements Executor {
   }
 }
 
-function engineFailure(message: string, err: WireError): ServiceError {
-  return new ServiceError("ENGINE_FAILURE", message, { ...(err.details ?? {}), ...(err.reason !== undefined ? { workerReason: err.reason } : {}) });
+function engineFailure(message: string, err: WireError, encodeFailed = false): ServiceError {
+  return new ServiceError("ENGINE_FAILURE", message, { ...(err.details ?? {}), ...(err.reason !== undefined ? { workerReason: err.reason } : {}), ...(encodeFailed ? { encodeFailed: true } : {}) });
 }
 
 export function createRunner(opts: RunnerOptions): OrtRunner {

@@ -5,6 +5,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
 import { NoiseCache, packStep, scatterNextState } from "./packing";
+import type { EncodeItem, StepLane } from "../src/scheduler/executor";
 import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 import { ScorerSessions } from "./scorers/scorer-sessions";
 import { checkScoreRequests, scoreLanes, type Goal } from "./scorers/score-lanes";
@@ -28,6 +29,13 @@ function fire(kind: FaultKind): void {
   }
 }
 
+/** An encode that failed inside a run: the runner fails only the requests admitted with it. */
+class EncodeFailed extends Error {
+  constructor(readonly inner: unknown) {
+    super("encode failed");
+  }
+}
+
 /** Encodes `count` frames at most encodeConcurrencyMax per encoder run, which bounds its batch memory. */
 async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: number): Promise<Float32Array> {
   const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
@@ -37,6 +45,11 @@ async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: 
     out.set(await sessions.encode(frames.subarray(from * frameBytes, (from + n) * frameBytes), n), from * sessions.latentSize);
   }
   return out;
+}
+
+/** Frames move to the main thread without a copy: their buffers are transferred, not cloned. */
+function transferOf(reply: Reply): ArrayBuffer[] {
+  return reply.ok ? [reply.frames?.buffer, reply.costs?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
 }
 
 async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
@@ -70,17 +83,75 @@ async function main(init: WorkerInit): Promise<void> {
   const geo = { latentSize: sessions.latentSize, chunkSize: init.entry.chunkSize, actionDim: init.entry.actionDim };
   const scoreGeo = { ...geo, frameBytes: sessions.geometry.height * sessions.geometry.width * 3, encode: (frames: Uint8Array, count: number) => encodeFrames(sessions, frames, count) };
   let fault: { kind: FaultKind; remaining: number } | null = null;
+  const interrupt = new Int32Array(init.interrupt);
+
+  async function encodeItems(items: readonly EncodeItem[]): Promise<void> {
+    const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
+    const batch = new Uint8Array(items.length * frameBytes);
+    items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
+    const encoded = await encodeFrames(sessions, batch, items.length);
+    items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
+  }
+
+  function armedFault(): void {
+    if (fault !== null && fault.remaining-- === 0) {
+      const kind = fault.kind;
+      fault = null;
+      fire(kind);
+    }
+  }
+
+  /** One chunk for `lanes`: step, score, keep the next states. */
+  async function stepChunk(lanes: readonly StepLane[], numSteps: number): Promise<{ frames: Uint8Array; costs: Float32Array | undefined }> {
+    armedFault();
+    checkScoreRequests(lanes, goals, scorers); // before the step, so a bad request costs no compute
+    const out = await sessions.step(packStep(lanes, states, geo, noise), numSteps);
+    const costs = await scoreLanes(lanes, out, goals, scorers, scoreGeo);
+    scatterNextState(lanes, out.nextState, geo.latentSize, states);
+    return { frames: out.frames, costs };
+  }
+
+  /** Chunk i of a run: each lane at its chunkIndex + i, reading its own state after the first chunk. */
+  function runLanes(lanes: readonly StepLane[], i: number): StepLane[] {
+    const perChunk = geo.chunkSize * geo.actionDim;
+    return lanes.map((l) => {
+      const chunkIndex = l.chunkIndex + i;
+      const { score, ...rest } = l;
+      const scored = score !== undefined && chunkIndex >= (score.fromChunk ?? 0);
+      return { ...rest, inStateKey: i === 0 ? l.inStateKey : l.outStateKey, actions: l.actions.subarray(i * perChunk, (i + 1) * perChunk), chunkIndex, ...(scored ? { score } : {}) };
+    });
+  }
+
+  async function run(req: Extract<Request, { op: "run" }>): Promise<Reply> {
+    let s0 = performance.now();
+    if (req.encode !== undefined) {
+      try {
+        await encodeItems(req.encode);
+      } catch (err) {
+        throw new EncodeFailed(err);
+      }
+    }
+    let ran = 0;
+    for (let i = 0; i < req.chunks; i++) {
+      // Chunk 0 of a run without an encode always runs (it was planned at a boundary); after an encode,
+      // an interrupt (a cancel or deadline meanwhile) gets the loop to look again before any chunk.
+      if ((i > 0 || req.encode !== undefined) && Atomics.load(interrupt, 0) === req.id) break;
+      const { frames, costs } = await stepChunk(runLanes(req.lanes, i), req.numSteps);
+      const reply: Reply = { id: req.id, ok: true, chunk: i, frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
+      port.postMessage(reply, transferOf(reply));
+      ran++;
+      s0 = performance.now();
+    }
+    return { id: req.id, ok: true, chunksRun: ran };
+  }
 
   async function handle(req: Request): Promise<Reply> {
     switch (req.op) {
-      case "encode": {
-        const frameBytes = sessions.geometry.height * sessions.geometry.width * 3;
-        const batch = new Uint8Array(req.items.length * frameBytes);
-        req.items.forEach((item, i) => batch.set(item.frame, i * frameBytes));
-        const encoded = await encodeFrames(sessions, batch, req.items.length);
-        req.items.forEach((item, i) => states.set(item.stateKey, encoded.slice(i * geo.latentSize, (i + 1) * geo.latentSize)));
+      case "encode":
+        await encodeItems(req.items);
         return { id: req.id, ok: true };
-      }
+      case "run":
+        return run(req);
       case "setGoal":
         goals.set(req.goalKey, { count: req.count, frames: req.frames });
         return { id: req.id, ok: true };
@@ -88,17 +159,9 @@ async function main(init: WorkerInit): Promise<void> {
         for (const k of req.keys) goals.delete(k);
         return { id: req.id, ok: true };
       case "step": {
-        if (fault !== null && fault.remaining-- === 0) {
-          const kind = fault.kind;
-          fault = null;
-          fire(kind);
-        }
-        checkScoreRequests(req.lanes, goals, scorers); // before the step, so a bad request costs no compute
         const s0 = performance.now();
-        const out = await sessions.step(packStep(req.lanes, states, geo, noise), req.numSteps);
-        const costs = await scoreLanes(req.lanes, out, goals, scorers, scoreGeo);
-        scatterNextState(req.lanes, out.nextState, geo.latentSize, states);
-        return { id: req.id, ok: true, frames: out.frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
+        const { frames, costs } = await stepChunk(req.lanes, req.numSteps);
+        return { id: req.id, ok: true, frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
       }
       case "release":
         for (const k of req.keys) states.delete(k);
@@ -116,11 +179,9 @@ async function main(init: WorkerInit): Promise<void> {
       try {
         reply = await handle(req);
       } catch (err) {
-        reply = { id: req.id, ok: false, error: wire(err) };
+        reply = err instanceof EncodeFailed ? { id: req.id, ok: false, error: wire(err.inner), encodeFailed: true } : { id: req.id, ok: false, error: wire(err) };
       }
-      // Frames move to the main thread without a copy: the buffer is transferred, not cloned.
-      const transfer = reply.ok ? [reply.frames?.buffer, reply.costs?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
-      port.postMessage(reply, transfer);
+      port.postMessage(reply, transferOf(reply));
     });
   });
   port.postMessage({ status: "ready", latentSize: sessions.latentSize, warmMs: Math.round(performance.now() - t0), scorers: scorers.kinds() } satisfies Status);

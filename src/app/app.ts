@@ -111,7 +111,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
           const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, chunkTimeoutMs: config.chunkTimeoutMs });
           runners.push(runner);
           await runner.load();
-          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
+          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
           slot.engine = new SchedulerEngine(slot.entry, scheduler, runner);
           slot.status = "live";
           slot.statusReason = "";

@@ -29,6 +29,7 @@ export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements M
         seed: request.seed,
         deadlineUs: request.deadlineUs,
         ...(request.score ? { score: request.score } : {}),
+        ...(request.chunkwise ? { chunkwise: true } : {}),
       },
       {
         onStart: (q) => {

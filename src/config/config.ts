@@ -21,6 +21,8 @@ export interface Config {
   /** "cpu" | "cuda" | "cuda:N"; there is no silent fallback. */
   executionProvider: string;
   intraOpThreads: number | undefined;
+  /** Most chunks of an unchanged batch one runner call runs back to back (DREAM_RUN_CHUNKS_MAX; 1 = a round trip per chunk). */
+  runChunksMax: number;
   chunkTimeoutMs: number;
   holdTtlMs: number;
   shutdownGraceMs: number;
@@ -99,6 +101,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     modelsEnabled: env.DREAM_MODELS ? env.DREAM_MODELS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     executionProvider: ep,
     intraOpThreads: env.DREAM_INTRA_OP_THREADS ? intFrom(env, "DREAM_INTRA_OP_THREADS", 0, 1, 256) : undefined,
+    runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
     chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),
     holdTtlMs: intFrom(env, "DREAM_HOLD_TTL_MS", 15 * 60 * 1000, 1000, limits.holdTtlMsMax),
     shutdownGraceMs: intFrom(env, "DREAM_SHUTDOWN_GRACE_MS", 30_000, 0, 600_000),

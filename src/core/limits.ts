@@ -62,6 +62,7 @@ export const limits = Object.freeze({
   batchLanesMax: 64, // hard upper bound for any model's configured batch size
   queueDelayUsMax: 10_000_000, // upper bound on a configured batching delay
   chunkTimeoutMsMax: 600_000,
+  runChunksMax: 32, // consecutive chunks of an unchanged batch in one runner call (interruptible at every boundary)
   runnerRestartsPerMinuteMax: 10,
   scorersPerModelMax: 8, // named scorers in one catalog entry (each is a session in the runner)
   scorerDownsampleMax: 64, // side of a built-in scorer's average pool, and of the SSIM window

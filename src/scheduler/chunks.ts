@@ -50,3 +50,21 @@ export function laneFrameViews(frames: Uint8Array, batchIndex: number, chunkSize
   }
   return views;
 }
+
+/**
+ * The actions of `chunks` consecutive chunks of every lane, each lane from its own `fromChunk` on,
+ * packed into one fresh buffer ([lanes][chunks * chunkSize * actionDim], chunks past a lane's end
+ * zero-padded) and returned as one view per lane. One buffer: a message to the runner clones it once,
+ * where views into each lane's whole action array would clone every lane's entire array.
+ */
+export function runActions(lanes: readonly { actions: Float32Array; fromChunk: number }[], actionDim: number, chunkSize: number, chunks: number): Float32Array[] {
+  const perLane = chunks * chunkSize * actionDim;
+  const packed = new Float32Array(lanes.length * perLane);
+  return lanes.map(({ actions, fromChunk }, i) => {
+    const start = fromChunk * chunkSize * actionDim;
+    assert(start < actions.length, `chunk ${fromChunk} starts past the end of the actions`);
+    const lane = packed.subarray(i * perLane, (i + 1) * perLane);
+    lane.set(actions.subarray(start, Math.min(actions.length, start + perLane)));
+    return lane;
+  });
+}

@@ -36,6 +36,8 @@ export interface StepLane {
 export interface StepScore {
   scorer: string;
   goalKey: string;
+  /** In a multi-chunk run, only chunks with chunkIndex >= this are scored (default: every chunk). */
+  fromChunk?: number;
 }
 
 /** A goal for scoring, kept in the executor until releaseGoal. */
@@ -56,6 +58,24 @@ export interface StepBatch {
   /** Diffusion steps for every lane of this call (the scheduler groups lanes by num_steps). */
   numSteps: number;
   lanes: StepLane[];
+}
+
+/**
+ * Several consecutive chunks of an unchanged batch in one executor call (see Executor.stepRun): the
+ * scheduler asks for one only when nothing can change the batch before the run ends, and interrupts it
+ * when something does, so the batch is the same as chunk-by-chunk stepping would have formed.
+ */
+export interface StepRun {
+  numSteps: number;
+  /**
+   * Lanes at their first chunk of the run; a lane's `actions` hold `chunks` chunks back to back
+   * (chunks * chunkSize * actionDim float32), and from the second chunk on it reads its own outStateKey.
+   */
+  lanes: StepLane[];
+  /** 1..limits.runChunksMax. */
+  chunks: number;
+  /** Start frames to encode before the first chunk, in the same call (requests admitted with this run). */
+  encode?: EncodeItem[];
 }
 
 export interface StepResult {
@@ -88,6 +108,17 @@ export interface Executor {
   encode(items: EncodeItem[]): Promise<void>;
   /** Run one chunk for a batch of lanes. Rejects with ServiceError("ENGINE_FAILURE") on runner faults. */
   step(batch: StepBatch): Promise<StepResult>;
+  /**
+   * Optional: encode `run.encode`, then run `run.chunks` consecutive chunks of the same lanes without a
+   * round trip per chunk, calling onChunk(i, result) as chunk i finishes (in order). After
+   * interruptRun() no further chunk starts: the chunk in flight finishes and is reported (and a run that
+   * encoded steps no chunk at all when interrupted during its encode). Resolves with the number of
+   * chunks run. Rejects like encode (with `encodeFailed: true` on the error's details when
+   * the encode failed, so nothing was stepped) or step.
+   */
+  stepRun?(run: StepRun, onChunk: (index: number, result: StepResult) => void): Promise<number>;
+  /** Stop the current stepRun at its next chunk boundary; a no-op when none runs. */
+  interruptRun?(): void;
   /** Forget states (finished or cancelled lanes and their requests). Never throws. */
   release(stateKeys: string[]): void;
   /** Scorers loaded with the model (catalog `scorers`), by name; absent or empty: no scoring. */

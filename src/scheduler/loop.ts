@@ -7,8 +7,8 @@ import { assert } from "../core/assert";
 import { systemClock, type Clock } from "../core/clock";
 import { invalidArgument, type ServiceError } from "../core/errors";
 import { limits } from "../core/limits";
-import { chunkActions, firstFrameIndexOf, framesInChunk, laneFrameViews } from "./chunks";
-import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "./executor";
+import { chunkActions, firstFrameIndexOf, framesInChunk, laneFrameViews, runActions } from "./chunks";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "./executor";
 import { consumerError, deadlinePassedError, drainingError, engineFailure, expiredError, queueFullError } from "./failures";
 import { deadlinePassed, plan, type Plan, type PlanConfig, type PlanState } from "./plan";
 import { RequestQueue } from "./queue";
@@ -36,8 +36,13 @@ export interface ModelSchedulerOptions {
   retryAfterS?: number;
   /** Step duration to assume before any step has been measured (default 0 = only passed deadlines expire). */
   stepUsEstimate?: number;
-  /** Called with the lane count of every step call: the engine batch size, for status windows. */
+  /** Called with the lane count of every chunk stepped: the engine batch size, for status windows. */
   onStep?: (lanes: number) => void;
+  /**
+   * Most chunks one executor call may run back to back (plan.ts rule 5), when the executor has stepRun;
+   * default and ceiling limits.runChunksMax. 1 = a round trip per chunk, as executors without stepRun.
+   */
+  runChunksMax?: number;
 }
 
 export type CancelResult =
@@ -59,6 +64,7 @@ interface SteppedLane {
 /** Smoothing of the measured step duration: new = old + (measured - old) / 5. */
 const STEP_ESTIMATE_GAIN = 0.2;
 
+
 export class ModelScheduler {
   private readonly executor: Executor;
   private readonly geometry: ModelGeometry;
@@ -72,6 +78,11 @@ export class ModelScheduler {
   private readonly retryAfterS: number;
   private stepUsEstimate: number;
   private readonly onStep: ((lanes: number) => void) | undefined;
+  private readonly runChunksMax: number;
+  private lastArrivalUs: number | undefined;
+  private arrivalGapUs: number | undefined;
+  /** A stepRun is in flight: kick() interrupts it at the next chunk boundary. */
+  private inRun = false;
 
   private readonly queue: RequestQueue;
   /** Admitted and not ended, in admission order. */
@@ -121,6 +132,8 @@ export class ModelScheduler {
     assert(Number.isFinite(this.stepUsEstimate) && this.stepUsEstimate >= 0, "stepUsEstimate must be non-negative");
     this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax);
     this.onStep = options.onStep;
+    this.runChunksMax = this.executor.stepRun === undefined ? 1 : Math.min(options.runChunksMax ?? limits.runChunksMax, limits.runChunksMax);
+    assert(Number.isSafeInteger(this.runChunksMax) && this.runChunksMax >= 1, `runChunksMax must be 1..${limits.runChunksMax}`);
   }
 
   /**
@@ -142,7 +155,9 @@ export class ModelScheduler {
       const queued = { requests: this.queue.requests, lanes: this.queue.lanes, requestsMax: this.queue.requestsMax, lanesMax: this.queue.lanesMax };
       throw queueFullError(this.model, queued, this.retryAfterS);
     }
-    const state = new RequestState(request, sink, actionSteps, this.geometry.chunkSize, this.clock.nowUs(), ++this.seq);
+    const nowUs = this.clock.nowUs();
+    this.observeArrival(nowUs);
+    const state = new RequestState(request, sink, actionSteps, this.geometry.chunkSize, nowUs, ++this.seq);
     this.queue.push(state);
     this.live.set(state.requestId, state);
     this.kick();
@@ -230,6 +245,8 @@ export class ModelScheduler {
   /** Ask for a pass of the loop. Deferred to a microtask so submit()/cancel() never call the executor. */
   private kick(): void {
     this.kicked = true;
+    // Whatever kicked (an arrival, a cancel, a consumer falling behind) may change the next batch.
+    if (this.inRun) this.executor.interruptRun?.();
     if (this.pumping || this.pumpScheduled) return;
     this.pumpScheduled = true;
     queueMicrotask(() => {
@@ -269,7 +286,7 @@ export class ModelScheduler {
   }
 
   private planConfig(): PlanConfig {
-    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate };
+    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax };
   }
 
   private planState(): PlanState {
@@ -281,6 +298,7 @@ export class ModelScheduler {
       enqueuedUs: r.enqueuedUs,
       deadlineUs: r.deadlineUs,
       readySeq: r.readySeq,
+      chunkwise: r.chunkwise,
     }));
     const running = [...this.running.values()].map((r) => {
       const candidates = r.candidatesWith("live");
@@ -293,9 +311,10 @@ export class ModelScheduler {
         numSteps: r.numSteps,
         deadlineUs: r.deadlineUs,
         readySeq: r.readySeq,
+        chunkwise: r.chunkwise,
       };
     });
-    return { queued, running, draining: this.draining };
+    return { queued, running, draining: this.draining, ...(this.arrivalGapUs === undefined ? {} : { arrivalGapUs: this.arrivalGapUs }) };
   }
 
   /** Apply cancel marks: called only between executor calls, i.e. at a chunk boundary. */
@@ -336,6 +355,7 @@ export class ModelScheduler {
 
   private async runStep(decision: StepPlan): Promise<void> {
     const admitted = this.admit(decision.admit);
+    if (this.executor.stepRun !== undefined) return this.runChunks(decision, admitted);
     if (admitted.length > 0) {
       const items: EncodeItem[] = admitted.map((r) => {
         assert(r.startFrame !== undefined, "an admitted request still has its start frame");
@@ -377,10 +397,7 @@ export class ModelScheduler {
       }),
     };
     const requests = [...new Set(stepped.map((s) => s.request))];
-    this.counters.chunksStepped++;
-    this.counters.laneChunksStepped += stepped.length;
-    this.counters.lastBatchLanes = stepped.length;
-    this.onStep?.(stepped.length);
+    this.countStep(stepped.length);
     const startUs = this.clock.nowUs();
     let result: StepResult;
     this.busy = true;
@@ -393,20 +410,131 @@ export class ModelScheduler {
       this.busy = false;
     }
     this.observeStepUs(this.clock.nowUs() - startUs);
-    const expectedBytes = stepped.length * this.geometry.chunkSize * this.frameBytes;
-    if (!(result?.frames instanceof Uint8Array) || result.frames.length !== expectedBytes) {
+    if (typeof result?.computeUs === "number") for (const r of requests) r.computeUs += result.computeUs;
+    const malformed = this.malformed(stepped, result);
+    if (malformed !== undefined) {
       // Malformed output is an engine failure (the hold is voided), not a crash of the whole service.
-      const got = result?.frames instanceof Uint8Array ? result.frames.length : "no";
-      this.failAll(requests, engineFailure(new Error(`step returned ${got} frame bytes, expected ${expectedBytes}`), "step"));
-      return;
-    }
-    const expectedCosts = stepped.length * this.geometry.chunkSize;
-    if (stepped.some((s) => s.request.scoresNextChunk) && !(result.costs instanceof Float32Array && result.costs.length === expectedCosts)) {
-      const got = result.costs instanceof Float32Array ? result.costs.length : "no";
-      this.failAll(requests, engineFailure(new Error(`step returned ${got} costs, expected ${expectedCosts}`), "step"));
+      this.failAll(requests, engineFailure(new Error(malformed), "step"));
       return;
     }
     this.deliver(stepped, result);
+  }
+
+  /** Why a step result cannot be delivered to these lanes, or undefined when it can. */
+  private malformed(stepped: readonly SteppedLane[], result: StepResult): string | undefined {
+    const expectedBytes = stepped.length * this.geometry.chunkSize * this.frameBytes;
+    if (!(result?.frames instanceof Uint8Array) || result.frames.length !== expectedBytes) {
+      return `step returned ${result?.frames instanceof Uint8Array ? result.frames.length : "no"} frame bytes, expected ${expectedBytes}`;
+    }
+    const expectedCosts = stepped.length * this.geometry.chunkSize;
+    if (stepped.some((s) => s.request.scoresNextChunk) && !(result.costs instanceof Float32Array && result.costs.length === expectedCosts)) {
+      return `step returned ${result.costs instanceof Float32Array ? result.costs.length : "no"} costs, expected ${expectedCosts}`;
+    }
+    return undefined;
+  }
+
+  /**
+   * The step as one executor call: the admitted requests' encodes, then decision.chunks chunks back to
+   * back, each delivered as it arrives. Anything that kicks the loop meanwhile interrupts the run at
+   * the next boundary (kick()), and so does the earliest running deadline (a timer), so every chunk
+   * boundary still sees arrivals, cancels and deadlines as chunk-by-chunk stepping would.
+   */
+  private async runChunks(decision: StepPlan, admitted: RequestState[]): Promise<void> {
+    const stepped = this.lanesToStep(decision);
+    if (stepped.length === 0) return; // every planned lane was cancelled by a sink since plan(): look again
+    const { actionDim, chunkSize } = this.geometry;
+    const encode: EncodeItem[] = admitted.map((r) => {
+      assert(r.startFrame !== undefined, "an admitted request still has its start frame");
+      r.encodeHeld = true; // from here the executor may hold it, even if encode fails half way
+      return { stateKey: r.encodeKey, frame: r.startFrame };
+    });
+    const laneActions = runActions(
+      stepped.map(({ request, lane }) => ({ actions: lane.actions, fromChunk: request.nextChunk })),
+      actionDim,
+      chunkSize,
+      decision.chunks,
+    );
+    const run: StepRun = {
+      numSteps: decision.numSteps,
+      chunks: decision.chunks,
+      lanes: stepped.map(({ request: r, lane }, i) => {
+        assert(r.numSteps === decision.numSteps, "lanes in one step share numSteps");
+        lane.stateHeld = true;
+        const fromChunk = r.score?.lastChunkOnly ? r.chunkCount - 1 : 0;
+        const scored = r.score !== undefined && r.nextChunk + decision.chunks - 1 >= fromChunk;
+        return {
+          inStateKey: r.nextChunk === 0 ? r.encodeKey : lane.stateKey,
+          outStateKey: lane.stateKey,
+          actions: laneActions[i]!,
+          guidance: r.guidance,
+          seed: r.seed,
+          chunkIndex: r.nextChunk,
+          ...(scored ? { score: { scorer: r.score!.scorer, goalKey: r.score!.goalKey, fromChunk } } : {}),
+        };
+      }),
+      ...(encode.length > 0 ? { encode } : {}),
+    };
+    const requests = [...new Set(stepped.map((s) => s.request))];
+    if (encode.length > 0) this.counters.encodeCalls++;
+    let delivered = 0;
+    let lastUs = this.clock.nowUs();
+    let broken: string | undefined;
+    this.busy = true;
+    this.inRun = true;
+    const disarmDeadline = this.interruptAtDeadline(requests);
+    if (this.kicked) this.executor.interruptRun?.(); // kicked between plan() and here
+    try {
+      await this.executor.stepRun!(run, (index, result) => {
+        if (broken !== undefined) return;
+        assert(index === delivered, `stepRun reported chunk ${index}, expected ${delivered}`);
+        if (delivered === 0) for (const r of admitted) r.startFrame = undefined;
+        delivered++;
+        const nowUs = this.clock.nowUs();
+        this.observeStepUs(nowUs - lastUs);
+        lastUs = nowUs;
+        broken = this.malformed(stepped, result);
+        if (broken !== undefined) {
+          this.executor.interruptRun?.();
+          return;
+        }
+        this.countStep(stepped.length);
+        for (const r of requests) r.computeUs += result.computeUs;
+        this.deliver(stepped, result);
+        // A deadline passed by now stops its request at this boundary (the timer covers the worker's
+        // side of it; this covers a clock that moved without the timer firing yet).
+        if (this.kicked || requests.some((r) => r.phase === "running" && deadlinePassed(r.deadlineUs, this.clock.nowUs()))) this.executor.interruptRun?.();
+      });
+    } catch (err) {
+      const encodeFailed = delivered === 0 && encode.length > 0 && (err as { details?: { encodeFailed?: unknown } })?.details?.encodeFailed === true;
+      this.failAll(encodeFailed ? admitted : requests, engineFailure(err, encodeFailed ? "encode" : "step"));
+      return;
+    } finally {
+      this.inRun = false;
+      this.busy = false;
+      disarmDeadline();
+    }
+    for (const r of admitted) r.startFrame = undefined; // encoded, even when the run stopped before chunk 0
+    if (broken !== undefined) this.failAll(requests, engineFailure(new Error(broken), "step"));
+  }
+
+  /** A timer that interrupts the run when the earliest deadline among `requests` passes. */
+  private interruptAtDeadline(requests: readonly RequestState[]): () => void {
+    let deadlineUs = Infinity;
+    for (const r of requests) if (r.deadlineUs !== undefined) deadlineUs = Math.min(deadlineUs, r.deadlineUs);
+    if (deadlineUs === Infinity) return () => {};
+    return this.timer.after(Math.max(0, deadlineUs - this.clock.nowUs()), () => this.executor.interruptRun?.());
+  }
+
+  private countStep(lanes: number): void {
+    this.counters.chunksStepped++;
+    this.counters.laneChunksStepped += lanes;
+    this.counters.lastBatchLanes = lanes;
+    this.onStep?.(lanes);
+  }
+
+  private observeArrival(nowUs: number): void {
+    if (this.lastArrivalUs !== undefined) this.arrivalGapUs = nowUs - this.lastArrivalUs;
+    this.lastArrivalUs = nowUs;
   }
 
   private admit(ids: readonly string[]): RequestState[] {
@@ -543,6 +671,7 @@ export class ModelScheduler {
       framesPerCandidate: r.lanes.map((l) => l.frames),
       cancelled: r.candidatesWith("cancelled"),
       engineUs: r.startUs === undefined ? 0 : this.clock.nowUs() - r.startUs,
+      computeUs: r.computeUs,
       ...(error === undefined ? {} : { error }),
     };
     this.callSink(() => r.sink.onEnd(event));

@@ -6,8 +6,9 @@
 //     that could not finish even its first chunk before its deadline (deadline <= now + one step's
 //     estimated duration) is failed without running ("expire"): it would burn GPU for nothing.
 //  2. Company. With nothing running and fewer queued lanes than a full batch, wait until the oldest
-//     request has waited queueDelayUs — unless draining (no company is coming) or the wait would cost
-//     a queued request its deadline. With anything running there is no waiting: newcomers join at
+//     request has waited queueDelayUs — unless draining (no company is coming), the wait would cost
+//     a queued request its deadline, or the last two arrivals were further apart than the whole wait
+//     (a lone control loop would only pay it; a burst, whose gaps are short, still waits). With anything running there is no waiting: newcomers join at
 //     the next chunk boundary (iteration-level batching).
 //  3. Admission (capacity). At most batchLanesMax lanes hold executor state at once, so every numSteps
 //     group always fits one step call. Requests are admitted whole (all live candidates together),
@@ -22,6 +23,13 @@
 //     waited longest since it was last served (lowest readySeq: a queued request's arrival order, a
 //     running one's last step). Groups therefore take turns, and a newcomer with a different numSteps
 //     still runs its first chunk at the next boundary. Every live lane of the chosen group steps.
+//  5. Runs. When every running and admitted request shares the chosen numSteps, the batch cannot change
+//     before the first of them finishes unless something happens (an arrival, a cancel, a deadline, a
+//     consumer falling behind) — and the loop interrupts a run at the next boundary when it does. So the
+//     step may cover `chunks` = the fewest chunks any of them has left (capped by runChunksMax): the
+//     executor runs them back to back without a round trip per chunk. A queued request that does not
+//     fit waits for lanes that free only when a request finishes, i.e. at the end of the run anyway.
+//     A chunkwise request (its consumer prunes lanes after each chunk) keeps the step to one chunk.
 import { assert } from "../core/assert";
 
 export interface QueuedView {
@@ -33,6 +41,8 @@ export interface QueuedView {
   enqueuedUs: number;
   deadlineUs: number | undefined;
   readySeq: number;
+  /** Its consumer decides after every chunk (SubmitRequest.chunkwise): never part of a multi-chunk step. */
+  chunkwise?: boolean;
 }
 
 export interface RunningView {
@@ -44,6 +54,7 @@ export interface RunningView {
   numSteps: number;
   deadlineUs: number | undefined;
   readySeq: number;
+  chunkwise?: boolean;
 }
 
 export interface PlanState {
@@ -52,6 +63,8 @@ export interface PlanState {
   /** Admission order. */
   running: readonly RunningView[];
   draining: boolean;
+  /** Gap between the two most recent arrivals (µs); undefined until two requests have arrived. */
+  arrivalGapUs?: number;
 }
 
 export interface PlanConfig {
@@ -59,6 +72,8 @@ export interface PlanConfig {
   queueDelayUs: number;
   /** Expected duration of one step call (0 = unknown); used only to judge whether a deadline is reachable. */
   stepUsEstimate: number;
+  /** Most chunks one step may cover (rule 5); 1 = chunk by chunk. */
+  runChunksMax: number;
 }
 
 export interface LaneRef {
@@ -75,7 +90,7 @@ interface Expiries {
 }
 
 export type Plan =
-  | (Expiries & { kind: "step"; admit: string[]; numSteps: number; lanes: LaneRef[] })
+  | (Expiries & { kind: "step"; admit: string[]; numSteps: number; lanes: LaneRef[]; chunks: number })
   | (Expiries & { kind: "wait"; waitUs: number })
   | (Expiries & { kind: "idle" });
 
@@ -100,20 +115,40 @@ export function plan(state: PlanState, nowUs: number, config: PlanConfig): Plan 
 
   if (running.length === 0 && queued.length === 0) return { kind: "idle", expire, stop };
   if (running.length === 0) {
-    const waitUs = companyWaitUs(queued, nowUs, config, state.draining);
+    const waitUs = companyWaitUs(queued, nowUs, config, state.draining || companyUnlikely(state.arrivalGapUs, config.queueDelayUs));
     if (waitUs > 0) return { kind: "wait", waitUs, expire, stop };
   }
   const admitted = admit(running, queued, config.batchLanesMax);
-  return { kind: "step", expire, stop, ...chooseLanes(running, admitted, config.batchLanesMax) };
+  const chosen = chooseLanes(running, admitted, config.batchLanesMax);
+  return { kind: "step", expire, stop, ...chosen, chunks: runChunks(running, admitted, chosen.numSteps, config.runChunksMax) };
+}
+
+/** Rule 5: how many chunks the step may cover; 1 unless every request in play steps in it. */
+function runChunks(running: readonly RunningView[], admitted: readonly QueuedView[], numSteps: number, runChunksMax: number): number {
+  let chunks = Math.max(1, Math.floor(runChunksMax));
+  for (const r of running) {
+    if (r.numSteps !== numSteps || r.chunkwise) return 1;
+    chunks = Math.min(chunks, r.chunkCount - r.nextChunk);
+  }
+  for (const q of admitted) {
+    if (q.numSteps !== numSteps || q.chunkwise) return 1;
+    chunks = Math.min(chunks, q.chunkCount);
+  }
+  return chunks;
 }
 
 function laneCount(views: readonly { candidates: readonly number[] }[]): number {
   return views.reduce((n, v) => n + v.candidates.length, 0);
 }
 
+/** Rule 2: nobody is expected within the whole wait. */
+function companyUnlikely(arrivalGapUs: number | undefined, queueDelayUs: number): boolean {
+  return arrivalGapUs !== undefined && arrivalGapUs > queueDelayUs;
+}
+
 /** How long a lone, small queue should wait for company; 0 = go now. Only called with nothing running. */
-function companyWaitUs(queued: readonly QueuedView[], nowUs: number, config: PlanConfig, draining: boolean): number {
-  if (draining || laneCount(queued) >= config.batchLanesMax) return 0;
+function companyWaitUs(queued: readonly QueuedView[], nowUs: number, config: PlanConfig, goNow: boolean): number {
+  if (goNow || laneCount(queued) >= config.batchLanesMax) return 0;
   const oldestUs = Math.min(...queued.map((q) => q.enqueuedUs));
   const goUs = oldestUs + config.queueDelayUs;
   const deadlineAtRisk = queued.some((q) => q.deadlineUs !== undefined && q.deadlineUs - config.stepUsEstimate <= goUs);

@@ -31,6 +31,7 @@ export class RequestState {
   readonly seed: bigint;
   readonly deadlineUs: number | undefined;
   readonly score: (StepScore & { lastChunkOnly?: boolean }) | undefined;
+  readonly chunkwise: boolean;
   readonly chunkCount: number;
   /** Key of the encoded start frame; every lane reads it for chunk 0, then it is released. */
   readonly encodeKey: string;
@@ -44,6 +45,8 @@ export class RequestState {
   /** Lower = has waited longer for service; decides which numSteps group steps next (see plan.ts). */
   readySeq: number;
   startUs: number | undefined;
+  /** Runner compute this request took part in (see EndEvent.computeUs). */
+  computeUs = 0;
   encodeHeld = false;
   /** onChunk promises not yet settled (backpressure bound). */
   pendingChunks = 0;
@@ -64,6 +67,7 @@ export class RequestState {
     this.seed = request.seed;
     this.deadlineUs = request.deadlineUs;
     this.score = request.score;
+    this.chunkwise = request.chunkwise === true;
     this.startFrame = request.startFrame;
     this.chunkCount = chunkCountOf(actionSteps, chunkSize);
     this.readySeq = serial;

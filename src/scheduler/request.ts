@@ -24,6 +24,12 @@ export interface SubmitRequest {
    * `lastChunkOnly` only the final chunk is scored (a final-frame cost without pruning needs no more).
    */
   score?: StepScore & { lastChunkOnly?: boolean };
+  /**
+   * The consumer decides after every chunk which lanes go on (successive halving cancels from onChunk):
+   * no chunk of this request starts before onChunk has seen the one before, so the loop does not run
+   * chunks back to back for it (plan.ts rule 5).
+   */
+  chunkwise?: boolean;
 }
 
 export interface ChunkLane {
@@ -60,6 +66,12 @@ export interface EndEvent {
   error?: ServiceError;
   /** From admission (the encode) to the end; 0 when the request never started. */
   engineUs: number;
+  /**
+   * Of engineUs, the time the runner spent computing this request's encode and chunks (StepResult.
+   * computeUs, shared with the other lanes of each batch): engineUs minus this is what scheduling,
+   * delivery and the loop ⇄ runner hand-offs cost. 0 when the executor does not report it.
+   */
+  computeUs: number;
 }
 
 /**

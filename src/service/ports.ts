@@ -19,6 +19,8 @@ export interface EngineRequest {
   deadlineUs: number | undefined;
   /** Score each chunk next to the model against a goal set with setGoal (planning). */
   score?: { scorer: string; goalKey: string; lastChunkOnly?: boolean };
+  /** The consumer prunes lanes after every chunk: see the scheduler's SubmitRequest.chunkwise. */
+  chunkwise?: boolean;
 }
 
 export interface EngineChunk {
@@ -35,6 +37,8 @@ export interface EngineEnd {
   error?: ServiceError;
   engineUs: number;
   queueUs: number;
+  /** Of engineUs, runner compute this request took part in (0 when unknown). */
+  computeUs?: number;
 }
 
 export interface EngineSink {

@@ -3,7 +3,8 @@
 // helpers to build requests and let the loop run.
 import assert from "node:assert/strict";
 import { FakeClock } from "../../src/core/clock";
-import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult } from "../../src/scheduler/executor";
+import { ServiceError } from "../../src/core/errors";
+import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "../../src/scheduler/executor";
 import type { ChunkEvent, EndEvent, RequestSink, SubmitRequest } from "../../src/scheduler/request";
 
 export interface RecordedStep {
@@ -196,6 +197,55 @@ export class FakeExecutor implements Executor {
   }
 }
 
+export interface RecordedRun {
+  chunks: number;
+  lanes: number;
+  encodes: number;
+  /** Chunks it actually ran (fewer when interrupted). */
+  ran: number;
+}
+
+/**
+ * A FakeExecutor with stepRun: a run is its encode and then its chunks as recorded step calls (so every
+ * check on `steps` holds for runs too), stopping before any later chunk once interruptRun() was called.
+ */
+export class RunningFakeExecutor extends FakeExecutor {
+  readonly runs: RecordedRun[] = [];
+  private interrupted = false;
+
+  async stepRun(run: StepRun, onChunk: (index: number, result: StepResult) => void): Promise<number> {
+    this.interrupted = false;
+    const record: RecordedRun = { chunks: run.chunks, lanes: run.lanes.length, encodes: run.encode?.length ?? 0, ran: 0 };
+    this.runs.push(record);
+    if (run.encode !== undefined) {
+      try {
+        await this.encode(run.encode);
+      } catch (err) {
+        throw new ServiceError("ENGINE_FAILURE", `encode failed: ${String(err)}`, { encodeFailed: true });
+      }
+    }
+    const perChunk = this.geometry.chunkSize * this.geometry.actionDim;
+    for (let i = 0; i < run.chunks; i++) {
+      if ((i > 0 || run.encode !== undefined) && this.interrupted) break;
+      const lanes = run.lanes.map((l) => {
+        if (l.actions.length !== run.chunks * perChunk) this.violations.push(`run lane ${l.outStateKey} got ${l.actions.length} actions for ${run.chunks} chunks`);
+        const chunkIndex = l.chunkIndex + i;
+        const { score, ...rest } = l;
+        const scored = score !== undefined && chunkIndex >= (score.fromChunk ?? 0);
+        return { ...rest, inStateKey: i === 0 ? l.inStateKey : l.outStateKey, actions: l.actions.subarray(i * perChunk, (i + 1) * perChunk), chunkIndex, ...(scored ? { score: { scorer: score.scorer, goalKey: score.goalKey } } : {}) };
+      });
+      const result = await this.step({ numSteps: run.numSteps, lanes });
+      record.ran++;
+      onChunk(i, result);
+    }
+    return record.ran;
+  }
+
+  interruptRun(): void {
+    this.interrupted = true;
+  }
+}
+
 export type LogEntry = string;
 
 /** A sink that records events into a shared log (for ordering across requests) and per request. */
@@ -253,7 +303,7 @@ export class RecordingSink implements RequestSink {
 export function makeRequest(
   geometry: ModelGeometry,
   requestId: string,
-  opts: { k?: number; t?: number; numSteps?: number; deadlineUs?: number; tagBase?: number; seed?: bigint } = {},
+  opts: { k?: number; t?: number; numSteps?: number; deadlineUs?: number; tagBase?: number; seed?: bigint; chunkwise?: boolean } = {},
 ): SubmitRequest {
   const k = opts.k ?? 1;
   const t = opts.t ?? geometry.chunkSize;
@@ -274,6 +324,7 @@ export function makeRequest(
     guidance: 1.5,
     seed: opts.seed ?? 7n,
     ...(opts.deadlineUs === undefined ? {} : { deadlineUs: opts.deadlineUs }),
+    ...(opts.chunkwise ? { chunkwise: true } : {}),
   };
 }
 

@@ -3,20 +3,25 @@ import { FakeClock } from "../../src/core/clock";
 import type { ModelGeometry } from "../../src/scheduler/executor";
 import { ModelScheduler, type ModelSchedulerOptions } from "../../src/scheduler/loop";
 import { ManualTimer } from "../../src/scheduler/timer";
-import { FakeExecutor, makeRequest, RecordingSink } from "./fakes";
+import { FakeExecutor, makeRequest, RecordingSink, RunningFakeExecutor } from "./fakes";
 
 export const smallGeometry: ModelGeometry = { height: 2, width: 2, actionDim: 3, chunkSize: 4 };
 
 export interface HarnessOptions extends Partial<Omit<ModelSchedulerOptions, "executor" | "clock" | "timer">> {
   geometry?: ModelGeometry;
   manual?: boolean;
+  /** An executor with stepRun (chunks back to back, plan.ts rule 5) instead of one call per chunk. */
+  runs?: boolean;
 }
 
+/** What harness() uses when a test does not say: a suite can run all its tests on both executors. */
+export const harnessDefaults = { runs: false };
+
 export function harness(options: HarnessOptions = {}) {
-  const { geometry = smallGeometry, manual = false, ...schedulerOptions } = options;
+  const { geometry = smallGeometry, manual = false, runs = harnessDefaults.runs, ...schedulerOptions } = options;
   const clock = new FakeClock();
   const timer = new ManualTimer(clock);
-  const exec = new FakeExecutor(geometry, clock);
+  const exec = runs ? new RunningFakeExecutor(geometry, clock) : new FakeExecutor(geometry, clock);
   exec.manual = manual;
   const scheduler = new ModelScheduler({
     batchLanesMax: 8,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { plan, type LaneRef, type PlanConfig, type PlanState, type QueuedView, type RunningView } from "../../src/scheduler/plan";
 
-const config: PlanConfig = { batchLanesMax: 8, queueDelayUs: 2_000, stepUsEstimate: 0 };
+const config: PlanConfig = { batchLanesMax: 8, queueDelayUs: 2_000, stepUsEstimate: 0, runChunksMax: 1 };
 
 function q(requestId: string, o: { k?: number; chunks?: number; numSteps?: number; at?: number; deadlineUs?: number; seq?: number } = {}): QueuedView {
   return {

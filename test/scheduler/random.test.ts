@@ -30,10 +30,10 @@ interface Submitted {
   cancelBoundary: Map<number, number>;
 }
 
-async function workout(seed: number, requireEveryEnding: boolean): Promise<void> {
+async function workout(seed: number, requireEveryEnding: boolean, runs = false): Promise<void> {
   const random = rng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
-  const h = harness({ manual: true, batchLanesMax: 8, queueDelayUs: 1_500, queueRequestsMax: 6, queueLanesMax: 20 });
+  const h = harness({ manual: true, runs, batchLanesMax: 8, queueDelayUs: 1_500, queueRequestsMax: 6, queueLanesMax: 20 });
   h.exec.manualEncode = true; // so cancels, deadlines and failures also land while an encode is in flight
   const C = h.geometry.chunkSize;
   const requests: Submitted[] = [];
@@ -171,6 +171,11 @@ describe("scheduler/random workout", () => {
   for (const seed of fromEnv ?? [1, 2, 3, 42, 2026]) {
     it(`seed ${seed}: every request ends once; frames == chunks stepped; nothing steps after a cancel; no leaks`, async () => {
       await workout(seed, fromEnv === undefined);
+    });
+    // The same workout on an executor that runs chunks back to back (plan.ts rule 5): interrupted at
+    // every arrival, cancel and deadline, it must keep every invariant above.
+    it(`seed ${seed}, chunks run back to back: the same invariants`, async () => {
+      await workout(seed, fromEnv === undefined, true);
     });
   }
 });

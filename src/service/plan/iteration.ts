@@ -112,7 +112,7 @@ function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], ge
     };
     try {
       input.engine.submit(
-        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, score: { ...input.score, lastChunkOnly } },
+        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, score: { ...input.score, lastChunkOnly }, chunkwise: input.pruning !== undefined },
         { onChunk, onEnd: resolve },
       );
     } catch (err) {

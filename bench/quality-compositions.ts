@@ -155,7 +155,7 @@ export async function pruneRows(env: CompositionEnv, k: number, t: number, numSt
     const direct = await env.reference.candidate(actions[i]!, t, seed, numSteps);
     if (cancel.includes(i)) {
       if (served.length >= full) problem ??= `not exercised: cancelled candidate ${i} still delivered all ${full} frames`;
-      notes.push(`candidate ${i} cancelled after ${served.length} of ${full} frames (prefix compared)`);
+      notes.push(`candidate ${i}: cancelled when chunk 0 arrived; ${served.length} of ${full} frames delivered (that prefix compared)`);
       pairs.push({ candidate: `${i} (cancelled after ${served.length} frames)`, served, direct: direct.slice(0, served.length) });
     } else {
       pairs.push({ candidate: i, served, direct });

@@ -54,7 +54,7 @@ export const latencyVsLoad: Plot = {
         x: { field: "load", type: "quantitative", title: X_TITLE[mode] },
         y: { field: "latency_ms", type: "quantitative", title: "latency (ms)", scale: { type: "log" } },
         color: { field: "transport", type: "nominal" },
-        strokeDash: { field: "percentile", type: "nominal", legend: { symbolType: "stroke" } },
+        strokeDash: { field: "percentile", type: "nominal", legend: { symbolType: "stroke", symbolStrokeColor: "#555", symbolStrokeWidth: 2, symbolSize: 300 } },
         detail: { field: "percentile" },
       },
     }));

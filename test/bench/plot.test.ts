@@ -1,11 +1,10 @@
 // bench/plot's plots from fixture rows shaped as the benches print them: each renders to well-formed
 // SVG carrying its series, title and provenance; each is skipped, with a reason, when its rows are
-// absent or its bench failed. Rendering only; nothing here is timed.
+// absent, and a failed run's rows carry the failure. Rendering only; nothing here is timed.
 import assert from "node:assert/strict";
 import { PLOTS } from "../../bench/plot-list";
 import type { ResultRecord } from "../../bench/plot-common";
 import { renderSvg } from "../../bench/plot-render";
-import { parseBenchOutput } from "../../bench/suite-parse";
 
 const record = (bench: string, rows: Record<string, unknown>[], status = "ok"): ResultRecord => ({
   bench,
@@ -26,9 +25,13 @@ const saturationRows = ["grpc", "rest"].flatMap((transport, ti) => [
 
 const mpcRows = ["direct", "rank", "prune"].map((mode, i) => ({ model: "dream-reference-tiny", mode, k: 8, t: 48, decisions: 4, p50_ms: 100, latencies_ms: [80 + i, 95 + i, 120 + i, 300 + i] }));
 
+const quality = (composition: string, output: string, lossless: boolean, psnr: number | string, target: number | null) => ({ kind: "served", model: "dream-reference-tiny", composition, output, lossless, bit_exact: lossless ? true : null, psnr_db: psnr, ssim: lossless ? 1 : 0.99, psnr_target_db: target });
+const qualityRows = ["K=1", "full batch (K=8)"].flatMap((c) => [quality(c, "RAW_RGB8", true, "Infinity", null), quality(c, "PNG", true, "Infinity", null), quality(c, "JPEG q90", false, 41.5, 40), quality(c, "MP4", false, 36.1, 35)]);
+
 const all = new Map<string, ResultRecord>([
   ["saturation", record("saturation", saturationRows)],
   ["mpc", record("mpc", mpcRows)],
+  ["quality", record("quality", qualityRows)],
 ]);
 
 /** Tags open and close in order under one <svg> root (no XML parser among the dependencies). */
@@ -54,6 +57,7 @@ describe("bench/plot", () => {
     "saturation-latency": ["grpc", "rest", "p50", "p99", "closed loop", "open loop"],
     "saturation-throughput": ["grpc", "rest", "floor best 2000 frames/s (16 lanes)"],
     "decision-latency-cdf": ["direct", "rank", "prune", "dream-reference-tiny"],
+    "quality-psnr": ["JPEG q90", "MP4", "K=1", "full batch (K=8)", "4/4 checks byte-identical"],
   };
 
   for (const plot of PLOTS) {
@@ -65,31 +69,21 @@ describe("bench/plot", () => {
       for (const text of [...(expected[plot.name] ?? []), "2026-12-02 04:00:00 UTC", "Fixture CPU, 2 cores", "--quick"]) assert.ok(svg.includes(text), `${plot.name}: no "${text}" in the SVG`);
     });
 
-    it(`${plot.name}: skipped with a reason when its bench is absent, failed or printed no usable rows`, () => {
+    it(`${plot.name}: skipped with a reason when its bench is absent or printed no usable rows`, () => {
       assert.match(String(plot.build(new Map())), /no \S+\.json/);
-      const failed = new Map([...all].map(([k, r]) => [k, { ...r, status: "failed" }]));
-      assert.match(String(plot.build(failed)), /failed in this run/);
       const empty = new Map([...all].map(([k, r]) => [k, { ...r, rows: [{ unrelated: 1 }] }]));
       assert.match(String(plot.build(empty)), /no rows/);
+      const failedEmpty = new Map([...all].map(([k, r]) => [k, { ...r, status: "failed", reason: "exited with 1", rows: [] }]));
+      assert.match(String(plot.build(failedEmpty)), /failed in this run \(exited with 1\)/);
+    });
+
+    it(`${plot.name}: a failed run's rows are drawn with the failure in the subtitle`, async () => {
+      const failed = new Map([...all].map(([k, r]) => [k, { ...r, status: "failed", reason: "exited with 1" }]));
+      const spec = plot.build(failed);
+      assert.notEqual(typeof spec, "string", String(spec));
+      assert.ok((await renderSvg(spec as Exclude<typeof spec, string>)).includes("failed (exited with 1)"));
     });
   }
 
   it("every plot has fixture expectations", () => assert.deepEqual(PLOTS.map((p) => p.name).sort(), Object.keys(expected).sort()));
-});
-
-describe("bench/suite-parse", () => {
-  it("keeps one-line rows, a pretty-printed document and a summary continued on indented lines", () => {
-    const out = ['> dream-engine@0.1.0 bench:x', '{"a":1}', "{", '  "b": {"c": 2}', "}", "noise", "summary (npm run x):", "  line one", "  line two", "after"].join("\n");
-    const parsed = parseBenchOutput(out);
-    assert.deepEqual(parsed.rows, [{ a: 1 }, { b: { c: 2 } }]);
-    assert.equal(parsed.summary, "summary (npm run x):\n  line one\n  line two");
-    assert.deepEqual(parsed.unparsed, []);
-  });
-
-  it("reports a { line that never parses instead of dropping it", () => {
-    const parsed = parseBenchOutput('{"a":\nsummary: x\n');
-    assert.equal(parsed.rows.length, 0);
-    assert.equal(parsed.unparsed.length, 1);
-    assert.equal(parsed.summary, "summary: x");
-  });
 });

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import { limits } from "../core/limits";
 import type { Catalog, CatalogEntry } from "./catalog";
 import { ConfigError } from "./config";
+import { applyQualityFigures, qualityFileFor, readQualityFigures } from "./quality-figures";
 
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
@@ -92,5 +93,7 @@ export function loadCatalog(file: string): Catalog {
     if (seen.has(entry.slug)) throw new ConfigError(`catalog ${file}: duplicate slug ${entry.slug}`);
     seen.add(entry.slug);
   }
+  // The listing's psnr/ssim/lpips: the latest committed `npm run quality` run (quality-figures.ts).
+  applyQualityFigures(parsed.models, readQualityFigures(qualityFileFor(file)));
   return { models: parsed.models };
 }

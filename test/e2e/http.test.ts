@@ -7,12 +7,14 @@
 // No timed assertions: statuses, headers, bodies, counts and money only.
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
+import { join } from "node:path";
 import sharp from "sharp";
 import { decodeMp4, encodeNpy } from "../../src/codec";
 import { startFakeStripeServer, type FakeStripeServer } from "../fakes/fake-stripe-server";
 import { checkoutEventPayload, randomEventId, signed } from "../stripe/events";
-import { startHarness, testActions, testFrame, type Harness } from "./harness";
+import { REPO_ROOT, startHarness, testActions, testFrame, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const H = 48;
@@ -221,7 +223,14 @@ describe("e2e: HTTP surface over real HTTP (tiny model, no Stripe keys)", functi
       assert.equal(bySlug.get("dreamdojo-2b-gr1").status, "unavailable");
       assert.match(bySlug.get("dreamdojo-2b-gr1").status_reason, /not installed/);
       assert.equal(bySlug.get("dream-reference-480p").status, "unavailable", "listed but not enabled on this server");
-      for (const v of Object.values(bySlug.get(TINY).benchmark)) assert.equal(v, null, "benchmark: measured, or null");
+      // benchmark: measured, or null. psnr/ssim/lpips are the committed `npm run quality` figures
+      // (gpu/quality.json, docs/RESULTS.md); latency is not measured into the listing.
+      const quality = JSON.parse(readFileSync(join(REPO_ROOT, "gpu", "quality.json"), "utf8")).models[TINY].listing;
+      const tiny = bySlug.get(TINY).benchmark;
+      assert.deepEqual([tiny.p50_ms, tiny.p99_ms], [null, null]);
+      assert.deepEqual([tiny.psnr, tiny.ssim, tiny.lpips], [quality.psnr, quality.ssim, quality.lpips]);
+      assert.equal(typeof tiny.psnr, "number");
+      for (const v of Object.values(bySlug.get("dreamdojo-2b-gr1").benchmark)) assert.equal(v, null, "not measured: null");
     });
 
     it("GET /v1/models/{slug}: one ModelSpec; unknown slug → 404 MODEL_NOT_FOUND", async () => {

@@ -14,7 +14,7 @@ import { syntheticFrame } from "../src/codec/synthetic-frame";
 export interface EncodingFigures {
   /** Median wall time per frame, one frame at a time (latency). */
   msPerFrame: number;
-  /** Frames per second with limits.encodeConcurrencyMax frames in flight (throughput); images only. */
+  /** Frames per second with every frame asked for at once (throughput: batched onto the encoder threads, or imagePool-bounded sharp calls); images only. */
   framesPerSecondParallel?: number;
   bytesPerFrame: number;
   [extra: string]: unknown;

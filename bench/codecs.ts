@@ -1,6 +1,8 @@
 // `npm run bench:codecs`: what the output codecs and the streaming path cost at 480x640.
 //
 //  (a) encode: per-frame encode time and bytes per frame for raw / PNG / JPEG / MP4 (bench/codecs-encode.ts).
+//  (a') jpeg: JPEG per frame at 48x64 and 480x640 against the bare libvips floor, a C program built here
+//      and linked against sharp's libvips (bench/codecs-jpeg.ts); no floor (no headers, no gcc), no ratio.
 //  (b) stream: frames/s delivered to a gRPC client, per encoding (RAW_RGB8, PNG, JPEG), K=8 T=48:
 //      - served:    StreamPredict against the real server (own process, 480p model). Bounded by model
 //                   compute, so it is reported next to the model's own rate (frames / engine_wall_ms).
@@ -17,7 +19,7 @@
 //      during one K=8 T=48 480x640 RAW_RGB8 StreamPredict, against the 361 MB the raw frames would take
 //      if all were held; a unary PredictBatch of the same rollout is measured the same way for contrast.
 //
-//   npm run bench:codecs [-- --reps 3 --frames 49 --parts encode,stream,rss]
+//   npm run bench:codecs [-- --reps 3 --frames 49 --parts encode,jpeg,stream,rss]
 //
 // Loopback only; bounded: 1 server process, 3 + 2 served rollouts, reps x 3 encodings x 3 model-free streams.
 import * as grpc from "@grpc/grpc-js";
@@ -41,6 +43,7 @@ import type { StreamHandler } from "../src/service/context";
 import { bindGrpc, createGrpcServer } from "../src/transport/grpc/server";
 import { testActions, testFrame } from "../test/e2e/harness";
 import { runCodecEncodeBench, summarizeCodecEncode } from "./codecs-encode";
+import { runJpegBench, summarizeJpeg } from "./codecs-jpeg";
 import { ROOT, argInt, percentile, round, startServer } from "./lib";
 
 const MODEL = "dream-reference-480p";
@@ -357,7 +360,7 @@ function bareStream(address: string, request: Partial<PredictBatchRequest>): Asy
 async function main(): Promise<void> {
   const reps = argInt("reps", 3);
   const partsArg = process.argv.indexOf("--parts");
-  const parts = new Set((partsArg > 0 ? process.argv[partsArg + 1]! : "encode,stream,rss").split(","));
+  const parts = new Set((partsArg > 0 ? process.argv[partsArg + 1]! : "encode,jpeg,stream,rss").split(","));
   const rows: Record<string, unknown>[] = [];
   const emit = (row: Record<string, unknown>) => {
     rows.push(row);
@@ -370,6 +373,12 @@ async function main(): Promise<void> {
     const encode = await runCodecEncodeBench({ frames: argInt("frames", 49), reps: 3 });
     for (const [encoding, f] of Object.entries(encode.encodings)) emit({ part: "encode", encoding, height: encode.height, width: encode.width, ...f });
     lines.push(summarizeCodecEncode(encode));
+  }
+  // (a') JPEG against the bare libvips floor
+  if (parts.has("jpeg")) {
+    const jpeg = await runJpegBench({ reps: argInt("jpeg-reps", 11) });
+    for (const size of jpeg.sizes) emit({ part: "jpeg", floor: jpeg.floor, loadavg_before: jpeg.loadavg_before, loadavg_after: jpeg.loadavg_after, ...size });
+    lines.push(...summarizeJpeg(jpeg));
   }
   if (!parts.has("stream") && !parts.has("rss")) return finish(rows, lines);
 

@@ -1,10 +1,10 @@
 // Public surface of src/codec: the only folder that imports sharp or runs the ffmpeg binary.
-// Everything here runs off the event loop (sharp on libuv threads, ffmpeg as a child process) and
-// is bounded by the pools in pools.ts.
+// Everything here runs off the event loop (JPEG/PNG encodes on encoder threads, other sharp work on
+// libuv threads, ffmpeg as a child process) and is bounded by the pools in pools.ts / encoder-pool.ts.
 
 export { decodeInputFrame } from "./input-frame";
 export type { InputEncoding, InputFrame } from "./input-frame";
-export { encodeFrame, encodeJpeg, encodePng, resolveJpegQuality, JPEG_QUALITY_DEFAULT, PNG_COMPRESSION_LEVEL } from "./image-encode";
+export { encodeFrame, encodeJpeg, encodePng, resolveJpegQuality, configureFrameEncoders, closeFrameEncoders, frameEncoderStats, JPEG_QUALITY_DEFAULT, PNG_COMPRESSION_LEVEL } from "./image-encode";
 export type { EncodedFrame, FrameOutputEncoding } from "./image-encode";
 export { openMp4Encoder, openMp4Encoders } from "./mp4-encoder";
 export type { Mp4Encoder, Mp4EncoderOptions } from "./mp4-encoder";

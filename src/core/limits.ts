@@ -43,10 +43,12 @@ export const limits = Object.freeze({
   grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
   grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
   // Raw unary response buffers kept for reuse once their bytes have left (a K=8 T=48 480x640 response
-  // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS.
+  // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS, per
+  // transport: gRPC's arena pool and REST's multipart one (transport/rest/mixed-arena.ts) each.
   rawArenaPoolBytesMax: 1024 * 1024 * 1024,
   httpBodyBytesMax: 64 * 1024 * 1024,
   httpHeaderBytesMax: 16 * 1024,
+  httpRawResponseBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a raw multipart/mixed body laid out in one buffer (REST's grpcSendBytesMax)
   multipartPartsMax: 64,
   // After failed authentications emptied an address's failure bucket, it pays a token before each key
   // lookup for this long, so a flood of bad keys costs no lookups; the table of such peers is bounded.
@@ -71,7 +73,11 @@ export const limits = Object.freeze({
   // --- streaming / memory ---
   streamBufferedChunksMax: 4, // per stream; a reader stalled beyond this is cancelled
   streamStallMsMax: 30_000,
-  encodeConcurrencyMax: 8,
+  encodeConcurrencyMax: 8, // sharp calls in flight: decodes, and encodes where the encoder threads are off
+  encodeThreadsMax: 16, // JPEG/PNG encoder threads (encoder-pool.ts); a host gives them the cores ORT leaves free
+  encodeBatchFramesMax: 64, // frames in one message to an encoder thread
+  encodeBatchBytesMax: 4 * 1024 * 1024, // raw pixels in one such message: small enough to stay in cache, ~4 frames at 480p
+  encodeInFlightBytesMax: 32 * 1024 * 1024, // raw pixels copied to encoder threads and not yet encoded (the copy runs on the event loop)
   videoEncodersMax: 32, // live ffmpeg H.264 encoders (~50 MB RSS each); >= candidatesMax so a K=32 MP4 request fits
 
   // --- billing ---

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import sharp from "sharp";
-import { JPEG_QUALITY_DEFAULT, encodeFrame, resolveJpegQuality } from "../../src/codec/image-encode";
+import { JPEG_QUALITY_DEFAULT, encodeFrame, encodePngWithSharp, resolveJpegQuality } from "../../src/codec/image-encode";
 import { codecPoolStats } from "../../src/codec/pools";
 import { syntheticFrame } from "../../src/codec/synthetic-frame";
 import { ServiceError } from "../../src/core/errors";
@@ -48,9 +48,10 @@ describe("codec/encodeFrame", () => {
     }
   });
 
+  // The sharp path (where the encoder threads are off or libvips cannot be loaded; decodes always).
   it("never runs more sharp calls at once than limits.encodeConcurrencyMax", async () => {
     const small = syntheticFrame(48, 64, 0);
-    const jobs = Array.from({ length: limits.encodeConcurrencyMax * 4 }, () => encodeFrame(small, { height: 48, width: 64 }, { encoding: "PNG" }));
+    const jobs = Array.from({ length: limits.encodeConcurrencyMax * 4 }, () => encodePngWithSharp(small, { height: 48, width: 64 }));
     assert.ok(codecPoolStats().image.inUse <= limits.encodeConcurrencyMax);
     assert.ok(codecPoolStats().image.waiting > 0, "excess jobs wait for a permit");
     await Promise.all(jobs);

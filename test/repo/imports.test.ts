@@ -98,6 +98,7 @@ describe("import graph", () => {
     ioredis: ["src/billing/redis/"],
     sharp: ["src/codec/", "gpu/tools/"], // gpu/tools: dev-only frame dumps for eyeballing the reference models
     "@ffmpeg-installer/ffmpeg": ["src/codec/"],
+    koffi: ["src/codec/"], // FFI into sharp's own libvips (vips-native.ts)
   };
   for (const [pkg, folders] of Object.entries(backends)) {
     it(`${pkg} is imported only under ${folders.join(" or ")}`, () => {

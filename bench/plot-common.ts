@@ -11,6 +11,8 @@ export interface ResultRecord {
   command: string;
   started_at: string;
   machine: { cpu: string; cores: number; memory_gb: number };
+  /** Absent in records from before the suite recorded it. */
+  git?: { commit: string; modified: string[] };
   load_avg_before: number[];
   load_avg_after: number[];
   rows: Record<string, unknown>[];
@@ -38,7 +40,7 @@ export function subtitle(r: ResultRecord): string[] {
   const load = (xs: number[]) => (xs[0] ?? NaN).toFixed(2);
   return [
     `${r.started_at.replace("T", " ").replace(/\.\d+Z$/, " UTC")} · ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory_gb} GB · load ${load(r.load_avg_before)} → ${load(r.load_avg_after)}`,
-    r.command,
+    `${r.command}${r.git ? ` · at ${r.git.commit}${r.git.modified.length > 0 ? ` + ${r.git.modified.length} modified tracked file(s)` : ""}` : ""}`,
     ...(r.status === "ok" ? [] : [`NOTE: this run of ${r.bench} ${r.status}${r.reason ? ` (${r.reason})` : ""}; the rows it printed are drawn as they are`]),
   ];
 }

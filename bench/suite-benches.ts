@@ -32,6 +32,7 @@ export const SUITE_BENCHES: readonly SuiteBench[] = [
   { name: "codecs", script: "bench:codecs", args: ["--parts", "encode", "--frames", "12"], budgetS: 10, timeoutS: 120 },
   { name: "billing", script: "bench:billing", args: ["--ops", "2000", "--full-ops", "200", "--max-seconds", "2"], budgetS: 30, timeoutS: 150 },
   { name: "http", script: "bench:http", args: ["--reps", "3"], budgetS: 35, timeoutS: 150 },
+  { name: "fresh-memory", script: "bench:fresh-memory", args: ["--rounds", "3"], budgetS: 10, timeoutS: 60 },
   // --no-write: a quick pass must not rewrite gpu/quality.json and docs/RESULTS.md, the full run's record.
   { name: "quality", script: "quality", args: ["--quick", "--no-write"], budgetS: 135, timeoutS: 360 },
 ];

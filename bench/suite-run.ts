@@ -2,7 +2,7 @@
 // printed into the record the suite writes to <results-dir>/<name>.json. A bench whose npm script or
 // file is not there is recorded as missing, and one that exits non-zero, times out, prints no summary
 // or prints JSON that does not parse as failed: the suite reports those, it never drops them.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,6 +17,22 @@ export interface Machine {
   node: string;
 }
 
+/** The code measured: HEAD, and the tracked files that differed from it (others' work in progress counts). */
+export interface GitState {
+  commit: string;
+  modified: string[];
+}
+
+export function gitState(root: string): GitState {
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" });
+  try {
+    // Porcelain lines are "XY path": the status columns may be blank, so the text is not trimmed.
+    return { commit: git("rev-parse", "--short=12", "HEAD").trim(), modified: git("status", "--porcelain", "--untracked-files=no").split("\n").filter(Boolean).map((l) => l.slice(3)) };
+  } catch {
+    return { commit: "unknown (not a git checkout)", modified: [] };
+  }
+}
+
 export interface BenchRecord {
   bench: string;
   status: "ok" | "failed" | "missing";
@@ -24,6 +40,7 @@ export interface BenchRecord {
   reason?: string;
   command: string;
   machine: Machine;
+  git: GitState;
   load_avg_before: number[];
   load_avg_after: number[];
   started_at: string;
@@ -62,7 +79,7 @@ export interface RunOptions {
 }
 
 export async function runBench(b: SuiteBench, opts: RunOptions): Promise<BenchRecord> {
-  const base = { command: commandLine(b), machine: machine(), load_avg_before: loadAvg(), started_at: new Date().toISOString() };
+  const base = { command: commandLine(b), machine: machine(), git: gitState(opts.root), load_avg_before: loadAvg(), started_at: new Date().toISOString() };
   const missing = missingReason(opts.root, b);
   if (missing !== undefined) return { bench: b.name, status: "missing", reason: missing, ...base, load_avg_after: loadAvg(), duration_s: 0, exit_code: null, signal: null, rows: [], summary: null, stderr_tail: [] };
 

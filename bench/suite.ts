@@ -15,7 +15,7 @@ import { ROOT } from "./lib";
 import { plotResults } from "./plot";
 import { progress } from "./progress";
 import { SUITE_BENCHES, selectBenches, type SuiteBench } from "./suite-benches";
-import { machine, runBench, type BenchRecord } from "./suite-run";
+import { gitState, machine, runBench, type BenchRecord } from "./suite-run";
 
 function listArg(name: string): string[] | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   }
   bar.stop();
   const durationS = Math.round((performance.now() - t0) / 100) / 10;
-  const suite = { command: ["npm", "run", "bench", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" "), machine: machine(), started_at: started.toISOString(), duration_s: durationS, results_dir: dir, benches: records.map(({ bench, status, reason, duration_s, command }) => ({ bench, status, reason, duration_s, command })) };
+  const suite = { command: ["npm", "run", "bench", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" "), machine: machine(), git: gitState(ROOT), started_at: started.toISOString(), duration_s: durationS, results_dir: dir, benches: records.map(({ bench, status, reason, duration_s, command }) => ({ bench, status, reason, duration_s, command })) };
   fs.writeFileSync(path.join(dir, "suite.json"), `${JSON.stringify(suite, null, 2)}\n`);
   for (const r of suite.benches) process.stdout.write(`${JSON.stringify(r)}\n`);
 

@@ -12,6 +12,7 @@ const record = (bench: string, rows: Record<string, unknown>[], status = "ok"): 
   command: `npm run bench:${bench} -- --quick`,
   started_at: "2026-12-02T04:00:00.000Z",
   machine: { cpu: "Fixture CPU", cores: 2, memory_gb: 24 },
+  git: { commit: "0123456789ab", modified: ["src/a.ts", "src/b.ts"] },
   load_avg_before: [1.5, 1, 1],
   load_avg_after: [2.5, 1, 1],
   rows,
@@ -66,7 +67,7 @@ describe("bench/plot", () => {
       assert.notEqual(typeof spec, "string", String(spec));
       const svg = await renderSvg(spec as Exclude<typeof spec, string>);
       assertWellFormed(svg);
-      for (const text of [...(expected[plot.name] ?? []), "2026-12-02 04:00:00 UTC", "Fixture CPU, 2 cores", "--quick"]) assert.ok(svg.includes(text), `${plot.name}: no "${text}" in the SVG`);
+      for (const text of [...(expected[plot.name] ?? []), "2026-12-02 04:00:00 UTC", "Fixture CPU, 2 cores", "--quick", "at 0123456789ab + 2 modified"]) assert.ok(svg.includes(text), `${plot.name}: no "${text}" in the SVG`);
     });
 
     it(`${plot.name}: skipped with a reason when its bench is absent or printed no usable rows`, () => {

@@ -8,14 +8,17 @@ import { ServiceError } from "../../core/errors";
 import type { Admission, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import type { ApiMethod } from "./descriptors";
 import { decodeToJson, messageToJson } from "./json";
+import { mixedArenaCall, type MixedArenaPool } from "./mixed-arena";
 import { summaryHeaders, type DecodedPredictResponse, type MediaAdapter } from "./predict-extras";
 import { readRequest, type BodyReader } from "./read-request";
-import { NdjsonWriter, sendJson } from "./respond";
+import { NdjsonWriter, sendJson, writeBody } from "./respond";
 import type { Route } from "./routes";
 
 export interface RouteDeps extends BodyReader {
   methods: MethodTable;
   adapters: Map<string, MediaAdapter>;
+  /** Sent raw multipart bodies' buffers, for reuse by the next response of the same size. */
+  mixedArenas?: MixedArenaPool;
   /** Any thrown value as the ServiceError to answer with (logging the unexpected ones). */
   toServiceError: (err: unknown, requestId: string) => ServiceError;
 }
@@ -37,13 +40,33 @@ export async function callRoute(deps: RouteDeps, matched: MatchedRoute, req: htt
   const { request, form } = await readRequest(route, matched.pathParams, matched.query, req, adapter, deps);
   if (route.method.responseStream) return streamNdjson(deps, route.method, impl, { request, admission }, res, ctx);
 
-  const result = await (impl.handler as UnaryHandler<unknown, unknown>)(request, ctx, admission);
+  const media = adapter !== undefined && wantsMedia(req, form);
+  // A raw media answer is laid out as its multipart body while the chunks compute (mixed-arena.ts).
+  const mixed = media ? mixedArenaCall(deps.mixedArenas) : undefined;
+  if (mixed) ctx.rawResponseLayout = mixed.layout;
+  let result: unknown;
+  try {
+    result = await (impl.handler as UnaryHandler<unknown, unknown>)(request, ctx, admission);
+  } catch (err) {
+    mixed?.arena()?.release();
+    throw err;
+  }
   const method = route.method;
-  const decoded = method.responseType.decode(method.codec.responseSerialize(result)) as unknown as Record<string, unknown>;
+  const arena = mixed?.arena();
+  const body = arena && adapter ? arena.body(adapter.rawRollouts(result)) : undefined;
+  if (arena && body === undefined) res.once("finish", () => arena.release()); // written the ordinary way, from views of it
+  // The arena body carries the frames; only the rest of the message (the summary) is decoded.
+  const decoded = method.responseType.decode(method.codec.responseSerialize(body ? adapter!.withoutFrames(result) : result)) as unknown as Record<string, unknown>;
   // Summary-derived headers first so that headers the handler set itself win.
   const headers: Record<string, string> = { ...(adapter ? summaryHeaders(decoded as DecodedPredictResponse) : {}), ...Object.fromEntries(ctx.responseHeaders) };
-  if (adapter !== undefined && wantsMedia(req, form)) {
-    await adapter.render(res, decoded as DecodedPredictResponse, headers);
+  if (body && arena) {
+    // Released only once every byte is with the OS; a reset connection keeps its buffer out of the pool.
+    res.once("finish", () => arena.release());
+    await writeBody(res, 200, { ...headers, "content-type": arena.contentType, "content-length": String(body.byteLength) }, body);
+    return;
+  }
+  if (media) {
+    await adapter!.render(res, decoded as DecodedPredictResponse, headers);
     return;
   }
   let json: unknown = messageToJson(method.responseType, decoded);

@@ -7,6 +7,7 @@
 import type { ServerResponse } from "node:http";
 import { invalidArgument } from "../../core/errors";
 import type { Limits } from "../../core/limits";
+import type { PredictBatchResponse, PredictResponse, Rollout } from "../../gen/dream/v1/dream";
 import { parseNpy } from "../../codec/npy";
 import { scalarFromJson } from "./json";
 import type { FormPart, MultipartLimits } from "./multipart";
@@ -33,6 +34,10 @@ export interface MediaAdapter {
   applyHttpDefaults(tree: Record<string, unknown>): void;
   /** Write a media response (MP4 / multipart/mixed) from the decoded response message. */
   render(res: ServerResponse, response: DecodedPredictResponse, headers: Record<string, string>): Promise<void>;
+  /** The handler's (generated-type) response's rollouts, to check against a planned raw body. */
+  rawRollouts(response: unknown): Rollout[];
+  /** The same response without its rollouts' bytes (what is left to decode once the body is laid out). */
+  withoutFrames(response: unknown): unknown;
 }
 
 /** The decoded (protobufjs, snake_case) response shapes we read; both predict responses share them. */
@@ -62,8 +67,26 @@ export function formLimits(limits: Limits): MultipartLimits {
 
 export function mediaAdapters(): Map<string, MediaAdapter> {
   return new Map<string, MediaAdapter>([
-    [PREDICT, { fromForm: (parts) => predictFromForm(parts, false), applyHttpDefaults, render: renderPredict }],
-    [PREDICT_BATCH, { fromForm: (parts) => predictFromForm(parts, true), applyHttpDefaults, render: renderPredictBatch }],
+    [
+      PREDICT,
+      {
+        fromForm: (parts) => predictFromForm(parts, false),
+        applyHttpDefaults,
+        render: renderPredict,
+        rawRollouts: (m) => ((m as PredictResponse).rollout ? [(m as PredictResponse).rollout!] : []),
+        withoutFrames: (m) => ({ ...(m as PredictResponse), rollout: undefined }),
+      },
+    ],
+    [
+      PREDICT_BATCH,
+      {
+        fromForm: (parts) => predictFromForm(parts, true),
+        applyHttpDefaults,
+        render: renderPredictBatch,
+        rawRollouts: (m) => (m as PredictBatchResponse).rollouts,
+        withoutFrames: (m) => ({ ...(m as PredictBatchResponse), rollouts: [] }),
+      },
+    ],
   ]);
 }
 
@@ -189,13 +212,24 @@ async function renderPredictBatch(res: ServerResponse, response: DecodedPredictR
   await writeMixed(res, (response.rollouts ?? []).flatMap((r, i) => rolloutParts(r, i)), headers);
 }
 
+const MIXED_RUN_BYTES = 16 * 1024 * 1024;
+
 async function writeMixed(res: ServerResponse, parts: MixedPart[], headers: Record<string, string>): Promise<void> {
   const mixed = multipartMixed(parts);
   res.writeHead(200, { ...headers, "content-type": mixed.contentType, "content-length": String(mixed.length) });
   // A K=8 raw response is hundreds of MB: hand it to the socket as fast as the client reads, not at once.
-  for (const chunk of mixed.chunks) {
+  // Corked runs of up to MIXED_RUN_BYTES go out as one writev (a part's head, body and CRLF together,
+  // not three writes), and 'drain' is awaited per run rather than per part.
+  const chunks = mixed.chunks;
+  for (let i = 0; i < chunks.length; ) {
     if (res.destroyed) return;
-    if (!res.write(chunk)) await drained(res);
+    res.cork();
+    for (let bytes = 0; i < chunks.length && bytes < MIXED_RUN_BYTES; i++) {
+      bytes += chunks[i]!.length;
+      res.write(chunks[i]!);
+    }
+    res.uncork();
+    if (res.writableNeedDrain) await drained(res);
   }
   res.end();
 }

@@ -53,6 +53,20 @@ export class NdjsonWriter {
   }
 }
 
+// A body already in memory goes to the socket in slices this big: each write holds a reference, not a
+// copy, and waiting for 'drain' between slices keeps at most one slice queued above the socket buffer.
+const BODY_SLICE_BYTES = 16 * 1024 * 1024;
+
+/** A known-length body written slice by slice with backpressure (a gone client ends it early). */
+export async function writeBody(res: ServerResponse, status: number, headers: Record<string, string>, body: Uint8Array): Promise<void> {
+  res.writeHead(status, headers);
+  for (let at = 0; at < body.byteLength; at += BODY_SLICE_BYTES) {
+    if (res.destroyed) return;
+    if (!res.write(body.subarray(at, Math.min(at + BODY_SLICE_BYTES, body.byteLength)))) await drained(res);
+  }
+  res.end();
+}
+
 /** Resolves on 'drain' or when the response closes (a gone client must not hang the writer). */
 export function drained(res: ServerResponse): Promise<void> {
   if (res.destroyed) return Promise.resolve();

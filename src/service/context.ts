@@ -27,7 +27,8 @@ export interface CallContext {
   /**
    * Set by a transport that can send a unary raw response straight out of one buffer (gRPC): the
    * service then copies each raw frame to its final place as its chunk arrives, so nothing is
-   * serialized after the last chunk. Absent (REST), frames stay where the engine put them.
+   * serialized after the last chunk. REST sets it for media answers (a multipart/mixed body,
+   * transport/rest/mixed-arena.ts); absent (REST JSON), frames stay where the engine put them.
    */
   rawResponseLayout?: RawResponseLayout;
 }

@@ -1,6 +1,7 @@
 // The batch compositions the quality bench serves and checks against direct unbatched output: a plain
 // batch of K (every output encoding), a request joining another mid-run, candidates pruned from a
-// running request, and planner rollouts (Planning.Plan, rank planner). Each returns QualityRows.
+// running request, and planner rollouts (Planning.Plan: every rollout of a rank plan, and a CEM plan's
+// best rollout). Each reports QualityRows through onRow.
 import type { DreamClient } from "../clients/typescript/src";
 import { packActions } from "../clients/typescript/src";
 import type { CatalogEntry } from "../src/config/catalog";
@@ -169,7 +170,7 @@ export async function pruneRows(env: CompositionEnv, k: number, t: number, numSt
  * response's rollouts (rendered by the planner's engine requests, scored next to the model) must equal
  * each candidate's unbatched direct output. Sampling planners (CEM, MPPI) draw their candidates on the
  * server and return only the best sequence, so the rank planner is the one whose every rollout can be
- * reproduced from what the response says.
+ * reproduced from what the response says (cemRows covers a sampling planner's best rollout).
  */
 export async function planRows(env: CompositionEnv, k: number, t: number, onRow: (r: QualityRow) => void): Promise<void> {
   const { entry } = env;
@@ -190,4 +191,43 @@ export async function planRows(env: CompositionEnv, k: number, t: number, onRow:
   const problem = pairs.length !== k ? `${pairs.length} rollouts came back for top_k = ${k}` : undefined;
   const notes = [`rank planner, cost MEAN against the start frame, ranking [${response.ranking}]`];
   onRow(await compareRow(ctx(env, "planner rollouts (rank)", k, t, seed, numSteps, { notes, problem }), OUTPUTS.RAW_RGB8, pairs));
+}
+
+/**
+ * Planning.Plan with CEM (server-sampled candidates) and output.best_rollout in RAW_RGB8. The response
+ * names only the best sequence (best_actions) and renders the best candidate of the LAST iteration;
+ * the two are the same candidate exactly when the best sequence came from the last iteration, and then
+ * the rollout must equal best_actions' unbatched direct output. Seeds are tried in turn (at most
+ * three) until a plan's best comes from its last iteration.
+ */
+export async function cemRows(env: CompositionEnv, samples: number, t: number, onRow: (r: QualityRow) => void): Promise<void> {
+  const { entry } = env;
+  const numSteps = entry.defaultNumSteps;
+  const iterations = 2;
+  const frame = { encoding: FrameEncoding.RAW_RGB8, data: env.reference.startFrame, height: entry.resolution[0], width: entry.resolution[1] };
+  const tried: string[] = [];
+  for (const seed of [15, 16, 17]) {
+    const { response } = await env.client.plan({
+      model: entry.slug,
+      startFrame: frame,
+      actionSteps: t,
+      cost: { goal: frame, aggregation: CostAggregation.MEAN },
+      planner: { $case: "cem", value: { samples, iterations, elites: 2 } },
+      params: { numSteps, seed },
+      output: { bestRollout: true, encoding: { encoding: FrameEncoding.RAW_RGB8, jpegQuality: 0 } },
+    });
+    const last = response.iterationsCompleted - 1;
+    if (response.bestIteration !== last || response.rollouts.length !== 1 || !response.bestActions) {
+      tried.push(`seed ${seed}: best from iteration ${response.bestIteration} of ${response.iterationsCompleted}`);
+      continue;
+    }
+    const data = response.bestActions.data;
+    const best = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    const r = response.rollouts[0]!;
+    const pairs: CandidatePair[] = [{ candidate: `best (candidate ${r.candidateIndex} of iteration ${last})`, served: await decodeRollout(r, size(entry)), direct: await env.reference.candidate(best, t, seed, numSteps) }];
+    const notes = [`CEM ${samples} samples x ${iterations} iterations, seed ${seed}; best_actions rendered directly${tried.length ? ` (earlier seeds not comparable: ${tried.join("; ")})` : ""}`];
+    onRow(await compareRow(ctx(env, "planner best rollout (cem)", samples, t, seed, numSteps, { notes }), OUTPUTS.RAW_RGB8, pairs));
+    return;
+  }
+  onRow(await compareRow(ctx(env, "planner best rollout (cem)", samples, t, 0, numSteps, { problem: `not comparable: no plan's best came from its last iteration (${tried.join("; ")})` }), OUTPUTS.RAW_RGB8, []));
 }

@@ -121,7 +121,8 @@ export async function compareRow(ctx: RowContext, output: OutputSpec, pairs: Can
     served.push(...p.served.slice(0, n));
     direct.push(...p.direct.slice(0, n));
   }
-  const stats = fidelity(direct, served, ctx.size);
+  // No frames to compare only happens with a problem set (the row fails on it): NaN, never a figure.
+  const stats = served.length > 0 ? fidelity(direct, served, ctx.size) : { psnrDb: NaN, psnrMinDb: NaN, ssimMean: NaN, ssimMin: NaN };
   let lpips: number | null = null;
   if (ctx.lpips && !output.lossless) {
     let sum = 0;

@@ -24,7 +24,7 @@ import { DirectModel } from "../gpu/direct";
 import { LpipsModel } from "../gpu/lpips";
 import { ROOT, argString, startServer } from "./lib";
 import { progress } from "./progress";
-import { batchRows, joinRows, planRows, pruneRows, type CompositionEnv } from "./quality-compositions";
+import { batchRows, cemRows, joinRows, planRows, pruneRows, type CompositionEnv } from "./quality-compositions";
 import { evaluateDataset, type DatasetEpisodeRow, type DatasetSummaryRow } from "./quality-dataset";
 import { DirectReference } from "./quality-reference";
 import { LISTING_SOURCE, listingFigures, machine, toJson, writeResults, type QualityDoc } from "./quality-report";
@@ -66,7 +66,7 @@ function planFor(slug: string, quick: boolean): Plan {
 }
 
 function steps(p: Plan): number {
-  return p.ks.length * p.outputs.length + 3;
+  return p.ks.length * p.outputs.length + 4;
 }
 
 async function main(): Promise<void> {
@@ -123,6 +123,7 @@ async function main(): Promise<void> {
         await joinRows(env, plan.join.k, plan.join.tLong, plan.join.tShort, plan.join.numSteps, onRow);
         await pruneRows(env, plan.prune.k, plan.prune.t, plan.prune.numSteps, plan.prune.cancel, onRow);
         await planRows(env, plan.plan.k, plan.plan.t, onRow);
+        await cemRows(env, plan.plan.k, plan.plan.t, onRow);
       } finally {
         bar.stop();
         await lpips?.close();

@@ -87,6 +87,8 @@ export interface OpenLoopOptions {
   seed: number;
   sendMs: number;
   drainMs: number;
+  /** Stop after this many sends instead of after sendMs (for 480p, where a window holds only a few). */
+  count?: number;
 }
 
 export async function openLoop(sender: Sender, o: OpenLoopOptions): Promise<LoadResult> {
@@ -96,18 +98,19 @@ export async function openLoop(sender: Sender, o: OpenLoopOptions): Promise<Load
   const startMs = performance.now();
   const pending: Promise<void>[] = [];
   let next = startMs;
-  while (next - startMs < o.sendMs) {
+  const more = () => (o.count !== undefined ? tally.r.requestsSent < o.count : next - startMs < o.sendMs);
+  while (more()) {
     const wait = next - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     // Fire everything that is due (the timer may have woken late); each keeps its intended time.
     const now = performance.now();
-    while (next <= now && next - startMs < o.sendMs) {
+    while (next <= now && more()) {
       tally.r.sendLagMsMax = Math.max(tally.r.sendLagMsMax, now - next);
       pending.push(tally.one(sender, next));
       next += gapMs();
     }
   }
-  return tally.finish(pending, startMs, startMs + o.sendMs + o.drainMs);
+  return tally.finish(pending, startMs, performance.now() + o.drainMs);
 }
 
 export interface ClosedLoopOptions {

@@ -13,11 +13,14 @@ export interface ModelPlan {
   sendMs: number;
   /** How long answers may still come in after sending stops; later ones are aborted as errors. */
   drainMs: number;
+  /** Open loop: a fixed number of sends per point instead of a sending window (480p). */
+  openCount?: number;
   floorReps: number;
   floorWarmEach: boolean;
   /**
-   * Measure the floor again after the served phase (cheap on tiny only): on a shared machine the
-   * floor drifts with other load, so the rows carry both and the summary uses the better.
+   * Measure the floor again after the served phase, without the per-size warm-up run: on a shared
+   * machine the floor drifts with other load by more than the gap being measured, so the rows carry
+   * both and the summary uses the better. Off in quick 480p, where it would add ~25 s.
    */
   floorAfter: boolean;
 }
@@ -33,7 +36,7 @@ export function planFor(slug: string, quick: boolean): ModelPlan {
   // 480p: quick is gRPC closed loop only (say so in the summary); default adds REST and one open rate.
   return quick
     ? { concurrency: [1, 2], openLoad: [], transports: ["grpc"], sendMs: 1, drainMs: 60_000, floorReps: 1, floorWarmEach: false, floorAfter: false }
-    : { concurrency: [1, 2], openLoad: [0.8], transports: ["grpc", "rest"], sendMs: 20_000, drainMs: 40_000, floorReps: 1, floorWarmEach: true, floorAfter: false };
+    : { concurrency: [1, 2], openLoad: [0.8], openCount: 4, transports: ["grpc", "rest"], sendMs: 1, drainMs: 60_000, floorReps: 1, floorWarmEach: true, floorAfter: true };
 }
 
 /** Stepping stops once frames/s has grown by less than this over the best point before, twice in a row… */

@@ -18,6 +18,26 @@ export function procCpuS(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_S;
 }
 
+/** CPU seconds the whole machine spent busy (user, nice, system, irq, softirq, steal) since boot. */
+export function machineBusyS(): number {
+  const f = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / CLOCK_TICKS_PER_S;
+}
+
+/**
+ * Share of the machine's CPU that went to processes other than this one and the server while `fn`
+ * ran: the neighbours' load, measured rather than inferred from a lagging load average, so that a
+ * floor and a point taken under different neighbour load can be told apart.
+ */
+export async function withOthersShare<T>(serverPid: number, cores: number, fn: () => Promise<T>): Promise<{ value: T; othersShare: number }> {
+  const t0 = performance.now();
+  const [m0, s0, c0] = [machineBusyS(), procCpuS(serverPid), process.cpuUsage()];
+  const value = await fn();
+  const c = process.cpuUsage(c0);
+  const others = machineBusyS() - m0 - (procCpuS(serverPid) - s0) - (c.user + c.system) / 1e6;
+  return { value, othersShare: round(Math.max(0, others) / (cores * ((performance.now() - t0) / 1000)), 3) };
+}
+
 function vmHwmMb(pid: number): number | null {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? round(Number(m[1]) / 1024, 0) : null;

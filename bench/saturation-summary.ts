@@ -6,6 +6,8 @@
 export type Row = Record<string, unknown>;
 
 const TARGET = 0.95;
+/** Other processes' share of the machine differing by more than this between floor and point flags the ratio. */
+const OTHERS_DRIFT_MAX = 0.15;
 
 /**
  * Adds ratio_to_floor_strict to every point: achieved frames/s over the best floor measured for its
@@ -45,8 +47,13 @@ export function summarize(rows: Row[], run: Record<string, unknown>): string {
       .map((xs) => `${xs[0]!.mode} best ${Math.max(...xs.map((r) => Number(r.ratio_to_floor_strict)))}`)
       .join(", ");
     const explained = gap > 0 ? `the generator took ${gen} of the machine's CPU there, i.e. it could explain up to ${Math.min(1, gen / gap).toFixed(2)} of the ${gap.toFixed(3)} gap` : `no gap (generator took ${gen} of the machine's CPU)`;
+    // The floor and the point ran at different times; on a shared machine other load moves both.
+    const floorOthers = [...new Set(rows.filter((r) => r.kind === "floor" && r.model === model).map((r) => Number(r.others_cpu_share)))];
+    const pointOthers = Number(best.others_cpu_share);
+    const drift = Math.max(...floorOthers.map((o) => Math.abs(o - pointOthers)));
+    const driftNote = drift > OTHERS_DRIFT_MAX ? ` (UNRELIABLE: other processes took ${pointOthers} of the machine at the point vs ${floorOthers.join("/")} during the floor)` : "";
     lines.push(
-      `${String(model).replace("dream-reference-", "")} ${transport}: best ${ratio} of the floor (${best.achieved_frames_per_s} vs ${best.floor_strict_frames_per_s} frames/s, the best floor of the run; ${best.ratio_to_floor} of the floor measured before the load) at ${where}, p50/p99 ${best.latency_p50_ms}/${best.latency_p99_ms} ms, errors ${best.errors}, server CPU ${best.server_cpu_share}; ${explained} [${perMode}] — target >= ${TARGET}: ${ratio >= TARGET ? "met" : "NOT met"}`,
+      `${String(model).replace("dream-reference-", "")} ${transport}: best ${ratio} of the floor (${best.achieved_frames_per_s} vs ${best.floor_strict_frames_per_s} frames/s, the best floor of the run; ${best.ratio_to_floor} of the floor measured before the load) at ${where}, p50/p99 ${best.latency_p50_ms}/${best.latency_p99_ms} ms, errors ${best.errors}, server CPU ${best.server_cpu_share}, other processes ${best.others_cpu_share} (floor: ${floorOthers.join("/")}); ${explained} [${perMode}] — target >= ${TARGET}: ${ratio >= TARGET ? "met" : "NOT met"}${driftNote}`,
     );
   }
   const notes = [

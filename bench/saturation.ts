@@ -24,7 +24,7 @@ import { measureFloor } from "./saturation-floor";
 import { closedLoop, openLoop, type LoadResult } from "./saturation-load";
 import { P99_BOUND_FACTOR, Stepper, planFor } from "./saturation-plan";
 import { grpcSender, restSender, type Sender } from "./saturation-senders";
-import { watchServer } from "./saturation-server";
+import { watchServer, withOthersShare } from "./saturation-server";
 import { summarize, type Row } from "./saturation-summary";
 
 const ALL_MODELS = ["dream-reference-tiny", "dream-reference-480p"];
@@ -64,7 +64,7 @@ async function runPoint(server: ServerProcess, sender: Sender, slug: string, run
   const loadStart = load();
   const watch = watchServer(server.child.pid!, server.httpBase, slug);
   const cpu0 = process.cpuUsage();
-  const { value: r, stealPct } = await withSteal(run);
+  const { value: { value: r, stealPct }, othersShare } = await withOthersShare(server.child.pid!, CORES, () => withSteal(run));
   const cpu = process.cpuUsage(cpu0);
   const srv = await watch.stop();
   const wallS = r.wallMs / 1000;
@@ -98,6 +98,7 @@ async function runPoint(server: ServerProcess, sender: Sender, slug: string, run
     mean_batch_size_trailing_1m: srv.meanBatchSize1m,
     batch_size_distribution: null, // not exposed by the server (see saturation-server.ts)
     steal_pct: stealPct,
+    others_cpu_share: othersShare,
     load_avg_start: loadStart,
     load_avg_end: load(),
   };
@@ -107,11 +108,12 @@ async function benchModel(server: ServerProcess, entry: CatalogEntry, rows: Row[
   const plan = planFor(entry.slug, quick);
   const row0 = { bench: "saturation", date: new Date().toISOString(), machine, command, model: entry.slug, k: K, t: T };
   // Phase 1: the floor, with no served load running.
-  const floor = await measureFloor(path.join(ROOT, "gpu", "models"), entry, K, T, plan.floorReps, plan.floorWarmEach, bar);
-  const emitFloor = (phase: string, points: typeof floor) => {
-    for (const f of points) emit(rows, { ...row0, kind: "floor", phase, lanes: f.lanes, reps: f.reps, warmed: f.warmed, median_ms: f.medianMs, frames_per_s: f.framesPerS, load_avg: load() });
+  const floorM = await withOthersShare(server.child.pid!, CORES, () => measureFloor(path.join(ROOT, "gpu", "models"), entry, K, T, plan.floorReps, plan.floorWarmEach, bar));
+  const floor = floorM.value;
+  const emitFloor = (phase: string, m: { value: typeof floor; othersShare: number }) => {
+    for (const f of m.value) emit(rows, { ...row0, kind: "floor", phase, lanes: f.lanes, reps: f.reps, warmed: f.warmed, median_ms: f.medianMs, frames_per_s: f.framesPerS, others_cpu_share: m.othersShare, load_avg: load() });
   };
-  emitFloor("before", floor);
+  emitFloor("before", floorM);
   const best = floor.reduce((a, b) => (b.framesPerS > a.framesPerS ? b : a));
   const kFloorMs = floor.find((f) => f.lanes === K)!.medianMs;
   const p99BoundMs = Math.max(2_000, P99_BOUND_FACTOR * kFloorMs);
@@ -138,7 +140,7 @@ async function benchModel(server: ServerProcess, entry: CatalogEntry, rows: Row[
           const ratePerS = mode === "open" ? level * base.perS : undefined;
           const run = () =>
             ratePerS !== undefined
-              ? openLoop(sender, { ratePerS, arrivals, seed, sendMs: plan.sendMs, drainMs: plan.drainMs })
+              ? openLoop(sender, { ratePerS, arrivals, seed, sendMs: plan.sendMs, drainMs: plan.drainMs, count: plan.openCount })
               : closedLoop(sender, { concurrency: level, sendMs: plan.sendMs, drainMs: plan.drainMs });
           const m = await runPoint(server, sender, entry.slug, run);
           const fps = m.achieved_frames_per_s;
@@ -155,7 +157,7 @@ async function benchModel(server: ServerProcess, entry: CatalogEntry, rows: Row[
   }
   if (plan.floorAfter) {
     await settle(server, entry.slug);
-    emitFloor("after", await measureFloor(path.join(ROOT, "gpu", "models"), entry, K, T, plan.floorReps, plan.floorWarmEach, bar));
+    emitFloor("after", await withOthersShare(server.child.pid!, CORES, () => measureFloor(path.join(ROOT, "gpu", "models"), entry, K, T, plan.floorReps, false, bar)));
   }
 }
 

@@ -36,7 +36,7 @@ function grid(rows: Row[], title: string, sub: string[], cell: (rows: Row[], mod
 
 export const latencyVsLoad: Plot = {
   name: "saturation-latency",
-  title: "bench:saturation: latency vs offered load, K=8 T=48 PredictBatch",
+  title: "bench:saturation: latency vs offered load, K=8 T=48 PredictBatch (solid p50, dashed p99)",
   build(results) {
     const got = points(results, ["latency_p50_ms", "latency_p99_ms"]);
     if (typeof got === "string") return got;
@@ -54,7 +54,8 @@ export const latencyVsLoad: Plot = {
         x: { field: "load", type: "quantitative", title: X_TITLE[mode] },
         y: { field: "latency_ms", type: "quantitative", title: "latency (ms)", scale: { type: "log" } },
         color: { field: "transport", type: "nominal" },
-        strokeDash: { field: "percentile", type: "nominal", legend: { symbolType: "stroke", symbolStrokeColor: "#555", symbolStrokeWidth: 2, symbolSize: 300 } },
+        // Named in the title instead of a legend: vega's headless legend drew no symbol for a dash.
+        strokeDash: { field: "percentile", type: "nominal", legend: null, sort: ["p50", "p99"] },
         detail: { field: "percentile" },
       },
     }));

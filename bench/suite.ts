@@ -35,7 +35,7 @@ const runStamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z").
  */
 function suiteBar(benches: SuiteBench[]) {
   const total = benches.reduce((s, b) => s + b.budgetS, 0);
-  const bar = progress("suite", total);
+  const bar = progress("suite (budgeted s)", total);
   const suiteT0 = performance.now();
   let shown = 0;
   let doneBudget = 0;

@@ -55,7 +55,7 @@ function assertWellFormed(svg: string): void {
 
 describe("bench/plot", () => {
   const expected: Record<string, string[]> = {
-    "saturation-latency": ["grpc", "rest", "p50", "p99", "closed loop", "open loop"],
+    "saturation-latency": ["grpc", "rest", "solid p50, dashed p99", "closed loop", "open loop"],
     "saturation-throughput": ["grpc", "rest", "floor best 2000 frames/s (16 lanes)"],
     "decision-latency-cdf": ["direct", "rank", "prune", "dream-reference-tiny"],
     "quality-psnr": ["JPEG q90", "MP4", "K=1", "full batch (K=8)", "4/4 checks byte-identical"],

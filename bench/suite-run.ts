@@ -72,6 +72,20 @@ function missingReason(root: string, b: SuiteBench): string | undefined {
   return undefined;
 }
 
+/** Process groups of the benches running now, so an interrupted suite can end them too. */
+const running = new Set<number>();
+
+/** Ctrl-C on the suite: the benches run in their own process groups, which the terminal's signal misses. */
+export function stopRunning(sig: NodeJS.Signals): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 export interface RunOptions {
   root: string;
   /** Where the child's whole stderr goes (the record keeps only its tail). */
@@ -96,6 +110,7 @@ export async function runBench(b: SuiteBench, opts: RunOptions): Promise<BenchRe
     stderrEnd = (stderrEnd + s).slice(-STDERR_TAIL_BYTES);
   });
   let timedOut = false;
+  running.add(child.pid!);
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, sig);
@@ -113,6 +128,7 @@ export async function runBench(b: SuiteBench, opts: RunOptions): Promise<BenchRe
     child.once("close", (c, s) => resolve({ code: c, signal: s }));
   });
   clearTimeout(timer);
+  running.delete(child.pid!);
   await new Promise((r) => stderrFile.end(r));
 
   const parsed = parseBenchOutput(stdout);

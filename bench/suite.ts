@@ -15,7 +15,7 @@ import { ROOT } from "./lib";
 import { plotResults } from "./plot";
 import { progress } from "./progress";
 import { SUITE_BENCHES, selectBenches, type SuiteBench } from "./suite-benches";
-import { gitState, machine, runBench, type BenchRecord } from "./suite-run";
+import { gitState, machine, runBench, stopRunning, type BenchRecord } from "./suite-run";
 
 function listArg(name: string): string[] | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -61,6 +61,13 @@ function suiteBar(benches: SuiteBench[]) {
     },
     stop: () => bar.stop(),
   };
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    stopRunning("SIGTERM");
+    process.exit(130);
+  });
 }
 
 async function main(): Promise<void> {

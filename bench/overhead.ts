@@ -16,7 +16,9 @@ import { FrameEncoding } from "../src/gen/dream/v1/dream";
 import { DirectModel } from "../gpu/direct";
 import { ensureReferenceModels } from "../gpu/build-reference-models";
 import { testActions, testFrame } from "../test/e2e/harness";
+import { parseServerTiming } from "../src/service/server-timing";
 import { ROOT, argInt, argString, percentile, round, startServer, withSteal } from "./lib";
+import { progress } from "./progress";
 
 // `--models a,b` and `--ks 1,8` narrow the sweep (e.g. `--models dream-reference-480p --ks 8`).
 const ALL_MODELS = ["dream-reference-tiny", "dream-reference-480p"];
@@ -31,7 +33,10 @@ async function main(): Promise<void> {
   const catalog = loadCatalog(path.join(ROOT, "gpu", "catalog.json"));
   const modelDir = path.join(ROOT, "gpu", "models");
   await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => MODELS.includes(e.slug)) });
-  const server = await startServer({ DREAM_MODELS: MODELS.join(",") });
+  // `--spinning on` lets ORT's intra-op threads busy-wait (its own default) on both sides; off by default, as served.
+  const spinning = argString("spinning", "off") === "on";
+  const server = await startServer({ DREAM_MODELS: MODELS.join(","), DREAM_ORT_SPINNING: spinning ? "on" : "off" });
+  const bar = progress("bench:overhead", MODELS.length * KS.length * reps * 2);
   // Warm receive is opt-in (it patches grpc-js's decoder): the main runs measure the client at its best.
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceive: true });
   // The same calls with the client's warm receive left off (grpc-js's own decoding into fresh
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
       const entry = catalog.models.find((e) => e.slug === slug)!;
       const [h, w] = entry.resolution;
       const frame = testFrame(h, w);
-      const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8 });
+      const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8, spinning });
       for (const k of KS) {
         const perLane = Array.from({ length: k }, (_, i) => testActions(T, entry.actionDim, i));
         const stacked = new Float32Array(k * T * entry.actionDim);
@@ -62,12 +67,14 @@ async function main(): Promise<void> {
         const computeMs: number[] = [];
         const servedStealPct: number[] = [];
         const directStealPct: number[] = [];
+        const phases: Record<string, number>[] = [];
         for (let r = 0; r < reps; r++) {
           const t0 = performance.now();
           const { value: res, stealPct: servedSteal } = await withSteal(() => client.predictBatch(request));
           servedMs.push(performance.now() - t0);
           servedStealPct.push(servedSteal);
           engineMs.push(res.response.summary!.engineWallMs);
+          phases.push({ client: servedMs.at(-1)!, ...parseServerTiming(res.headers["server-timing"] ?? "") });
           if (res.response.rollouts.length !== k || res.response.rollouts[0]!.frames.length !== T + 1) throw new Error("served response has the wrong shape");
           const s0 = performance.now();
           let streamed = 0;
@@ -80,6 +87,7 @@ async function main(): Promise<void> {
           directMs.push(d.wallMs);
           directStealPct.push(directSteal);
           computeMs.push(d.encodeMs + d.stepMs.reduce((a, b) => a + b, 0));
+          bar.tick(1, `${slug.replace("dream-reference-", "")} K=${k}`);
         }
         // The client's part, apart from the headline reps (a cold call leaves 361 MB of fresh garbage
         // behind in this process, which must not weigh on them): warm receive off and on, alternating.
@@ -90,6 +98,7 @@ async function main(): Promise<void> {
             await c.predictBatch(request);
             times.push(performance.now() - c0);
           }
+          bar.tick(1);
         }
         const served = percentile(servedMs, 0.5);
         const directMedian = percentile(directMs, 0.5);
@@ -126,6 +135,10 @@ async function main(): Promise<void> {
           served_all_ms: servedMs.map((x) => round(x)),
           stream_all_ms: streamMs.map((x) => round(x)),
           response_mb: round((k * (T + 1) * h * w * 3) / 1e6, 1),
+          // Where one served call's time went (medians over the reps; the server's from its
+          // Server-Timing header): see phaseBreakdown.
+          phases_ms: phaseBreakdown(phases),
+          ort_spinning: spinning,
           // Both sides (this process and the server it starts) run under the same allocator settings;
           // glibc's transparent huge pages change what fresh memory costs (npm run bench:fresh-memory).
           glibc_tunables: process.env.GLIBC_TUNABLES ?? "",
@@ -136,6 +149,7 @@ async function main(): Promise<void> {
       await direct.close();
     }
   } finally {
+    bar.stop();
     client.close();
     coldClient.close();
     await server.stop();
@@ -144,8 +158,34 @@ async function main(): Promise<void> {
   const summary = rows
     .map((r) => `${String(r.model).replace("dream-reference-", "")} K=${r.k}: unary ${r.ratio} (${r.quiet_reps} low-steal reps: ${r.quiet_ratio}; ${r.ratio_vs_compute} of ONNX calls alone; engine alone ${r.engine_ratio}; client warm receive off/on ${r.client_receive_off_ms}/${r.client_receive_on_ms} ms), stream ${r.stream_ratio} of direct ${r.direct_ms} ms`)
     .join("; ");
+  for (const r of rows) process.stdout.write(`phases ${String(r.model).replace("dream-reference-", "")} K=${r.k} (median ms): ${Object.entries(r.phases_ms as Record<string, number>).map(([n, v]) => `${n} ${v}`).join(", ")}\n`);
   process.stdout.write(`summary: ${summary}. Target ratio <= 1.10 at K=8 on 480p: ${target && Number(target.ratio) <= 1.1 ? "met" : "NOT met"}\n`);
   if (process.env.BENCH_OUT) fs.writeFileSync(process.env.BENCH_OUT, JSON.stringify(rows, null, 2));
+}
+
+/**
+ * Medians per phase of the served calls. From the Server-Timing header: inbound (transport receipt to
+ * the handler: parse, authentication, rate limit), decode (start frame), hold
+ * (reserve), queue, engine (first chunk to last), compute (of engine, the runner's own ORT time),
+ * finalize (output encoders), post (settlement), total (transport receipt to settled). Derived:
+ * loop = engine - compute (scheduling, delivery, loop <-> runner hand-offs) and wire = client - total
+ * (request upload and parse before the handler, response send and the client's decode).
+ */
+function phaseBreakdown(phases: Record<string, number>[]): Record<string, number> {
+  const med = (name: string) => {
+    const values = phases.map((p) => p[name]).filter((v): v is number => v !== undefined);
+    return values.length > 0 ? percentile(values, 0.5) : undefined;
+  };
+  const out: Record<string, number> = {};
+  for (const name of ["client", "inbound", "decode", "hold", "queue", "engine", "compute", "finalize", "post", "total"]) {
+    const v = med(name);
+    if (v !== undefined) out[name] = round(v, 2);
+  }
+  const loop = phases.map((p) => (p.engine ?? NaN) - (p.compute ?? NaN)).filter(Number.isFinite);
+  const wire = phases.map((p) => p.client! - (p.total ?? NaN)).filter(Number.isFinite);
+  if (loop.length > 0) out.loop = round(percentile(loop, 0.5), 2);
+  if (wire.length > 0) out.wire = round(percentile(wire, 0.5), 2);
+  return out;
 }
 
 main().catch((err: unknown) => {

@@ -11,6 +11,8 @@ export interface WorkerInit {
   entry: CatalogEntry;
   executionProvider: string;
   intraOpThreads?: number;
+  /** ORT intra-op spinning (gpu/sessions.ts createSession); off unless asked. */
+  spinning?: boolean;
   /** Lanes of the warm-up step (pre-grows ORT's arena); 1 by default. */
   warmLanes: number;
   /**

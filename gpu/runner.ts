@@ -26,6 +26,8 @@ export interface RunnerOptions {
   /** "cpu" (default), "cuda" or "cuda:N"; CUDA without its libraries fails load() at once. */
   executionProvider?: string;
   intraOpThreads?: number;
+  /** Let ORT's intra-op threads spin between parallel sections (default off: gpu/sessions.ts createSession). */
+  spinning?: boolean;
   /** A single encode or step running longer than this is treated as a hung worker. */
   chunkTimeoutMs: number;
   /** Budget for creating + warming the sessions of one worker. Default 5 minutes. */
@@ -305,6 +307,7 @@ export class OrtRunner implements Executor {
       entry: this.opts.entry,
       executionProvider: this.ep,
       intraOpThreads: this.opts.intraOpThreads,
+      spinning: this.opts.spinning === true,
       warmLanes: Math.min(this.opts.warmLanes ?? this.opts.entry.batchLanesMax, limits.batchLanesMax),
       interrupt: this.interrupt.buffer as SharedArrayBuffer,
     };

@@ -17,6 +17,8 @@ export interface SessionOptions {
   executionProvider?: string;
   /** ORT intra-op threads; default: ORT's choice (one per physical core). */
   intraOpThreads?: number;
+  /** Let ORT's intra-op threads spin after a parallel section (its default); false: they sleep (see createSession). */
+  spinning?: boolean;
 }
 
 export interface StepOutput {
@@ -59,13 +61,20 @@ export function fixedDim(file: string, name: string, dim: number | string | unde
   return dim;
 }
 
-/** `source` is a path, or the bytes of a model built in memory (then `file` only names it in errors). */
-export async function createSession(ep: ExecutionProvider, file: string, intraOpThreads: number | undefined, source: string | Uint8Array = file): Promise<ort.InferenceSession> {
+/**
+ * `source` is a path, or the bytes of a model built in memory (then `file` only names it in errors).
+ * `spinning` false (the default here, not ORT's) sets session.intra_op.allow_spinning=0: ORT's pool
+ * threads otherwise busy-wait after every parallel section for more work, which on a host with few
+ * cores takes them from the threads that receive, encode and send (`npm run bench:overhead` measures
+ * both settings side by side, served and direct).
+ */
+export async function createSession(ep: ExecutionProvider, file: string, intraOpThreads: number | undefined, source: string | Uint8Array = file, spinning = false): Promise<ort.InferenceSession> {
   try {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: sessionProviders(ep),
       graphOptimizationLevel: "all",
       ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+      extra: { session: { intra_op: { allow_spinning: spinning ? "1" : "0" } } },
       logSeverityLevel: 3, // errors only: ORT's warnings about unused initializers are noise here
     };
     return await (typeof source === "string" ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
@@ -96,8 +105,8 @@ export class ModelSessions {
     const geometry: ModelGeometry = { height, width, actionDim: entry.actionDim, chunkSize: entry.chunkSize };
     const encFile = join(opts.modelDir, entry.files.encoder);
     const stepFile = join(opts.modelDir, entry.files.step);
-    const encoder = await createSession(ep, encFile, opts.intraOpThreads);
-    const stepper = await createSession(ep, stepFile, opts.intraOpThreads).catch(async (err: unknown) => {
+    const encoder = await createSession(ep, encFile, opts.intraOpThreads, encFile, opts.spinning);
+    const stepper = await createSession(ep, stepFile, opts.intraOpThreads, stepFile, opts.spinning).catch(async (err: unknown) => {
       await encoder.release();
       throw err;
     });

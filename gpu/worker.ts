@@ -53,7 +53,7 @@ function transferOf(reply: Reply): ArrayBuffer[] {
 }
 
 async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
-  const opts = { modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads };
+  const opts = { modelDir: init.modelDir, entry: init.entry, executionProvider: init.executionProvider, intraOpThreads: init.intraOpThreads, spinning: init.spinning };
   const sessions = await ModelSessions.open(opts);
   try {
     await sessions.warm(init.warmLanes);

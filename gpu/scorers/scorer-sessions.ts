@@ -21,13 +21,14 @@ export interface ScorerOptions {
   entry: CatalogEntry;
   executionProvider?: string;
   intraOpThreads?: number;
+  spinning?: boolean;
 }
 
 async function openOne(name: string, spec: CatalogScorer, opts: ScorerOptions, geo: ModelGeometry, latentShape: readonly number[]): Promise<Scorer> {
   const ep = parseExecutionProvider(opts.executionProvider);
   const file = "file" in spec ? join(opts.modelDir, spec.file) : `built-in scorer ${JSON.stringify(name)} (${spec.builtin})`;
   const source = "file" in spec ? file : builtinScorerBytes(spec, geo, latentShape);
-  const session = await createSession(ep, file, opts.intraOpThreads, source);
+  const session = await createSession(ep, file, opts.intraOpThreads, source, opts.spinning);
   try {
     return { name, session, ...checkScorer(file, session, geo, latentShape) };
   } catch (err) {

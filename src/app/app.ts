@@ -27,6 +27,7 @@ import { bindGrpc, createGrpcServer } from "../transport/grpc/server";
 import { createRestServer, type RestServer } from "../transport/rest";
 import { startAdminServer, type AdminServer } from "./admin/server";
 import { billingPort } from "./billing";
+import { settleBehind } from "./settle-behind";
 import { codecPort } from "./codecs";
 import { SchedulerEngine } from "./engine";
 import { rateLimitPort } from "./limiter";
@@ -45,6 +46,11 @@ export interface App {
   modelsLoaded: Promise<void>;
   /** Stop admitting, finish in-flight work (up to the grace period), then close everything. */
   shutdown(): Promise<void>;
+  /**
+   * Resolves once every charge posted behind its response so far is in the ledger (settle-behind.ts).
+   * The API's own reads wait per customer by themselves; this is for reading `billing` directly.
+   */
+  settled(): Promise<void>;
 }
 
 export interface AppOptions {
@@ -108,7 +114,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       .filter((s) => s.status === "loading")
       .map(async (slot) => {
         try {
-          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, chunkTimeoutMs: config.chunkTimeoutMs });
+          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, spinning: config.ortSpinning, chunkTimeoutMs: config.chunkTimeoutMs });
           runners.push(runner);
           await runner.load();
           const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
@@ -136,7 +142,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     }),
   );
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
-  const billingAdapter = billingPort(billing, topups, config.holdTtlMs, metrics);
+  const direct = billingPort(billing, topups, config.holdTtlMs, metrics);
+  const billingAdapter = config.settleBehind ? settleBehind(direct, logger) : { ...direct, flush: async () => {} };
   const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));
   const flow = new PredictFlow({ models: registry, inflight, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
   let draining = false;
@@ -182,10 +189,11 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       await modelsLoaded;
       await Promise.all(runners.map((r) => r.close().catch(() => undefined)));
       await admin?.close(); // before billing: no operator call may find the ledger closed
+      await billingAdapter.flush(); // posts still settling behind their responses
       await billing.close();
       redisForLimits?.disconnect();
       logger.info("stopped");
     })());
 
-  return { config, grpcPort, httpPort, billing, topups, registry, logger, modelsLoaded, shutdown };
+  return { config, grpcPort, httpPort, billing, topups, registry, logger, modelsLoaded, shutdown, settled: () => billingAdapter.flush() };
 }

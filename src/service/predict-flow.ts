@@ -12,6 +12,7 @@ import type { StatusRecorder } from "../observability/status";
 import type { CallContext } from "./context";
 import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
+import { ServerTiming } from "./server-timing";
 import { encodingName, validateCandidates, validateDeadlineMs, validateOutput, validateParams, type ValidatedOutput, type ValidatedParams } from "./validate";
 
 export interface PredictInput {
@@ -53,6 +54,8 @@ export interface Admitted {
   receivedUs: number;
   /** The engine's key for this request: request ids are unique per customer only. */
   engineRequestId: string;
+  /** Where the server's time went, phase by phase (the Server-Timing response header). */
+  timing: ServerTiming;
 }
 
 /** A chunk as consumers see it: frame 0 of every candidate is the conditioning start frame. */
@@ -81,19 +84,22 @@ export class PredictFlow {
       throw invalidArgument("start_frame", `required: a ${entry.resolution[0]}x${entry.resolution[1]} (HxW) PNG, JPEG or RAW_RGB8 frame`);
     }
     const [height, width] = entry.resolution;
-    const startFrame = await deps.codecs.decodeStartFrame(
-      { encoding: encodingName(input.startFrame.encoding), data: input.startFrame.data, height: input.startFrame.height, width: input.startFrame.width },
-      { height, width },
+    const timing = new ServerTiming();
+    timing.add("inbound", waitedUs(ctx, deps.clock.wallMs()));
+    const nowUs = () => deps.clock.nowUs();
+    const frame = input.startFrame;
+    const startFrame = await timing.time("decode", nowUs, () =>
+      deps.codecs.decodeStartFrame({ encoding: encodingName(frame.encoding), data: frame.data, height: frame.height, width: frame.width }, { height, width }),
     );
     const priceMicros = this.chargeMicros(lanes.length * (actionSteps + 1), entry.pricePerFrameMicros);
-    const nowUs = deps.clock.nowUs();
+    const admittedUs = deps.clock.nowUs();
     const deadlineUs = earliest(
-      deadlineMs === undefined ? undefined : nowUs + deadlineMs * 1000,
-      ctx.deadlineWallMs === undefined ? undefined : nowUs + (ctx.deadlineWallMs - deps.clock.wallMs()) * 1000,
+      deadlineMs === undefined ? undefined : admittedUs + deadlineMs * 1000,
+      ctx.deadlineWallMs === undefined ? undefined : admittedUs + (ctx.deadlineWallMs - deps.clock.wallMs()) * 1000,
     );
     const { engineRequestId } = deps.inflight.add(requestId, { customerId: account.customerId, engine });
     try {
-      await deps.billing.reserve(account, requestId, priceMicros);
+      await timing.time("hold", nowUs, () => deps.billing.reserve(account, requestId, priceMicros));
     } catch (err) {
       deps.inflight.remove(requestId, account.customerId);
       throw err;
@@ -101,7 +107,7 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs: nowUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs: admittedUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId, timing };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */
@@ -165,18 +171,18 @@ export class PredictFlow {
     }
     if (finalize && end.reason !== "failed" && consumerError === undefined) {
       try {
-        await finalize();
+        await a.timing.time("finalize", () => deps.clock.nowUs(), finalize);
       } catch (err) {
         // The frames exist but the caller cannot receive them: that is our failure, so nothing is owed.
         deps.logger.error({ requestId: a.requestId, err: String(err) }, "output encoding failed; voiding");
         const error = err instanceof ServiceError ? err : new ServiceError("ENGINE_FAILURE", "encoding the output failed; the pre-debit was refunded");
-        return this.settle(a, { ...end, reason: "failed", error }, undefined);
+        return this.settle(a, ctx, { ...end, reason: "failed", error }, undefined);
       }
     }
-    return this.settle(a, end, consumerError);
+    return this.settle(a, ctx, end, consumerError);
   }
 
-  private async settle(a: Admitted, end: EngineEnd, consumerError: unknown): Promise<Settled> {
+  private async settle(a: Admitted, ctx: CallContext, end: EngineEnd, consumerError: unknown): Promise<Settled> {
     const { deps } = this;
     const entry = a.slot.entry;
     deps.inflight.remove(a.requestId, a.account.customerId);
@@ -185,6 +191,10 @@ export class PredictFlow {
     const frames = framesPerCandidate.reduce((s, n) => s + n, 0);
     const failed = end.reason === "failed";
     const costMicros = failed ? 0 : Math.min(this.chargeMicros(frames, entry.pricePerFrameMicros), a.priceMicros);
+    a.timing.add("queue", end.queueUs);
+    a.timing.add("engine", end.engineUs);
+    if (end.computeUs !== undefined && end.computeUs > 0) a.timing.add("compute", end.computeUs);
+    const postStartUs = deps.clock.nowUs();
     try {
       if (failed) await deps.billing.void(a.account, a.requestId);
       else await deps.billing.post(a.account, a.requestId, costMicros);
@@ -192,7 +202,11 @@ export class PredictFlow {
       // The hold stays recorded and is reconciled by the billing sweeper; never fail a finished response.
       deps.logger.error({ requestId: a.requestId, err: String(err) }, "settlement failed; hold left for reconciliation");
     }
-    const latencyMs = (deps.clock.nowUs() - a.receivedUs) / 1000;
+    const settledUs = deps.clock.nowUs();
+    a.timing.add("post", settledUs - postStartUs);
+    a.timing.add("total", settledUs - a.receivedUs);
+    ctx.responseHeaders.set("server-timing", a.timing.header());
+    const latencyMs = (settledUs - a.receivedUs) / 1000;
     // Deadlines and whole-request cancels count as errors too: the caller did not get its rollout.
     const unsuccessful = failed || consumerError !== undefined || end.reason === "deadline" || (end.reason === "cancelled" && end.cancelled.length === a.lanes.length);
     deps.status.record(entry.slug, { latencyMs, error: unsuccessful, batchLanes: a.lanes.length });

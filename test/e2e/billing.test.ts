@@ -58,7 +58,7 @@ for (const backend of backends) {
       const endedAfter = engine().scheduler.stats().ended;
       const startedAfter = endedAfter.completed + endedAfter.failed + endedAfter.cancelled + endedAfter.deadline;
       assert.equal(startedAfter - startedBefore, 20, "only the 20 paid requests reached the scheduler");
-      const balance = await h.app.billing.balance(key.customerId);
+      const balance = await h.balanceOf(key.customerId);
       assert.equal(balance.balanceMicros, 0);
       assert.equal(balance.heldMicros, 0);
       assert.ok(lowest >= 0, `balance went negative: ${lowest}`);
@@ -71,7 +71,7 @@ for (const backend of backends) {
       assert.equal(one.response.summary?.cost?.micros, ROLLOUT_MICROS);
       assert.equal(one.response.summary?.cost?.usd, "0.0245");
       assert.equal(one.headers["x-dreamengine-estimated-charge-usd"], "0.0245");
-      assert.equal((await h.app.billing.balance(key.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
+      assert.equal((await h.balanceOf(key.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
       const eight = await client.predictBatch({ model: TINY, startFrame, candidates: candidates(8) });
       assert.equal(eight.response.summary?.cost?.micros, 196_000);
       assert.equal(eight.response.summary?.cost?.usd, "0.196");
@@ -91,7 +91,7 @@ for (const backend of backends) {
       const r = await client.predictBatch({ model: TINY, startFrame, candidates: candidates(2, 50) });
       assert.equal(r.response.rollouts[0]!.frames.length, 51);
       assert.equal(r.response.summary?.cost?.micros, 2 * 51 * 500);
-      assert.equal((await h.app.billing.balance(key.customerId)).balanceMicros, 1_000_000 - 2 * 51 * 500);
+      assert.equal((await h.balanceOf(key.customerId)).balanceMicros, 1_000_000 - 2 * 51 * 500);
       client.close();
     });
 
@@ -108,7 +108,7 @@ for (const backend of backends) {
       assert.equal(err.details.requested_cents, "3");
       assert.equal(err.details.balance_micros, "10000");
       assert.equal(err.details.requested_micros, String(ROLLOUT_MICROS));
-      assert.equal((await h.app.billing.balance(key.customerId)).balanceMicros, 10_000);
+      assert.equal((await h.balanceOf(key.customerId)).balanceMicros, 10_000);
       client.close();
     });
 
@@ -123,7 +123,7 @@ for (const backend of backends) {
       );
       assert.equal(again?.reason, "INVALID_ARGUMENT");
       assert.match(again!.message, /already used/);
-      assert.equal((await h.app.billing.balance(key.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
+      assert.equal((await h.balanceOf(key.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
       client.close();
     });
 
@@ -137,7 +137,7 @@ for (const backend of backends) {
       const later = await cc.predictBatch({ model: TINY, startFrame, candidates: candidates(2), requestId: inFlight });
       assert.equal(later.response.summary?.cost?.micros, 2 * ROLLOUT_MICROS);
       for (const [k, charged] of [[a, ROLLOUT_MICROS], [b, ROLLOUT_MICROS], [c, 2 * ROLLOUT_MICROS]] as const) {
-        assert.equal((await h.app.billing.balance(k.customerId)).balanceMicros, 1_000_000 - charged);
+        assert.equal((await h.balanceOf(k.customerId)).balanceMicros, 1_000_000 - charged);
         const mine = (await h.app.billing.transactions(k.customerId, 10)).filter((t) => t.requestId === inFlight);
         assert.deepEqual(mine.map((t) => [t.kind, t.amountMicros]), [["debit", -charged]], "billed independently under the client's own id");
       }
@@ -148,7 +148,7 @@ for (const backend of backends) {
       );
       assert.equal(again?.reason, "INVALID_ARGUMENT");
       assert.match(again!.message, /already used/);
-      assert.equal((await h.app.billing.balance(a.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
+      assert.equal((await h.balanceOf(a.customerId)).balanceMicros, 1_000_000 - ROLLOUT_MICROS);
       for (const cl of [ca, cb, cc]) cl.close();
     });
 
@@ -157,7 +157,7 @@ for (const backend of backends) {
       const client = new DreamClient({ address: h.grpcAddress, apiKey: key.rawKey });
       await client.predictBatch({ model: TINY, startFrame, candidates: [packActions(new Float32Array(48 * 10), 48, 10)] }).catch(() => undefined);
       await client.predictBatch({ model: TINY, startFrame: { ...startFrame, height: 64, width: 48 }, candidates: candidates(1) }).catch(() => undefined);
-      assert.equal((await h.app.billing.balance(key.customerId)).balanceMicros, 1_000_000);
+      assert.equal((await h.balanceOf(key.customerId)).balanceMicros, 1_000_000);
       assert.equal((await h.app.billing.transactions(key.customerId, 10)).filter((t) => t.kind !== "grant").length, 0);
       client.close();
     });

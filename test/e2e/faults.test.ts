@@ -63,10 +63,11 @@ class Ctx {
   }
 
   async balance(): Promise<number> {
-    return (await this.h.app.billing.balance(this.h.customerId)).balanceMicros;
+    return (await this.h.balanceOf(this.h.customerId)).balanceMicros;
   }
 
   async ledgerCharge(requestId: string): Promise<number> {
+    await this.h.app.settled(); // charges post behind their responses
     const txs = await this.h.app.billing.transactions(this.h.customerId, 500);
     const mine = txs.filter((t) => t.requestId === requestId);
     assert.ok(mine.length > 0, `no ledger entries for ${requestId}`);

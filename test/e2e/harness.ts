@@ -18,6 +18,8 @@ export interface Harness {
   grpcAddress: string;
   httpBase: string;
   newKey(creditsUsd: number): Promise<{ rawKey: string; customerId: string }>;
+  /** The ledger's balance once every charge posted behind a response so far has landed. */
+  balanceOf(customerId: string): ReturnType<App["billing"]["balance"]>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,10 @@ export async function startHarness(env: Record<string, string | undefined> = {},
     grpcAddress,
     httpBase: `http://127.0.0.1:${app.httpPort}`,
     newKey,
+    async balanceOf(customerId: string) {
+      await app.settled();
+      return app.billing.balance(customerId);
+    },
     async stop() {
       client.close();
       await app.shutdown();

@@ -45,7 +45,7 @@ for (const backend of backends) {
         assert.equal(res.response.summary?.cost?.micros, ROLLOUT_MICROS);
         const mine = (await h.app.billing.transactions(key.customerId, 10)).filter((t) => t.requestId === requestId);
         assert.deepEqual(mine.map((t) => [t.kind, t.amountMicros]), [["debit", -ROLLOUT_MICROS]], "captured in full: no expiry refund");
-        const balance = await h.app.billing.balance(key.customerId);
+        const balance = await h.balanceOf(key.customerId);
         assert.deepEqual([balance.balanceMicros, balance.heldMicros], [1_000_000 - ROLLOUT_MICROS, 0]);
         assert.deepEqual((await h.app.billing.reconcile({ repair: false })).drift, []);
       } finally {

@@ -160,7 +160,7 @@ describe("e2e/fault: Redis killed for good, then restarted (private redis-server
     const charged = newEntries.reduce((s, t) => s + t.amountMicros, 0);
     assert.equal(ledgerAfter[0]!.balanceMicros, balanceBefore + charged);
     assert.equal(charged, -predictsOk * (T + 1) * 500, `${predictsOk} 13-frame predicts: ${JSON.stringify(newEntries)}`);
-    const b = await h.app.billing.balance(h.customerId);
+    const b = await h.balanceOf(h.customerId);
     assert.equal(b.heldMicros, 0);
     assert.equal(b.balanceMicros, ledgerAfter[0]!.balanceMicros, "the store agrees with the ledger");
   });

@@ -66,7 +66,10 @@ export async function runLane<C extends FuzzCase>(app: App, lane: Lane<C>, count
   }
 }
 
-export const balanceMicros = async (app: App, customerId: string): Promise<number> => (await app.billing.balance(customerId)).balanceMicros;
+export const balanceMicros = async (app: App, customerId: string): Promise<number> => {
+  await app.settled(); // charges post behind their responses
+  return (await app.billing.balance(customerId)).balanceMicros;
+};
 
 /** A failed call must leave the balance where it was; a hold it took may take a moment to void. */
 async function returnsTo(app: App, customerId: string, before: number): Promise<boolean> {

@@ -73,6 +73,9 @@ export class PredictFlow {
   /** Everything that can reject an authorized caller's request without cost: model, shape, price, balance. */
   async admit(ctx: CallContext, account: Account, input: PredictInput): Promise<Admitted> {
     const { deps } = this;
+    const validateStartUs = deps.clock.nowUs();
+    // Read both clocks at one instant: the transport's receipt is in wall time, everything after in Clock.nowUs.
+    const receivedUs = validateStartUs - waitedUs(ctx, deps.clock.wallMs());
     const { slot, engine } = deps.models.live(input.model);
     const entry = slot.entry;
     const requestId = input.requestId ? requestIdOrNew(input.requestId) : ctx.requestId;
@@ -85,7 +88,8 @@ export class PredictFlow {
     }
     const [height, width] = entry.resolution;
     const timing = new ServerTiming();
-    timing.add("inbound", waitedUs(ctx, deps.clock.wallMs()));
+    timing.add("inbound", validateStartUs - receivedUs);
+    timing.add("validate", deps.clock.nowUs() - validateStartUs);
     const nowUs = () => deps.clock.nowUs();
     const frame = input.startFrame;
     const startFrame = await timing.time("decode", nowUs, () =>
@@ -107,7 +111,7 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs: admittedUs - waitedUs(ctx, deps.clock.wallMs()), engineRequestId, timing };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs, engineRequestId, timing };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */

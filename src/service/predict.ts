@@ -12,7 +12,7 @@ export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: 
   let assembler: UnaryAssembler;
   try {
     const shape = { height, width, fps: admitted.slot.entry.fps, candidates: admitted.lanes.length, framesPerRollout: admitted.actionSteps + 1 };
-    assembler = await openAssembler(codecs, admitted.output, shape, ctx.rawResponseLayout);
+    assembler = await admitted.timing.time("layout", () => performance.now() * 1000, () => openAssembler(codecs, admitted.output, shape, ctx.rawResponseLayout));
   } catch (err) {
     await flow.abandon(admitted);
     throw err;

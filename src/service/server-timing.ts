@@ -1,10 +1,12 @@
 // The W3C Server-Timing header (https://www.w3.org/TR/server-timing/) for a predict: where its time
 // went on the server, phase by phase, so a client (and bench:overhead) can split a slow call into
-// inbound (transport receipt to the handler: body, parse, authentication, rate limit), decode, hold,
-// queue, engine (of it: runner compute), output encoding and settlement without guessing.
+// inbound (transport receipt to the handler: body, parse, authentication, rate limit), validate (the
+// candidates' actions and parameters), decode, hold,
+// layout (the response's buffers and encoders), queue, engine (of it: runner compute), output
+// encoding and settlement without guessing.
 // Durations in ms with µs resolution; the names are fixed and documented in docs/API.md.
 
-export type Phase = "inbound" | "decode" | "hold" | "queue" | "engine" | "compute" | "finalize" | "post" | "total";
+export type Phase = "inbound" | "validate" | "decode" | "hold" | "layout" | "queue" | "engine" | "compute" | "finalize" | "post" | "total";
 
 export class ServerTiming {
   private readonly phasesUs = new Map<Phase, number>();

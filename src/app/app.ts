@@ -28,7 +28,7 @@ import { createRestServer, type RestServer } from "../transport/rest";
 import { startAdminServer, type AdminServer } from "./admin/server";
 import { billingPort } from "./billing";
 import { settleBehind } from "./settle-behind";
-import { codecPort } from "./codecs";
+import { codecPort, startFrameEncoders, stopFrameEncoders } from "./codecs";
 import { SchedulerEngine } from "./engine";
 import { rateLimitPort } from "./limiter";
 
@@ -145,6 +145,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   const direct = billingPort(billing, topups, config.holdTtlMs, metrics);
   const billingAdapter = config.settleBehind ? settleBehind(direct, logger) : { ...direct, flush: async () => {} };
   const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));
+  const encoders = startFrameEncoders(config.intraOpThreads);
+  logger.info({ encoderThreads: encoders.threads, encoder: encoders.native ? "libvips threads" : "sharp" }, "frame encoders");
   const flow = new PredictFlow({ models: registry, inflight, billing: billingAdapter, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent });
   let draining = false;
   const readiness: Readiness = {
@@ -188,6 +190,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       await rest.close();
       await modelsLoaded;
       await Promise.all(runners.map((r) => r.close().catch(() => undefined)));
+      await stopFrameEncoders();
       await admin?.close(); // before billing: no operator call may find the ledger closed
       await billingAdapter.flush(); // posts still settling behind their responses
       await billing.close();

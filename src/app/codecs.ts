@@ -1,5 +1,5 @@
 // src/codec → the service's CodecPort.
-import { decodeInputFrame, encodeFrame, openMp4Encoders, type FrameOutputEncoding, type Mp4Encoder } from "../codec";
+import { closeFrameEncoders, configureFrameEncoders, decodeInputFrame, encodeFrame, openMp4Encoders, type FrameOutputEncoding, type Mp4Encoder } from "../codec";
 import type { CodecPort, RolloutEncoder } from "../service/ports";
 
 /** Per-frame encodings collect encoded frames as they arrive; MP4 streams frames into ffmpeg. */
@@ -42,3 +42,13 @@ export const codecPort: CodecPort = {
   },
   encodeFrame: async (encoding, frame, geometry) => (await encodeFrame(frame, geometry, { encoding: encoding as FrameOutputEncoding, jpegQuality: geometry.jpegQuality })).data,
 };
+
+/**
+ * JPEG/PNG encoder threads for this host: the cores ORT's intra-op threads leave free (at least one),
+ * so encodes do not take the model's cores. Returns what was set up, for the start-up log.
+ */
+export function startFrameEncoders(intraOpThreads: number | undefined): { threads: number; native: boolean } {
+  return configureFrameEncoders({ intraOpThreads });
+}
+
+export const stopFrameEncoders = (): Promise<void> => closeFrameEncoders();

@@ -57,6 +57,7 @@ export class EncoderPool {
   private nextJobId = 1;
   private inFlightBytes = 0;
   private closed = false;
+  private onIdle: (() => void) | undefined;
   private framesEncoded = 0;
   private batches = 0;
   private encodeUs = 0;
@@ -96,6 +97,21 @@ export class EncoderPool {
   /** encodeUs: wall time the threads spent inside their encode loops (their busy time). */
   stats(): { threads: number; framesEncoded: number; batches: number; encodeUs: number; inFlightBytes: number; queuedFrames: number } {
     return { threads: this.size, framesEncoded: this.framesEncoded, batches: this.batches, encodeUs: Math.round(this.encodeUs), inFlightBytes: this.inFlightBytes, queuedFrames: this.queue.reduce((n, g) => n + g.frames.length, 0) };
+  }
+
+  /**
+   * Takes no new frames and ends the threads once what was already asked for is encoded: a pool being
+   * replaced (or stopped by one app while another in the same process still has frames in it) must
+   * not fail the frames it already holds.
+   */
+  async closeWhenDone(): Promise<void> {
+    this.closed = true;
+    if (this.busy()) await new Promise<void>((resolve) => (this.onIdle = resolve));
+    await this.close();
+  }
+
+  private busy(): boolean {
+    return this.queue.some((g) => g.frames.length > 0) || this.threads.some((t) => t.jobs.size > 0) || this.flushScheduled;
   }
 
   async close(): Promise<void> {
@@ -157,6 +173,7 @@ export class EncoderPool {
       for (const f of job.frames) f.reject(err);
     }
     this.dispatch();
+    if (this.onIdle && !this.busy()) this.onIdle();
   }
 
   private takeBuffer(bytes: number): ArrayBuffer {

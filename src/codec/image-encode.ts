@@ -65,21 +65,22 @@ let pool: EncoderPool | null | undefined;
 
 /**
  * Sizes the encoder threads: `threads` 0 turns them off (every encode is a sharp call); otherwise
- * threadsFor(intraOpThreads) unless `threads` is given. Replaces (and closes) a pool already running.
+ * threadsFor(intraOpThreads) unless `threads` is given. Replaces a pool already running, which ends
+ * once the frames it holds are encoded.
  */
 export function configureFrameEncoders(options: { threads?: number; intraOpThreads?: number }): { threads: number; native: boolean } {
   const old = pool;
   const threads = options.threads ?? threadsFor(options.intraOpThreads);
   pool = threads > 0 && loadVipsEncoder() !== undefined ? new EncoderPool(threads) : null;
-  void old?.close();
+  void old?.closeWhenDone();
   return { threads: pool?.size ?? 0, native: pool !== null };
 }
 
-/** Ends the encoder threads (shutdown); a later encode starts a default pool again. */
+/** Ends the encoder threads once the frames they hold are encoded; a later encode starts a default pool again. */
 export async function closeFrameEncoders(): Promise<void> {
   const old = pool;
   pool = undefined;
-  await old?.close();
+  await old?.closeWhenDone();
 }
 
 export function frameEncoderStats(): ReturnType<EncoderPool["stats"]> | undefined {

@@ -61,6 +61,19 @@ describe("codec/encoder threads", function () {
     assert.deepEqual(configureFrameEncoders({ threads: 0 }), { threads: 0, native: false }, "0 turns them off: sharp encodes");
   });
 
+  it("a replaced or stopped pool still encodes the frames it holds, then ends", async () => {
+    configureFrameEncoders({ threads: 1 });
+    const size = { height: 48, width: 64 };
+    const frame = syntheticFrame(48, 64, 4);
+    const held = Array.from({ length: 12 }, () => encodeJpeg(frame, size, 90));
+    configureFrameEncoders({ threads: 1 }); // another app in the same process starting up
+    const later = encodeJpeg(frame, size, 90);
+    const stopped = closeFrameEncoders(); // ... and one stopping
+    const want = await encodeJpegWithSharp(frame, size, 90);
+    for (const out of [...(await Promise.all(held)), await later]) assert.ok(out.equals(want));
+    await stopped;
+  });
+
   it("asserts on a frame of the wrong size (a programmer error), and a closed pool refuses work", async () => {
     const pool = new EncoderPool(1);
     assert.throws(() => pool.encode("jpeg", new Uint8Array(10), 64, 48, 90), /expected 48x64x3/);

@@ -20,7 +20,7 @@ export interface ModelPlan {
   /**
    * Measure the floor again after the served phase, without the per-size warm-up run: on a shared
    * machine the floor drifts with other load by more than the gap being measured, so the rows carry
-   * both and the summary uses the better. Off in quick 480p, where it would add ~25 s.
+   * both and the summary uses the better (on 480p this adds ~15 s quiet, more under load).
    */
   floorAfter: boolean;
 }
@@ -35,7 +35,7 @@ export function planFor(slug: string, quick: boolean): ModelPlan {
   }
   // 480p: quick is gRPC closed loop only (say so in the summary); default adds REST and one open rate.
   return quick
-    ? { concurrency: [1, 2], openLoad: [], transports: ["grpc"], sendMs: 1, drainMs: 60_000, floorReps: 1, floorWarmEach: false, floorAfter: false }
+    ? { concurrency: [1, 2], openLoad: [], transports: ["grpc"], sendMs: 1, drainMs: 60_000, floorReps: 1, floorWarmEach: false, floorAfter: true }
     : { concurrency: [1, 2], openLoad: [0.8], openCount: 4, transports: ["grpc", "rest"], sendMs: 1, drainMs: 60_000, floorReps: 1, floorWarmEach: true, floorAfter: true };
 }
 

@@ -62,15 +62,34 @@ export const latencyVsLoad: Plot = {
   },
 };
 
+/**
+ * The floor lines of one model: the best frames/s of each floor phase the bench measured (`kind:
+ * "floor"` rows; bench:saturation measures before the served load and again after it), or, in rows
+ * from before it printed floor rows, the best the points were compared with.
+ */
+function floorLines(all: Row[], model: string): { frames_per_s: number; label: string }[] {
+  const floors = all.filter((r) => r.kind === "floor" && r.model === model && num(r.frames_per_s));
+  const phases = [...new Set(floors.map((r) => String(r.phase ?? "")))];
+  if (phases.length > 0) {
+    return phases.map((phase) => {
+      const best = floors.filter((r) => String(r.phase ?? "") === phase).reduce((a, b) => ((b.frames_per_s as number) > (a.frames_per_s as number) ? b : a));
+      return { frames_per_s: best.frames_per_s as number, label: `floor${phase ? ` ${phase}` : ""}: ${best.frames_per_s} frames/s (${best.lanes} lanes)` };
+    });
+  }
+  const point = all.find((r) => r.kind === "point" && r.model === model && num(r.floor_best_frames_per_s));
+  return point ? [{ frames_per_s: point.floor_best_frames_per_s as number, label: `floor best ${point.floor_best_frames_per_s} frames/s (${point.floor_best_lanes} lanes)` }] : [];
+}
+
 export const framesVsLoad: Plot = {
   name: "saturation-throughput",
-  title: "bench:saturation: served frames/s vs offered load (dashed: the floor's best)",
+  title: "bench:saturation: served frames/s vs offered load (dashed: the floor's best, per floor phase)",
   build(results) {
     const got = points(results, ["achieved_frames_per_s"]);
     if (typeof got === "string") return got;
+    const all = results.get("saturation")!.rows;
     return grid(got.rows, this.title, got.subtitle, (rows, mode) => {
-      const floor = rows.find((r) => num(r.floor_best_frames_per_s));
       const served = {
+        data: { values: rows.filter((r) => num(r.achieved_frames_per_s)).map((r) => ({ load: loadOf(r), transport: String(r.transport), frames_per_s: r.achieved_frames_per_s })) },
         mark: { type: "line", point: true },
         encoding: {
           x: { field: "load", type: "quantitative", title: X_TITLE[mode] },
@@ -78,15 +97,12 @@ export const framesVsLoad: Plot = {
           color: { field: "transport", type: "nominal" },
         },
       };
-      const layers: Record<string, unknown>[] = [{ data: { values: rows.filter((r) => num(r.achieved_frames_per_s)).map((r) => ({ load: loadOf(r), transport: String(r.transport), frames_per_s: r.achieved_frames_per_s })) }, ...served }];
-      if (floor !== undefined) {
-        const label = `floor best ${floor.floor_best_frames_per_s} frames/s (${floor.floor_best_lanes} lanes)`;
-        layers.push(
-          { data: { values: [{ frames_per_s: floor.floor_best_frames_per_s }] }, mark: { type: "rule", strokeDash: [6, 4], color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" } } },
-          { data: { values: [{ frames_per_s: floor.floor_best_frames_per_s, label }] }, mark: { type: "text", align: "left", dx: 4, dy: -6, x: 0, color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" }, text: { field: "label" } } },
-        );
-      }
-      return { layer: layers };
+      // Labels alternate left and right so two floors close together stay readable.
+      const floors = floorLines(all, String(rows[0]!.model)).flatMap((f, i) => [
+        { data: { values: [f] }, mark: { type: "rule", strokeDash: [6, 4], color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" } } },
+        { data: { values: [f] }, mark: { type: "text", align: i % 2 === 0 ? "left" : "right", dx: i % 2 === 0 ? 4 : -4, dy: -6, x: i % 2 === 0 ? 0 : WIDTH, color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" }, text: { field: "label" } } },
+      ]);
+      return { layer: [served, ...floors] };
     });
   },
 };

@@ -19,7 +19,7 @@ const record = (bench: string, rows: Record<string, unknown>[], status = "ok"): 
 });
 
 const saturationRows = ["grpc", "rest"].flatMap((transport, ti) => [
-  { kind: "floor", model: "dream-reference-tiny", lanes: 8, frames_per_s: 2000 },
+  ...(ti === 0 ? [{ kind: "floor", phase: "before", model: "dream-reference-tiny", lanes: 16, frames_per_s: 2000 }, { kind: "floor", phase: "before", model: "dream-reference-tiny", lanes: 8, frames_per_s: 1500 }, { kind: "floor", phase: "after", model: "dream-reference-tiny", lanes: 8, frames_per_s: 2100 }] : []),
   ...[1, 2, 4].map((c) => ({ kind: "point", model: "dream-reference-tiny", transport, mode: "closed", concurrency: c, achieved_frames_per_s: 500 * c - 100 * ti, latency_p50_ms: 100 * c, latency_p99_ms: 180 * c, floor_best_frames_per_s: 2000, floor_best_lanes: 16, ratio_to_floor: 0.25 * c })),
   ...[3.1, 5.6].map((rate) => ({ kind: "point", model: "dream-reference-tiny", transport, mode: "open", offered_rate_per_s: rate, achieved_frames_per_s: 392 * rate, latency_p50_ms: 90 + rate, latency_p99_ms: 200 + rate, floor_best_frames_per_s: 2000, floor_best_lanes: 16, ratio_to_floor: 0.2 })),
 ]);
@@ -56,7 +56,7 @@ function assertWellFormed(svg: string): void {
 describe("bench/plot", () => {
   const expected: Record<string, string[]> = {
     "saturation-latency": ["grpc", "rest", "solid p50, dashed p99", "closed loop", "open loop"],
-    "saturation-throughput": ["grpc", "rest", "floor best 2000 frames/s (16 lanes)"],
+    "saturation-throughput": ["grpc", "rest", "floor before: 2000 frames/s (16 lanes)", "floor after: 2100 frames/s (8 lanes)"],
     "decision-latency-cdf": ["direct", "rank", "prune", "dream-reference-tiny"],
     "quality-psnr": ["JPEG q90", "MP4", "K=1", "full batch (K=8)", "4/4 checks byte-identical"],
   };

@@ -33,9 +33,11 @@ async function main(): Promise<void> {
   const catalog = loadCatalog(path.join(ROOT, "gpu", "catalog.json"));
   const modelDir = path.join(ROOT, "gpu", "models");
   await ensureReferenceModels(modelDir, { models: catalog.models.filter((e) => MODELS.includes(e.slug)) });
-  // `--spinning on` lets ORT's intra-op threads busy-wait (its own default) on both sides; off by default, as served.
-  const spinning = argString("spinning", "off") === "on";
-  const server = await startServer({ DREAM_MODELS: MODELS.join(","), DREAM_ORT_SPINNING: spinning ? "on" : "off" });
+  // `--spinning on|off` sets ORT's intra-op spinning on both sides for every model; by default each
+  // model runs with its catalog ortSpinning, served and direct alike.
+  const spinningArg = argString("spinning", "catalog");
+  const spinning = spinningArg === "catalog" ? undefined : spinningArg === "on";
+  const server = await startServer({ DREAM_MODELS: MODELS.join(","), ...(spinning === undefined ? {} : { DREAM_ORT_SPINNING: spinning ? "on" : "off" }) });
   const bar = progress("bench:overhead", MODELS.length * KS.length * reps * 2);
   // Warm receive is opt-in (it patches grpc-js's decoder): the main runs measure the client at its best.
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, warmReceive: true });
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
       const entry = catalog.models.find((e) => e.slug === slug)!;
       const [h, w] = entry.resolution;
       const frame = testFrame(h, w);
-      const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8, spinning });
+      const direct = await DirectModel.open(modelDir, entry, { warmLanes: 8, ...(spinning === undefined ? {} : { spinning }) });
       for (const k of KS) {
         const perLane = Array.from({ length: k }, (_, i) => testActions(T, entry.actionDim, i));
         const stacked = new Float32Array(k * T * entry.actionDim);
@@ -138,7 +140,7 @@ async function main(): Promise<void> {
           // Where one served call's time went (medians over the reps; the server's from its
           // Server-Timing header): see phaseBreakdown.
           phases_ms: phaseBreakdown(phases),
-          ort_spinning: spinning,
+          ort_spinning: spinning ?? entry.ortSpinning ?? false,
           // Both sides (this process and the server it starts) run under the same allocator settings;
           // glibc's transparent huge pages change what fresh memory costs (npm run bench:fresh-memory).
           glibc_tunables: process.env.GLIBC_TUNABLES ?? "",

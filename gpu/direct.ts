@@ -50,7 +50,8 @@ export class DirectModel {
 
   /** Opens and warms the sessions (warm-up with `warmLanes` lanes is not part of any measurement). */
   static async open(modelDir: string, entry: CatalogEntry, opts: DirectOptions & { warmLanes?: number } = {}): Promise<DirectModel> {
-    const sessions = await ModelSessions.open({ modelDir, entry, ...opts });
+    // The floor runs with the model's own spinning setting unless told (as the served runner does).
+    const sessions = await ModelSessions.open({ modelDir, entry, ...opts, spinning: opts.spinning ?? entry.ortSpinning ?? false });
     await sessions.warm(opts.warmLanes ?? 1);
     return new DirectModel(entry, sessions);
   }

@@ -114,7 +114,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       .filter((s) => s.status === "loading")
       .map(async (slot) => {
         try {
-          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, spinning: config.ortSpinning, chunkTimeoutMs: config.chunkTimeoutMs });
+          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, spinning: config.ortSpinning ?? slot.entry.ortSpinning ?? false, chunkTimeoutMs: config.chunkTimeoutMs });
           runners.push(runner);
           await runner.load();
           const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });

@@ -45,6 +45,14 @@ export interface CatalogEntry {
   /** Scheduling: most lanes in one step call, and how long a lone request may wait for company. */
   batchLanesMax: number;
   queueDelayUs: number;
+  /**
+   * Let ORT's intra-op threads spin between parallel sections for this model (default false; the
+   * DREAM_ORT_SPINNING env var overrides every model). Worth it where parallel sections are long and
+   * back to back (480p K=8 served: 0.963x the time, bench:overhead-ab -- --b DREAM_ORT_SPINNING=on),
+   * costly where they are short or the cores are shared (tiny K=8 direct: 1.9x the time alone, 2.9x
+   * beside a busy thread, bench:spinning).
+   */
+  ortSpinning?: boolean;
   /** Reference models are built by gpu/build-reference-models.ts when missing. */
   reference?: "full" | "tiny";
   /** Scorers the runner loads beside the model, by name (at most limits.scorersPerModelMax). */

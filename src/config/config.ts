@@ -21,8 +21,8 @@ export interface Config {
   /** "cpu" | "cuda" | "cuda:N"; there is no silent fallback. */
   executionProvider: string;
   intraOpThreads: number | undefined;
-  /** ORT intra-op threads busy-wait between parallel sections (DREAM_ORT_SPINNING=on; off by default: gpu/sessions.ts). */
-  ortSpinning: boolean;
+  /** ORT intra-op threads busy-wait between parallel sections: DREAM_ORT_SPINNING=on|off for every model; unset, each model's catalog ortSpinning (default off). */
+  ortSpinning: boolean | undefined;
   /** Post a finished request's charge after its response has left (DREAM_SETTLE_BEHIND=off awaits it first; src/app/settle-behind.ts). */
   settleBehind: boolean;
   /** Most chunks of an unchanged batch one runner call runs back to back (DREAM_RUN_CHUNKS_MAX; 1 = a round trip per chunk). */
@@ -105,7 +105,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     modelsEnabled: env.DREAM_MODELS ? env.DREAM_MODELS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     executionProvider: ep,
     intraOpThreads: env.DREAM_INTRA_OP_THREADS ? intFrom(env, "DREAM_INTRA_OP_THREADS", 0, 1, 256) : undefined,
-    ortSpinning: onOffFrom(env, "DREAM_ORT_SPINNING", false),
+    ortSpinning: env.DREAM_ORT_SPINNING === undefined || env.DREAM_ORT_SPINNING === "" ? undefined : onOffFrom(env, "DREAM_ORT_SPINNING", false),
     settleBehind: onOffFrom(env, "DREAM_SETTLE_BEHIND", true),
     runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
     chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),

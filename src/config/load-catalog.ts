@@ -23,6 +23,7 @@ export function validateEntry(e: CatalogEntry): CatalogEntry {
   check(e, Number.isSafeInteger(e.pricePerFrameMicros) && e.pricePerFrameMicros >= 0, "pricePerFrameMicros", "must be a non-negative integer (micro-USD)");
   check(e, Number.isInteger(e.batchLanesMax) && e.batchLanesMax >= 1 && e.batchLanesMax <= limits.batchLanesMax, "batchLanesMax", `must be 1..${limits.batchLanesMax}`);
   check(e, Number.isInteger(e.queueDelayUs) && e.queueDelayUs >= 0 && e.queueDelayUs <= limits.queueDelayUsMax, "queueDelayUs", "out of range");
+  check(e, e.ortSpinning === undefined || typeof e.ortSpinning === "boolean", "ortSpinning", "must be true or false");
   check(e, Boolean(e.files?.encoder) && Boolean(e.files?.step), "files", "needs encoder and step");
   if (e.scorers !== undefined) validateScorers(e);
   return e;

@@ -6,7 +6,7 @@
 export type Row = Record<string, unknown>;
 
 const TARGET = 0.95;
-/** Other processes' share of the machine differing by more than this between floor and point flags the ratio. */
+/** Other processes' share of the machine differing by more than this between the point and every floor phase flags the ratio. */
 const OTHERS_DRIFT_MAX = 0.15;
 
 /**
@@ -50,7 +50,8 @@ export function summarize(rows: Row[], run: Record<string, unknown>): string {
     // The floor and the point ran at different times; on a shared machine other load moves both.
     const floorOthers = [...new Set(rows.filter((r) => r.kind === "floor" && r.model === model).map((r) => Number(r.others_cpu_share)))];
     const pointOthers = Number(best.others_cpu_share);
-    const drift = Math.max(...floorOthers.map((o) => Math.abs(o - pointOthers)));
+    // Comparable when at least one floor phase ran under about the same neighbour load as the point.
+    const drift = Math.min(...floorOthers.map((o) => Math.abs(o - pointOthers)));
     const driftNote = drift > OTHERS_DRIFT_MAX ? ` (UNRELIABLE: other processes took ${pointOthers} of the machine at the point vs ${floorOthers.join("/")} during the floor)` : "";
     lines.push(
       `${String(model).replace("dream-reference-", "")} ${transport}: best ${ratio} of the floor (${best.achieved_frames_per_s} vs ${best.floor_strict_frames_per_s} frames/s, the best floor of the run; ${best.ratio_to_floor} of the floor measured before the load) at ${where}, p50/p99 ${best.latency_p50_ms}/${best.latency_p99_ms} ms, errors ${best.errors}, server CPU ${best.server_cpu_share}, other processes ${best.others_cpu_share} (floor: ${floorOthers.join("/")}); ${explained} [${perMode}] — target >= ${TARGET}: ${ratio >= TARGET ? "met" : "NOT met"}${driftNote}`,

@@ -97,10 +97,12 @@ export const framesVsLoad: Plot = {
           color: { field: "transport", type: "nominal" },
         },
       };
-      // Labels alternate left and right so two floors close together stay readable.
-      const floors = floorLines(all, String(rows[0]!.model)).flatMap((f, i) => [
+      // The highest floor is labelled above its line and the others below theirs, so two floors
+      // close together (before and after the load) keep both labels readable.
+      const lines = floorLines(all, String(rows[0]!.model)).sort((a, b) => b.frames_per_s - a.frames_per_s);
+      const floors = lines.flatMap((f, i) => [
         { data: { values: [f] }, mark: { type: "rule", strokeDash: [6, 4], color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" } } },
-        { data: { values: [f] }, mark: { type: "text", align: i % 2 === 0 ? "left" : "right", dx: i % 2 === 0 ? 4 : -4, dy: -6, x: i % 2 === 0 ? 0 : WIDTH, color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" }, text: { field: "label" } } },
+        { data: { values: [f] }, mark: { type: "text", align: "left", dx: 4, dy: i === 0 ? -6 : 10, x: 0, color: "gray" }, encoding: { y: { field: "frames_per_s", type: "quantitative" }, text: { field: "label" } } },
       ]);
       return { layer: [served, ...floors] };
     });

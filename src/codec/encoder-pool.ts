@@ -1,12 +1,13 @@
 // A small pool of frame-encoder threads (encoder-worker.ts). Frames asked for in the same turn of the
 // event loop — a chunk's K lanes, a response's K x (T+1) frames — are coalesced into one batch per
 // thread, so a 48x64 JPEG costs its libvips encode plus a share of one message, not a libuv round trip
-// of its own. The event loop only packs pixels and posts; the encodes never run on it, and the number of
+// of its own. The event loop only posts frame addresses; the encodes never run on it, and the number of
 // threads is sized so encodes do not take the model's cores (threadsFor).
 //
-// Bounded: at most limits.encodeBatchFramesMax frames (encodeBatchBytesMax bytes) per message, and limits.encodeInFlightBytesMax
-// bytes of packed pixels posted and not yet answered; frames beyond that wait here as references
-// (their owners hold the pixels anyway) and go out as answers come back.
+// Bounded: at most limits.encodeBatchFramesMax frames (encodeBatchBytesMax bytes) per message, and
+// limits.encodeInFlightBytesMax bytes of frames posted and not yet answered; frames beyond that wait
+// here as references (their owners hold the pixels anyway) and go out as answers come back. Frames are
+// read in place by the threads (by address, as sharp reads its input), never copied.
 
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -14,6 +15,7 @@ import { Worker } from "node:worker_threads";
 import { assert } from "../core/assert";
 import { limits } from "../core/limits";
 import type { EncodeJob, EncodeReply } from "./encoder-worker";
+import { addressOf } from "./vips-native";
 
 export type EncodeKind = EncodeJob["kind"];
 
@@ -39,9 +41,6 @@ interface Thread {
   jobs: Map<number, { frames: Pending[]; bytes: number }>;
 }
 
-// Batches repeat their sizes (a model's K lanes x chunk frames), so a handful of buffers covers them.
-const SPARE_BUFFERS_MAX = 16;
-
 /** Encoder threads for a host: the cores the model's ORT intra-op threads leave free, at least one. */
 export function threadsFor(intraOpThreads: number | undefined, cores = availableParallelism()): number {
   // Without an explicit count ORT's intra-op pool takes every core, so the encoder gets one.
@@ -61,9 +60,6 @@ export class EncoderPool {
   private framesEncoded = 0;
   private batches = 0;
   private encodeUs = 0;
-  /** Pixel buffers that came back, by byte length; at most SPARE_BUFFERS_MAX kept in all. */
-  private readonly spare = new Map<number, ArrayBuffer[]>();
-  private spareCount = 0;
 
   constructor(readonly size: number) {
     assert(Number.isInteger(size) && size >= 1 && size <= limits.encodeThreadsMax, `encoder pool: size ${size} outside 1..${limits.encodeThreadsMax}`);
@@ -142,18 +138,15 @@ export class EncoderPool {
   }
 
   private post(thread: Thread, group: Group, frames: Pending[]): void {
-    const frameBytes = group.width * group.height * 3;
-    // One copy, into a buffer that moves to the thread: frames are often views into a chunk's shared
-    // buffer, which must neither be cloned whole nor detached.
-    const pixels = this.takeBuffer(frames.length * frameBytes);
-    const packed = new Uint8Array(pixels);
-    frames.forEach((f, i) => packed.set(f.rgb, i * frameBytes));
+    const bytes = frames.length * group.width * group.height * 3;
+    // The thread reads each frame where it lies (its address): no copy on the event loop. `frames`
+    // keeps every one referenced until the answer, so its memory can neither be freed nor move.
     const id = this.nextJobId++;
-    const job: EncodeJob = { id, kind: group.kind, width: group.width, height: group.height, level: group.level, adaptiveFiltering: group.adaptiveFiltering, count: frames.length, pixels };
-    thread.jobs.set(id, { frames, bytes: pixels.byteLength });
+    const job: EncodeJob = { id, kind: group.kind, width: group.width, height: group.height, level: group.level, adaptiveFiltering: group.adaptiveFiltering, addresses: frames.map((f) => addressOf(f.rgb)) };
+    thread.jobs.set(id, { frames, bytes });
     thread.queuedFrames += frames.length;
-    this.inFlightBytes += pixels.byteLength;
-    thread.worker.postMessage(job, [pixels]);
+    this.inFlightBytes += bytes;
+    thread.worker.postMessage(job);
   }
 
   private onReply(thread: Thread, reply: EncodeReply): void {
@@ -163,7 +156,6 @@ export class EncoderPool {
     thread.queuedFrames -= job.frames.length;
     this.inFlightBytes -= job.bytes;
     if (reply.ok) {
-      this.keepBuffer(reply.pixels);
       this.framesEncoded += job.frames.length;
       this.batches++;
       this.encodeUs += reply.encodeUs;
@@ -174,23 +166,6 @@ export class EncoderPool {
     }
     this.dispatch();
     if (this.onIdle && !this.busy()) this.onIdle();
-  }
-
-  private takeBuffer(bytes: number): ArrayBuffer {
-    const list = this.spare.get(bytes);
-    const reused = list?.pop();
-    if (reused === undefined) return new ArrayBuffer(bytes);
-    this.spareCount--;
-    return reused;
-  }
-
-  private keepBuffer(buffer: ArrayBuffer): void {
-    // At most SPARE_BUFFERS_MAX x encodeBatchBytesMax (64 MiB) kept.
-    if (this.spareCount >= SPARE_BUFFERS_MAX) return;
-    const list = this.spare.get(buffer.byteLength) ?? [];
-    if (list.length === 0) this.spare.set(buffer.byteLength, list);
-    list.push(buffer);
-    this.spareCount++;
   }
 
   private leastLoaded(): Thread {

@@ -15,8 +15,19 @@ import path from "node:path";
 export interface VipsEncoder {
   readonly version: string;
   readonly libraryPath: string;
-  jpeg(rgb: Uint8Array, width: number, height: number, quality: number): Uint8Array;
-  png(rgb: Uint8Array, width: number, height: number, compressionLevel: number, adaptiveFiltering: boolean): Uint8Array;
+  /** `rgb` is the frame itself, or the address of its first byte in this process (addressOf). */
+  jpeg(rgb: Uint8Array | bigint, width: number, height: number, quality: number): Uint8Array;
+  png(rgb: Uint8Array | bigint, width: number, height: number, compressionLevel: number, adaptiveFiltering: boolean): Uint8Array;
+}
+
+/**
+ * The address of a frame's first byte, for an encoder thread of this process to read it in place (no
+ * copy). Array buffer memory does not move while referenced; the caller keeps `rgb` referenced and
+ * unmodified until the encode answers, as sharp's own calls require of their input too.
+ */
+export function addressOf(rgb: Uint8Array): bigint {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require("koffi") as typeof import("koffi")).address(rgb);
 }
 
 // libvips enum values (vips/foreign.h, vips/image.h); stable across 8.x.
@@ -61,6 +72,7 @@ function bind(): VipsEncoder {
   const vipsInit = lib.func("int vips_init(const char *argv0)");
   const versionString = lib.func("const char *vips_version_string(void)");
   const newFromMemory = lib.func("void *vips_image_new_from_memory(const uint8_t *data, size_t size, int width, int height, int bands, int format)");
+  const newFromAddress = lib.func("vips_image_new_from_memory", "void *", ["uintptr_t", "size_t", "int", "int", "int", "int"]);
   const jpegsave = lib.func("int vips_jpegsave_buffer(void *in, _Out_ void **buf, _Out_ size_t *len, ...)");
   const pngsave = lib.func("int vips_pngsave_buffer(void *in, _Out_ void **buf, _Out_ size_t *len, ...)");
   const unref = lib.func("void g_object_unref(void *obj)");
@@ -77,10 +89,11 @@ function bind(): VipsEncoder {
     errorClear();
     throw new Error(`${what}: ${why || "libvips failed"}`);
   };
-  const save = (what: string, rgb: Uint8Array, width: number, height: number, call: (image: unknown, out: unknown[], len: number[]) => number): Uint8Array => {
-    if (rgb.byteLength !== width * height * 3) throw new Error(`${what}: frame is ${rgb.byteLength} bytes, expected ${height}x${width}x3`);
-    // The image points at rgb's memory without copying; it is released before rgb can move.
-    const image = newFromMemory(rgb, rgb.byteLength, width, height, 3, VIPS_FORMAT_UCHAR);
+  const save = (what: string, rgb: Uint8Array | bigint, width: number, height: number, call: (image: unknown, out: unknown[], len: number[]) => number): Uint8Array => {
+    const bytes = width * height * 3;
+    if (typeof rgb !== "bigint" && rgb.byteLength !== bytes) throw new Error(`${what}: frame is ${rgb.byteLength} bytes, expected ${height}x${width}x3`);
+    // The image points at the frame's memory without copying; it is released before this returns.
+    const image = typeof rgb === "bigint" ? newFromAddress(rgb, bytes, width, height, 3, VIPS_FORMAT_UCHAR) : newFromMemory(rgb, bytes, width, height, 3, VIPS_FORMAT_UCHAR);
     if (image === null) fail(what);
     const out: unknown[] = [null];
     const len: number[] = [0];

@@ -76,8 +76,8 @@ export const limits = Object.freeze({
   encodeConcurrencyMax: 8, // sharp calls in flight: decodes, and encodes where the encoder threads are off
   encodeThreadsMax: 16, // JPEG/PNG encoder threads (encoder-pool.ts); a host gives them the cores ORT leaves free
   encodeBatchFramesMax: 64, // frames in one message to an encoder thread
-  encodeBatchBytesMax: 4 * 1024 * 1024, // raw pixels in one such message: small enough to stay in cache, ~4 frames at 480p
-  encodeInFlightBytesMax: 32 * 1024 * 1024, // raw pixels copied to encoder threads and not yet encoded (the copy runs on the event loop)
+  encodeBatchBytesMax: 4 * 1024 * 1024, // frame bytes in one such message (~4 frames at 480p), so a chunk spreads over the threads
+  encodeInFlightBytesMax: 32 * 1024 * 1024, // frame bytes handed to encoder threads (read in place) and not yet encoded
   videoEncodersMax: 32, // live ffmpeg H.264 encoders (~50 MB RSS each); >= candidatesMax so a K=32 MP4 request fits
 
   // --- billing ---

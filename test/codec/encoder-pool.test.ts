@@ -36,7 +36,7 @@ describe("codec/encoder threads", function () {
     const stats = frameEncoderStats()!;
     assert.equal(stats.batches - before, 1, "24 frames asked for in one turn go to the one thread as one batch");
     for (let i = 0; i < 24; i++) assert.ok(got[i]!.equals(await encodeJpegWithSharp(views[i]!, size, 90)), `frame ${i}`);
-    assert.equal(shared.byteLength, frameBytes * 24, "the shared buffer is copied from, never detached");
+    assert.equal(shared.byteLength, frameBytes * 24, "the shared buffer is read in place, never detached");
     assert.equal(stats.inFlightBytes, 0);
   });
 

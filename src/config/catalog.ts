@@ -49,8 +49,8 @@ export interface CatalogEntry {
    * Let ORT's intra-op threads spin between parallel sections for this model (default false; the
    * DREAM_ORT_SPINNING env var overrides every model). Worth it where parallel sections are long and
    * back to back (480p K=8 served: 0.963x the time, bench:overhead-ab -- --b DREAM_ORT_SPINNING=on),
-   * costly where they are short or the cores are shared (tiny K=8 direct: 1.9x the time alone, 2.9x
-   * beside a busy thread, bench:spinning).
+   * costly where they are short or the cores are shared (tiny K=8 direct, bench:spinning: 1.05x the
+   * time on a quiet host, 1.2x beside a busy thread, 1.9x / 2.9x while other processes loaded the host).
    */
   ortSpinning?: boolean;
   /** Reference models are built by gpu/build-reference-models.ts when missing. */

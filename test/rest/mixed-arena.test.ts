@@ -7,7 +7,8 @@ import { strict as assert } from "node:assert";
 import { FrameEncoding, PredictBatchResponse, type PredictBatchRequest, type Rollout } from "../../src/gen/dream/v1/dream";
 import type { CallContext } from "../../src/service/context";
 import { multipartMixed } from "../../src/transport/rest/multipart";
-import { MixedArenaPool, planMixedResponse } from "../../src/transport/rest/mixed-arena";
+import { ArenaPool } from "../../src/transport/arena-pool";
+import { planMixedResponse } from "../../src/transport/rest/mixed-arena";
 import { actionsNpy, FakeMethods, formBody, parseMixed, PNG_BYTES, start, type Started } from "./helpers";
 
 const BATCH = "/dream.v1.Models/PredictBatch";
@@ -63,7 +64,7 @@ describe("rest: raw multipart/mixed arena", () => {
   });
 
   it("reuses a released buffer of the same size, warm", () => {
-    const pool = new MixedArenaPool();
+    const pool = new ArenaPool();
     const a = planMixedResponse(planned(1, 2), 2, FRAME_BYTES, pool)!;
     assert.equal(a.warm, false);
     a.release();

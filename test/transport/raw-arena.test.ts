@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { FrameEncoding, PredictBatchResponse, PredictResponse, type RequestSummary, type Rollout } from "../../src/gen/dream/v1/dream";
 import { encodePredictBatchResponse, encodePredictResponse } from "../../src/transport/grpc/fast-encode";
 import { PreFramed } from "../../src/transport/grpc/raw/preframed";
-import { ArenaPool, planRawResponse } from "../../src/transport/grpc/raw/raw-arena";
+import { ArenaPool } from "../../src/transport/arena-pool";
+import { planRawResponse } from "../../src/transport/grpc/raw/raw-arena";
 
 const H = 2;
 const W = 3;

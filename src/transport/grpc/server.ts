@@ -20,7 +20,7 @@ import { refusingUndecodable, withFastEncoders, withTolerantDecoders, type AnyDe
 import { GuardFirst } from "./guard-first";
 import { healthImplementation, HealthService } from "./health";
 import { installPreframedSend } from "./raw/preframed-send";
-import { ArenaPool } from "./raw/raw-arena";
+import { ArenaPool } from "../arena-pool";
 import { toGrpcStatus } from "./status";
 import { streamAdapter } from "./stream";
 import { unaryAdapter, type UnaryDeps } from "./unary";

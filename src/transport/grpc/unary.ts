@@ -7,7 +7,7 @@ import { metadataFrom, responseRequestId, type CallOutcome } from "./call-outcom
 import { requestOf } from "./definitions";
 import type { GuardFirst } from "./guard-first";
 import { rawUnaryCall } from "./raw/raw-unary";
-import type { ArenaPool } from "./raw/raw-arena";
+import type { ArenaPool } from "../arena-pool";
 
 export interface UnaryDeps {
   guard: GuardFirst;

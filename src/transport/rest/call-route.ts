@@ -8,7 +8,8 @@ import { ServiceError } from "../../core/errors";
 import type { Admission, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "../../service/context";
 import type { ApiMethod } from "./descriptors";
 import { decodeToJson, messageToJson } from "./json";
-import { mixedArenaCall, type MixedArenaPool } from "./mixed-arena";
+import type { ArenaPool } from "../arena-pool";
+import { mixedArenaCall } from "./mixed-arena";
 import { summaryHeaders, type DecodedPredictResponse, type MediaAdapter } from "./predict-extras";
 import { readRequest, type BodyReader } from "./read-request";
 import { NdjsonWriter, sendJson, writeBody } from "./respond";
@@ -18,7 +19,7 @@ export interface RouteDeps extends BodyReader {
   methods: MethodTable;
   adapters: Map<string, MediaAdapter>;
   /** Sent raw multipart bodies' buffers, for reuse by the next response of the same size. */
-  mixedArenas?: MixedArenaPool;
+  mixedArenas?: ArenaPool;
   /** Any thrown value as the ServiceError to answer with (logging the unexpected ones). */
   toServiceError: (err: unknown, requestId: string) => ServiceError;
 }

@@ -16,25 +16,7 @@ import { limits } from "../../core/limits";
 import type { Rollout } from "../../gen/dream/v1/dream";
 import { FrameEncoding } from "../../gen/dream/v1/dream";
 import type { RawResponseArena, RawResponseLayout } from "../../service/context";
-
-/** Buffers of sent bodies, by size; bounded by total bytes (limits.rawArenaPoolBytesMax), oldest out first. */
-export class MixedArenaPool {
-  private readonly free: Buffer[] = [];
-
-  constructor(private readonly bytesMax: number = limits.rawArenaPoolBytesMax) {}
-
-  take(bytes: number): Buffer | undefined {
-    const i = this.free.findIndex((b) => b.byteLength === bytes);
-    return i < 0 ? undefined : this.free.splice(i, 1)[0];
-  }
-
-  give(buffer: Buffer): void {
-    if (buffer.byteLength > this.bytesMax || this.free.includes(buffer)) return;
-    this.free.push(buffer);
-    let total = this.free.reduce((n, b) => n + b.byteLength, 0);
-    while (total > this.bytesMax) total -= this.free.shift()!.byteLength;
-  }
-}
+import type { ArenaPool } from "../arena-pool";
 
 interface Plan {
   boundary: string;
@@ -68,7 +50,7 @@ export class MixedArena implements RawResponseArena {
     readonly buffer: Buffer,
     private readonly plan: Plan,
     readonly warm: boolean,
-    private readonly pool: MixedArenaPool | undefined,
+    private readonly pool: ArenaPool | undefined,
   ) {
     this.keyed = new Uint8Array(plan.heads.length);
     buffer.write(`--${plan.boundary}--\r\n`, plan.end - closingBytes(plan.boundary), "latin1");
@@ -137,7 +119,7 @@ export class MixedArena implements RawResponseArena {
 const closingBytes = (boundary: string): number => boundary.length + 6; // "--" boundary "--\r\n"
 
 /** Plans the multipart/mixed body for `rollouts`, each `framesPerRollout` raw frames; undefined if too big. */
-export function planMixedResponse(rollouts: readonly Rollout[], framesPerRollout: number, frameBytes: number, pool?: MixedArenaPool): MixedArena | undefined {
+export function planMixedResponse(rollouts: readonly Rollout[], framesPerRollout: number, frameBytes: number, pool?: ArenaPool): MixedArena | undefined {
   if (rollouts.length === 0 || framesPerRollout === 0) return undefined;
   // 24 random hex characters, as multipartMixed: a frame containing the boundary is negligible (2^-96 per offset).
   const boundary = `dream-${randomBytes(12).toString("hex")}`;
@@ -162,7 +144,7 @@ export function planMixedResponse(rollouts: readonly Rollout[], framesPerRollout
 }
 
 /** One REST call's raw layout (for ctx.rawResponseLayout) and the arena it planned, if any. */
-export function mixedArenaCall(pool: MixedArenaPool | undefined): { layout: RawResponseLayout; arena(): MixedArena | undefined } {
+export function mixedArenaCall(pool: ArenaPool | undefined): { layout: RawResponseLayout; arena(): MixedArena | undefined } {
   let arena: MixedArena | undefined;
   return {
     layout: (rollouts, framesPerRollout, frameBytes) => {

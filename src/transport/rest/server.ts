@@ -17,7 +17,7 @@ import type { MethodTable } from "../../service/context";
 import { BodyInvitations } from "./continue";
 import { loadApi, type Api } from "./descriptors";
 import { handleRequest, serviceErrorOf, type DispatchDeps } from "./dispatch";
-import { MixedArenaPool } from "./mixed-arena";
+import { ArenaPool } from "../arena-pool";
 import { exactRoutes, OPENAPI_PATH, STRIPE_WEBHOOK_PATH } from "./exact-routes";
 import { addressOf, closeServer, listenOn } from "./listen";
 import { buildOpenApi } from "./openapi";
@@ -43,7 +43,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
     ...reader,
     methods: options.methods,
     adapters: mediaAdapters(),
-    mixedArenas: new MixedArenaPool(),
+    mixedArenas: new ArenaPool(),
     toServiceError: serviceErrorOf(options.logger),
     clock: options.clock ?? systemClock,
     router,

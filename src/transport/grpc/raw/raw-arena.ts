@@ -22,6 +22,7 @@
 import { limits } from "../../../core/limits";
 import { RequestSummary, Rollout } from "../../../gen/dream/v1/dream";
 import type { RawResponseArena } from "../../../service/context";
+import type { ArenaPool } from "../../arena-pool";
 import { fieldSize, GRPC_PREFIX_BYTES, writeFieldHeader, writeGrpcPrefix } from "../../../wire/framing";
 import { FRAMES_FIELD, RAW_RESPONSE_HEADROOM_BYTES, ROLLOUTS_FIELD, SUMMARY_FIELD } from "../../../wire/raw-response";
 
@@ -31,31 +32,6 @@ const headOf = (r: Rollout): Uint8Array => Rollout.encode({ ...r, frames: [], vi
 /** Arenas given back after their response left, and plans that reused one, since the process started. */
 const counters = { released: 0, reused: 0 };
 export const rawArenaCounters = (): Readonly<typeof counters> => ({ ...counters });
-
-/**
- * Buffers of responses whose bytes have left, for reuse by the next response of the same size (an MPC
- * loop repeats one shape). Bounded by total bytes; the oldest go first.
- */
-export class ArenaPool {
-  private readonly free: Buffer[] = [];
-
-  constructor(private readonly bytesMax: number = limits.rawArenaPoolBytesMax) {}
-
-  take(bytes: number): Buffer | undefined {
-    const i = this.free.findIndex((b) => b.byteLength === bytes);
-    return i < 0 ? undefined : this.free.splice(i, 1)[0];
-  }
-
-  give(buffer: Buffer): void {
-    if (buffer.byteLength > this.bytesMax || this.free.includes(buffer)) return;
-    this.free.push(buffer);
-    while (this.pooledBytes() > this.bytesMax) this.free.shift();
-  }
-
-  pooledBytes(): number {
-    return this.free.reduce((sum, b) => sum + b.byteLength, 0);
-  }
-}
 
 /** Where everything goes in an arena, fixed when it is planned. */
 interface Layout {

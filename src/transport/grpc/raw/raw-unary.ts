@@ -5,7 +5,8 @@
 import { ModelsService, type PredictBatchResponse, type PredictResponse, type RequestSummary, type Rollout } from "../../../gen/dream/v1/dream";
 import type { RawResponseLayout } from "../../../service/context";
 import { PreFramed } from "./preframed";
-import { planRawResponse, type ArenaPool, type RawArena } from "./raw-arena";
+import type { ArenaPool } from "../../arena-pool";
+import { planRawResponse, type RawArena } from "./raw-arena";
 
 type RolloutsOf = (response: unknown) => { rollouts: readonly Rollout[]; summary: RequestSummary | undefined };
 

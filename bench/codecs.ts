@@ -44,7 +44,7 @@ import { bindGrpc, createGrpcServer } from "../src/transport/grpc/server";
 import { testActions, testFrame } from "../test/e2e/harness";
 import { runCodecEncodeBench, summarizeCodecEncode } from "./codecs-encode";
 import { runJpegBench, summarizeJpeg } from "./codecs-jpeg";
-import { ROOT, argInt, percentile, round, startServer } from "./lib";
+import { ROOT, argInt, percentile, procStatusKb, resetPeakRss, round, startServer } from "./lib";
 
 const MODEL = "dream-reference-480p";
 const K = 8;
@@ -112,35 +112,25 @@ function frameBuffers(captures: Capture[]): ArrayBuffer[] {
 // (c) memory: the server process's resident set
 // ------------------------------------------------------------------------------------------------
 
-function procStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!m) throw new Error(`no ${field} for pid ${pid}`);
-  return Number(m[1]);
-}
-
-/** Resets the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); false where not permitted. */
-function resetPeak(pid: number): boolean {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false;
-  }
+function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const kb = procStatusKb(pid, field);
+  if (kb === undefined) throw new Error(`no ${field} for pid ${pid}`);
+  return kb;
 }
 
 async function measureRss(pid: number, run: () => Promise<unknown>): Promise<{ baselineMb: number; peakMb: number; sampledPeakMb: number; peakResetWorked: boolean }> {
   // Let the previous request's garbage go before taking the baseline.
   await new Promise((r) => setTimeout(r, 500));
-  const baselineKb = procStatusKb(pid, "VmRSS");
-  const peakResetWorked = resetPeak(pid);
+  const baselineKb = statusKb(pid, "VmRSS");
+  const peakResetWorked = resetPeakRss(pid);
   let sampledKb = baselineKb;
-  const sampler = setInterval(() => (sampledKb = Math.max(sampledKb, procStatusKb(pid, "VmRSS"))), 20);
+  const sampler = setInterval(() => (sampledKb = Math.max(sampledKb, statusKb(pid, "VmRSS"))), 20);
   try {
     await run();
   } finally {
     clearInterval(sampler);
   }
-  return { baselineMb: round(baselineKb / 1024, 0), peakMb: round(procStatusKb(pid, "VmHWM") / 1024, 0), sampledPeakMb: round(sampledKb / 1024, 0), peakResetWorked };
+  return { baselineMb: round(baselineKb / 1024, 0), peakMb: round(statusKb(pid, "VmHWM") / 1024, 0), sampledPeakMb: round(sampledKb / 1024, 0), peakResetWorked };
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -74,6 +74,22 @@ export function percentile(values: number[], q: number): number {
 
 export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** A `kB` field (VmRSS, VmHWM) of another process's /proc/<pid>/status; undefined where absent. */
+export function procStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Resets the kernel's peak-RSS mark (VmHWM) of `pid` to its current RSS (Linux >= 4.0); false where not permitted. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function peakRssMb(): number {
   return round(process.resourceUsage().maxRSS / 1024, 0);
 }

@@ -9,6 +9,7 @@
 // Both stop sending after `sendMs`; answers still out after `drainMs` more are aborted and counted as
 // errors, with their latency so far recorded (a lower bound), so an overloaded point cannot run on.
 import * as hdr from "hdr-histogram-js";
+import { Pcg32 } from "../src/planning/rng";
 import type { Sender } from "./saturation-senders";
 
 export interface LoadResult {
@@ -29,18 +30,6 @@ export interface LoadResult {
 }
 
 const newHist = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
-
-/** mulberry32: a tiny seeded PRNG, so Poisson arrivals repeat exactly from run to run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Tally {
   readonly r: LoadResult = { requestsSent: 0, responses: 0, errors: 0, errorSamples: [], frames: 0, wallMs: 0, latency: newHist(), queue: newHist(), queueSamples: 0, sendLagMsMax: 0 };
@@ -93,8 +82,8 @@ export interface OpenLoopOptions {
 
 export async function openLoop(sender: Sender, o: OpenLoopOptions): Promise<LoadResult> {
   const tally = new Tally();
-  const random = seededRandom(o.seed);
-  const gapMs = () => (o.arrivals === "constant" ? 1000 / o.ratePerS : (-Math.log(1 - random()) * 1000) / o.ratePerS);
+  const rng = new Pcg32(o.seed); // seeded, so Poisson arrivals repeat exactly from run to run
+  const gapMs = () => (o.arrivals === "constant" ? 1000 / o.ratePerS : (-Math.log(1 - rng.uniform()) * 1000) / o.ratePerS);
   const startMs = performance.now();
   const pending: Promise<void>[] = [];
   let next = startMs;

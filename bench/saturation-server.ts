@@ -7,7 +7,7 @@
 // (batch) sizes, and per-interval batch totals. /v1/status has mean_batch_size only as a rolling
 // 1-minute window, which overlaps the previous point; it is recorded as such, labelled.
 import fs from "node:fs";
-import { round } from "./lib";
+import { procStatusKb, resetPeakRss, round } from "./lib";
 
 const CLOCK_TICKS_PER_S = 100; // USER_HZ on Linux x86-64/arm64
 
@@ -39,17 +39,8 @@ export async function withOthersShare<T>(serverPid: number, cores: number, fn: (
 }
 
 function vmHwmMb(pid: number): number | null {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? round(Number(m[1]) / 1024, 0) : null;
-}
-
-function resetPeak(pid: number): boolean {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false;
-  }
+  const kb = procStatusKb(pid, "VmHWM");
+  return kb === undefined ? null : round(kb / 1024, 0);
 }
 
 interface ModelStatus {
@@ -80,7 +71,7 @@ export interface ServerPointStats {
 
 /** Starts watching; `stop()` returns the point's figures. */
 export function watchServer(pid: number, httpBase: string, slug: string, sampleMs = 250): { stop(): Promise<ServerPointStats> } {
-  const peakResetWorked = resetPeak(pid);
+  const peakResetWorked = resetPeakRss(pid);
   const cpu0 = procCpuS(pid);
   const lanes: Record<string, number> = {};
   const depths: number[] = [];

@@ -26,7 +26,6 @@ export type FaultKind = "throw" | "crash" | "hang";
 
 export type Request =
   | { id: number; op: "encode"; items: EncodeItem[] }
-  | { id: number; op: "step"; numSteps: number; lanes: StepLane[] }
   /** Encode, then `chunks` chunks back to back (executor StepRun); one "chunk" reply per chunk, then the final reply. */
   | { id: number; op: "run"; numSteps: number; lanes: StepLane[]; chunks: number; encode?: EncodeItem[] }
   | { id: number; op: "release"; keys: string[] }
@@ -43,7 +42,7 @@ export interface WireError {
 }
 
 export type Reply =
-  | { id: number; ok: true; frames?: Uint8Array; computeUs?: number; costs?: Float32Array; chunksRun?: number }
+  | { id: number; ok: true; chunksRun?: number }
   /** One finished chunk of a run (`chunk` counts from 0 within the run); the run's final reply follows. */
   | { id: number; ok: true; chunk: number; frames: Uint8Array; computeUs: number; costs?: Float32Array }
   /** encodeFailed: a run failed in its encode, before any chunk. */

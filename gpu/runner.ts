@@ -146,17 +146,13 @@ export class OrtRunner implements Executor {
     for (const it of items) this.liveKeys.add(it.stateKey);
   }
 
+  /** One chunk: a run of one (the worker has one way to step lanes). */
   async step(batch: StepBatch): Promise<StepResult> {
-    const { chunkSize, height, width } = this.geometry;
-    this.checkLanes(batch.numSteps, batch.lanes, 1);
-    const reply = await this.call({ id: 0, op: "step", numSteps: batch.numSteps, lanes: batch.lanes });
-    assert(reply.ok && reply.frames !== undefined && reply.computeUs !== undefined, "step reply without frames");
-    assert(reply.frames.length === batch.lanes.length * chunkSize * height * width * 3, "step reply has the wrong number of frame bytes");
-    const scored = batch.lanes.some((l) => l.score !== undefined);
-    assert(scored === (reply.costs !== undefined) && (reply.costs === undefined || reply.costs.length === batch.lanes.length * chunkSize), "step reply costs do not match the lanes that asked");
-    this._chunks++;
-    for (const lane of batch.lanes) this.liveKeys.add(lane.outStateKey);
-    return { frames: reply.frames, computeUs: reply.computeUs, ...(reply.costs !== undefined ? { costs: reply.costs } : {}) };
+    let result: StepResult | undefined;
+    await this.stepRun({ numSteps: batch.numSteps, lanes: batch.lanes, chunks: 1 }, (_, r) => (result = r));
+    assert(result !== undefined, "a one-chunk run reported no chunk");
+    assert(batch.lanes.some((l) => l.score !== undefined) === (result.costs !== undefined), "step reply costs do not match the lanes that asked");
+    return result;
   }
 
   async stepRun(run: StepRun, onChunk: (index: number, result: StepResult) => void): Promise<number> {

@@ -49,7 +49,7 @@ async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: 
 
 /** Frames move to the main thread without a copy: their buffers are transferred, not cloned. */
 function transferOf(reply: Reply): ArrayBuffer[] {
-  return reply.ok ? [reply.frames?.buffer, reply.costs?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
+  return reply.ok && "chunk" in reply ? [reply.frames.buffer, reply.costs?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
 }
 
 async function openAll(init: WorkerInit): Promise<{ sessions: ModelSessions; scorers: ScorerSessions }> {
@@ -158,11 +158,6 @@ async function main(init: WorkerInit): Promise<void> {
       case "releaseGoal":
         for (const k of req.keys) goals.delete(k);
         return { id: req.id, ok: true };
-      case "step": {
-        const s0 = performance.now();
-        const { frames, costs } = await stepChunk(req.lanes, req.numSteps);
-        return { id: req.id, ok: true, frames, computeUs: Math.round((performance.now() - s0) * 1000), ...(costs !== undefined ? { costs } : {}) };
-      }
       case "release":
         for (const k of req.keys) states.delete(k);
         return { id: req.id, ok: true };
@@ -181,7 +176,7 @@ async function main(init: WorkerInit): Promise<void> {
       } catch (err) {
         reply = err instanceof EncodeFailed ? { id: req.id, ok: false, error: wire(err.inner), encodeFailed: true } : { id: req.id, ok: false, error: wire(err) };
       }
-      port.postMessage(reply, transferOf(reply));
+      port.postMessage(reply);
     });
   });
   port.postMessage({ status: "ready", latentSize: sessions.latentSize, warmMs: Math.round(performance.now() - t0), scorers: scorers.kinds() } satisfies Status);

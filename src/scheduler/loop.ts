@@ -357,11 +357,7 @@ export class ModelScheduler {
     const admitted = this.admit(decision.admit);
     if (this.executor.stepRun !== undefined) return this.runChunks(decision, admitted);
     if (admitted.length > 0) {
-      const items: EncodeItem[] = admitted.map((r) => {
-        assert(r.startFrame !== undefined, "an admitted request still has its start frame");
-        r.encodeHeld = true; // from here the executor may hold it, even if encode fails half way
-        return { stateKey: r.encodeKey, frame: r.startFrame };
-      });
+      const items = this.encodeItems(admitted);
       this.busy = true;
       this.counters.encodeCalls++;
       try {
@@ -443,11 +439,7 @@ export class ModelScheduler {
     const stepped = this.lanesToStep(decision);
     if (stepped.length === 0) return; // every planned lane was cancelled by a sink since plan(): look again
     const { actionDim, chunkSize } = this.geometry;
-    const encode: EncodeItem[] = admitted.map((r) => {
-      assert(r.startFrame !== undefined, "an admitted request still has its start frame");
-      r.encodeHeld = true; // from here the executor may hold it, even if encode fails half way
-      return { stateKey: r.encodeKey, frame: r.startFrame };
-    });
+    const encode = this.encodeItems(admitted);
     const laneActions = runActions(
       stepped.map(({ request, lane }) => ({ actions: lane.actions, fromChunk: request.nextChunk })),
       actionDim,
@@ -515,6 +507,15 @@ export class ModelScheduler {
     }
     for (const r of admitted) r.startFrame = undefined; // encoded, even when the run stopped before chunk 0
     if (broken !== undefined) this.failAll(requests, engineFailure(new Error(broken), "step"));
+  }
+
+  /** The admitted requests' start frames to encode; from here the executor may hold them, even if the encode fails half way. */
+  private encodeItems(admitted: readonly RequestState[]): EncodeItem[] {
+    return admitted.map((r) => {
+      assert(r.startFrame !== undefined, "an admitted request still has its start frame");
+      r.encodeHeld = true;
+      return { stateKey: r.encodeKey, frame: r.startFrame };
+    });
   }
 
   /** A timer that interrupts the run when the earliest deadline among `requests` passes. */

@@ -5,7 +5,7 @@
 import type { DreamClient } from "../clients/typescript/src";
 import { packActions } from "../clients/typescript/src";
 import type { CatalogEntry } from "../src/config/catalog";
-import { FrameEncoding, type PredictBatchRequest } from "../src/gen/dream/v1/dream";
+import { FrameEncoding, Priority, type PredictBatchRequest } from "../src/gen/dream/v1/dream";
 import { CostAggregation } from "../src/gen/dream/v1/planning";
 import { DirectReference } from "./quality-reference";
 import { compareRow, decodeRollout, OUTPUTS, type CandidatePair, type OutputSpec, type QualityRow, type RowContext } from "./quality-rows";
@@ -39,6 +39,7 @@ function request(env: CompositionEnv, actions: Float32Array[], t: number, seed: 
     output: { encoding: output.encoding, jpegQuality: output.jpegQuality },
     deadlineMs: 0,
     requestId,
+    priority: Priority.PRIORITY_UNSPECIFIED,
   };
 }
 

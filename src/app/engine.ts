@@ -30,6 +30,8 @@ export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements M
         deadlineUs: request.deadlineUs,
         ...(request.score ? { score: request.score } : {}),
         ...(request.chunkwise ? { chunkwise: true } : {}),
+        ...(request.priority ? { priority: request.priority } : {}),
+        ...(request.customerId !== undefined ? { customerId: request.customerId } : {}),
       },
       {
         onStart: (q) => {

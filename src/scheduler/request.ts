@@ -30,7 +30,16 @@ export interface SubmitRequest {
    * chunks back to back for it (plan.ts rule 5).
    */
   chunkwise?: boolean;
+  /**
+   * Traffic class (plan.ts rule 3): "interactive" (default) never waits behind "batch" work; batch lanes
+   * fill what interactive leaves free and are paused at a chunk boundary when interactive needs room.
+   */
+  priority?: Priority;
+  /** Who the request belongs to: customers take turns within a class (fair share), and each has a queue bound. Default "". */
+  customerId?: string;
 }
+
+export type Priority = "interactive" | "batch";
 
 export interface ChunkLane {
   candidateIndex: number;

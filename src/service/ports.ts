@@ -21,6 +21,10 @@ export interface EngineRequest {
   score?: { scorer: string; goalKey: string; lastChunkOnly?: boolean };
   /** The consumer prunes lanes after every chunk: see the scheduler's SubmitRequest.chunkwise. */
   chunkwise?: boolean;
+  /** Traffic class: see the scheduler's SubmitRequest.priority (default "interactive"). */
+  priority?: "interactive" | "batch";
+  /** Fair share and per-customer queue bounds are kept per customer. */
+  customerId?: string;
 }
 
 export interface EngineChunk {

@@ -6,14 +6,14 @@ import type { Clock } from "../core/clock";
 import { ServiceError, invalidArgument } from "../core/errors";
 import { requestIdOrNew } from "../core/ids";
 import { microsToUsdString, rolloutPriceMicros, MICROS_PER_CENT } from "../core/money";
-import type { Actions, Frame, OutputOptions, RequestSummary, SamplingParams } from "../gen/dream/v1/dream";
+import type { Actions, Frame, OutputOptions, Priority, RequestSummary, SamplingParams } from "../gen/dream/v1/dream";
 import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
 import type { CallContext } from "./context";
 import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
 import { ServerTiming } from "./server-timing";
-import { encodingName, validateCandidates, validateDeadlineMs, validateOutput, validateParams, type ValidatedOutput, type ValidatedParams } from "./validate";
+import { encodingName, validateCandidates, validateDeadlineMs, validateOutput, validateParams, validatePriority, type ValidatedOutput, type ValidatedParams } from "./validate";
 
 export interface PredictInput {
   model: string;
@@ -23,6 +23,8 @@ export interface PredictInput {
   output: OutputOptions | undefined;
   deadlineMs: number;
   requestId: string;
+  /** Traffic class as the caller sent it; unset = interactive. */
+  priority?: Priority;
   /** How errors name candidate i: `candidates[i]` for batches, `actions` for a single Predict. */
   fieldOf?: (index: number) => string;
 }
@@ -50,6 +52,7 @@ export interface Admitted {
   output: ValidatedOutput;
   priceMicros: number;
   deadlineUs: number | undefined;
+  priority: "interactive" | "batch";
   /** When the transport received the call (Clock.nowUs terms): latency in /v1/status counts from here. */
   receivedUs: number;
   /** The engine's key for this request: request ids are unique per customer only. */
@@ -83,6 +86,7 @@ export class PredictFlow {
     const params = validateParams(input.params, entry);
     const output = validateOutput(input.output);
     const deadlineMs = validateDeadlineMs(input.deadlineMs);
+    const priority = validatePriority(input.priority, "interactive");
     if (!input.startFrame || input.startFrame.data.byteLength === 0) {
       throw invalidArgument("start_frame", `required: a ${entry.resolution[0]}x${entry.resolution[1]} (HxW) PNG, JPEG or RAW_RGB8 frame`);
     }
@@ -111,7 +115,7 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, receivedUs, engineRequestId, timing };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, priority, receivedUs, engineRequestId, timing };
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */
@@ -143,7 +147,7 @@ export class PredictFlow {
       };
       try {
         a.engine.submit(
-          { requestId: a.engineRequestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs },
+          { requestId: a.engineRequestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs, priority: a.priority, customerId: a.account.customerId },
           {
             onChunk: (chunk) => {
               if (consumerError !== undefined) return;

@@ -29,11 +29,11 @@ export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: 
 }
 
 export function batchInput(req: PredictBatchRequest): PredictInput {
-  return { model: req.model, startFrame: req.startFrame, candidates: req.candidates, params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId };
+  return { model: req.model, startFrame: req.startFrame, candidates: req.candidates, params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId, priority: req.priority };
 }
 
 export function singleInput(req: PredictRequest): PredictInput {
-  return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId, fieldOf: () => "actions" };
+  return { model: req.model, startFrame: req.startFrame, candidates: req.actions ? [req.actions] : [], params: req.params, output: req.output, deadlineMs: req.deadlineMs, requestId: req.requestId, priority: req.priority, fieldOf: () => "actions" };
 }
 
 export async function predict(flow: PredictFlow, codecs: CodecPort, req: PredictRequest, ctx: CallContext, account: Account): Promise<PredictResponse> {

@@ -3,7 +3,7 @@
 import type { CatalogEntry } from "../config/catalog";
 import { invalidArgument } from "../core/errors";
 import { limits } from "../core/limits";
-import { FrameEncoding, type Actions, type OutputOptions, type SamplingParams } from "../gen/dream/v1/dream";
+import { FrameEncoding, Priority, type Actions, type OutputOptions, type SamplingParams } from "../gen/dream/v1/dream";
 
 export interface ValidatedParams {
   numSteps: number;
@@ -111,6 +111,20 @@ export function validateDeadlineMs(deadlineMs: number): number | undefined {
     throw invalidArgument("deadline_ms", `must be in 1..${limits.deadlineMsMax} (0 = none), got ${deadlineMs}`);
   }
   return deadlineMs;
+}
+
+/** The traffic class a request asked for; unset means `fallback` (interactive for predicts, batch for jobs). */
+export function validatePriority(priority: Priority | undefined, fallback: "interactive" | "batch"): "interactive" | "batch" {
+  switch (priority ?? Priority.PRIORITY_UNSPECIFIED) {
+    case Priority.PRIORITY_UNSPECIFIED:
+      return fallback;
+    case Priority.INTERACTIVE:
+      return "interactive";
+    case Priority.BATCH:
+      return "batch";
+    default:
+      throw invalidArgument("priority", `must be INTERACTIVE or BATCH, got ${String(priority).slice(0, limits.errorEchoCharsMax)}`);
+  }
 }
 
 export const encodingName = (e: FrameEncoding): "UNSPECIFIED" | "RAW_RGB8" | "PNG" | "JPEG" => {

@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   BillingClient,
   FrameEncoding,
+  Priority,
   ModelsClient,
   StatusClient,
   type Actions,
@@ -194,7 +195,7 @@ export class DreamClient {
   /** One rollout (Models.Predict); the same as predictBatch with K = 1. */
   predict(request: PredictInput, options: CallOptions = {}): Promise<CallResult<PredictResponse>> {
     const b = fillBatch({ ...request, candidates: [] });
-    const single: PredictRequest = { model: b.model, startFrame: b.startFrame, actions: request.actions, params: b.params, output: b.output, deadlineMs: b.deadlineMs, requestId: b.requestId };
+    const single: PredictRequest = { model: b.model, startFrame: b.startFrame, actions: request.actions, params: b.params, output: b.output, deadlineMs: b.deadlineMs, requestId: b.requestId, priority: b.priority };
     return this.unary(this.models, "predict", single, options, { predict: single }, rawResponseBytesBound({ ...b, candidates: request.actions ? [request.actions] : [] }));
   }
 
@@ -320,5 +321,6 @@ function fillBatch(r: BatchInput): PredictBatchRequest {
     output: r.output ?? { encoding: FrameEncoding.RAW_RGB8, jpegQuality: 0 },
     deadlineMs: r.deadlineMs ?? 0,
     requestId: r.requestId ?? "",
+    priority: r.priority ?? Priority.PRIORITY_UNSPECIFIED,
   };
 }

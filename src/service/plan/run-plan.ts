@@ -102,6 +102,7 @@ function iterate(p: AdmittedPlan, ctx: CallContext, planner: Planner, goalKey: s
     guidance: spec.params.guidance,
     seed: spec.params.seed,
     deadlineUs: p.deadlineUs,
+    customerId: p.account.customerId,
     score: { scorer: p.scorer, goalKey },
     aggregation: spec.cost.aggregation,
     pruning: spec.pruning,

@@ -82,6 +82,50 @@ export function frameEncodingToJSON(object: FrameEncoding): string {
 }
 
 /**
+ * Which traffic class a request belongs to. Interactive work (control loops, planners) never waits
+ * behind batch work: at the next chunk boundary batch lanes are paused and resume when capacity frees.
+ */
+export enum Priority {
+  /** PRIORITY_UNSPECIFIED - predict, plan and sessions: INTERACTIVE; jobs: BATCH */
+  PRIORITY_UNSPECIFIED = 0,
+  INTERACTIVE = 1,
+  BATCH = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function priorityFromJSON(object: any): Priority {
+  switch (object) {
+    case 0:
+    case "PRIORITY_UNSPECIFIED":
+      return Priority.PRIORITY_UNSPECIFIED;
+    case 1:
+    case "INTERACTIVE":
+      return Priority.INTERACTIVE;
+    case 2:
+    case "BATCH":
+      return Priority.BATCH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Priority.UNRECOGNIZED;
+  }
+}
+
+export function priorityToJSON(object: Priority): string {
+  switch (object) {
+    case Priority.PRIORITY_UNSPECIFIED:
+      return "PRIORITY_UNSPECIFIED";
+    case Priority.INTERACTIVE:
+      return "INTERACTIVE";
+    case Priority.BATCH:
+      return "BATCH";
+    case Priority.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
  * One image. For RAW_RGB8, height and width are required (the byte length must be height*width*3);
  * for PNG/JPEG they are optional and, when given, must match the decoded image.
  */
@@ -209,6 +253,8 @@ export interface PredictRequest {
   deadlineMs: number;
   /** optional client-chosen UUID (idempotency and cancel handle) */
   requestId: string;
+  /** default INTERACTIVE */
+  priority: Priority;
 }
 
 export interface PredictBatchRequest {
@@ -223,6 +269,8 @@ export interface PredictBatchRequest {
   output: OutputOptions | undefined;
   deadlineMs: number;
   requestId: string;
+  /** default INTERACTIVE */
+  priority: Priority;
 }
 
 /**
@@ -1987,6 +2035,7 @@ function createBasePredictRequest(): PredictRequest {
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: 0,
   };
 }
 
@@ -2012,6 +2061,9 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(58).string(message.requestId);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(64).int32(message.priority);
     }
     return writer;
   },
@@ -2085,6 +2137,14 @@ export const PredictRequest: MessageFns<PredictRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2118,6 +2178,7 @@ export const PredictRequest: MessageFns<PredictRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -2144,6 +2205,9 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -2167,6 +2231,7 @@ export const PredictRequest: MessageFns<PredictRequest> = {
       : undefined;
     message.deadlineMs = object.deadlineMs ?? 0;
     message.requestId = object.requestId ?? "";
+    message.priority = object.priority ?? 0;
     return message;
   },
 };
@@ -2180,6 +2245,7 @@ function createBasePredictBatchRequest(): PredictBatchRequest {
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: 0,
   };
 }
 
@@ -2205,6 +2271,9 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(58).string(message.requestId);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(64).int32(message.priority);
     }
     return writer;
   },
@@ -2278,6 +2347,14 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2313,6 +2390,7 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -2339,6 +2417,9 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -2360,6 +2441,7 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
       : undefined;
     message.deadlineMs = object.deadlineMs ?? 0;
     message.requestId = object.requestId ?? "";
+    message.priority = object.priority ?? 0;
     return message;
   },
 };

@@ -84,6 +84,7 @@ export class OrtRunner implements Executor {
   private readonly restartTimesMs: number[] = [];
   private readonly clock: Clock;
   private _scorers: Readonly<Record<string, ScorerKind>> = Object.freeze({});
+  private _stateBytesPerLane = 0;
   /**
    * Goals set and not released, kept here as well as in the worker: a goal is a few frames, and
    * replaying them into a restarted worker means a crash costs the latent states but not the goals.
@@ -117,6 +118,10 @@ export class OrtRunner implements Executor {
   }
   get lastFailure(): string | undefined {
     return this._lastFailure;
+  }
+  /** One lane's latent state in the worker (float32 latent); 0 until load() resolves. */
+  get stateBytesPerLane(): number {
+    return this._stateBytesPerLane;
   }
   /** The scorers the worker loaded (catalog `scorers`), by name; empty until load() resolves. */
   get scorers(): Readonly<Record<string, ScorerKind>> {
@@ -347,6 +352,7 @@ export class OrtRunner implements Executor {
         clearTimeout(timer);
         w.on("message", (reply: Reply) => this.onReply(reply));
         this._scorers = Object.freeze({ ...msg.scorers });
+        this._stateBytesPerLane = msg.latentSize * Float32Array.BYTES_PER_ELEMENT;
         this.replayGoals();
         this.ready = true;
         this.pump();

@@ -64,6 +64,11 @@ export const limits = Object.freeze({
   batchLanesMax: 64, // hard upper bound for any model's configured batch size
   queueDelayUsMax: 10_000_000, // upper bound on a configured batching delay
   chunkTimeoutMsMax: 600_000,
+  // Priority classes: paused batch lanes keep their latent state in the runner up to this many bytes
+  // per model; beyond it the least advanced paused requests are evicted and later recomputed from
+  // their start frame (their recomputed chunks are not delivered or billed again).
+  pausedStateBytesMax: 1024 * 1024 * 1024,
+  queueLanesPerCustomerMax: 512, // candidates one customer may have waiting per model (fair share: one burst cannot fill the queue)
   runChunksMax: 32, // consecutive chunks of an unchanged batch in one runner call (interruptible at every boundary)
   runnerRestartsPerMinuteMax: 10,
   scorersPerModelMax: 8, // named scorers in one catalog entry (each is a session in the runner)

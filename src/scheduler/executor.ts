@@ -119,6 +119,11 @@ export interface Executor {
   stepRun?(run: StepRun, onChunk: (index: number, result: StepResult) => void): Promise<number>;
   /** Stop the current stepRun at its next chunk boundary; a no-op when none runs. */
   interruptRun?(): void;
+  /**
+   * Bytes one lane's state takes in the executor (0 or absent = unknown): bounds how many paused batch
+   * lanes may keep their state (limits.pausedStateBytesMax) before some are evicted.
+   */
+  readonly stateBytesPerLane?: number;
   /** Forget states (finished or cancelled lanes and their requests). Never throws. */
   release(stateKeys: string[]): void;
   /** Scorers loaded with the model (catalog `scorers`), by name; absent or empty: no scoring. */

@@ -10,6 +10,15 @@ export function queueFullError(model: string, queued: { requests: number; lanes:
   );
 }
 
+export function customerQueueFullError(model: string, queued: { lanes: number; lanesMax: number }, retryAfterS: number): ServiceError {
+  return new ServiceError(
+    "UNAVAILABLE",
+    `you have ${queued.lanes} candidates waiting for ${model}, and at most ${queued.lanesMax} may wait per customer; retry when some have run`,
+    { model, customerQueuedLanes: queued.lanes, queueLanesPerCustomerMax: queued.lanesMax },
+    retryAfterS,
+  );
+}
+
 export function drainingError(model: string, retryAfterS: number): ServiceError {
   return new ServiceError("UNAVAILABLE", `${model} is draining for shutdown; retry on another server`, { model, draining: true }, retryAfterS);
 }

@@ -9,7 +9,8 @@ import { invalidArgument, type ServiceError } from "../core/errors";
 import { limits } from "../core/limits";
 import { chunkActions, firstFrameIndexOf, framesInChunk, laneFrameViews, runActions } from "./chunks";
 import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "./executor";
-import { consumerError, deadlinePassedError, drainingError, engineFailure, expiredError, queueFullError } from "./failures";
+import { FairShare } from "./fair-share";
+import { consumerError, customerQueueFullError, deadlinePassedError, drainingError, engineFailure, expiredError, queueFullError } from "./failures";
 import { deadlinePassed, plan, type Plan, type PlanConfig, type PlanState } from "./plan";
 import { RequestQueue } from "./queue";
 import { validateSubmit, type ChunkEvent, type ChunkLane, type EndReason, type RequestSink, type SubmitRequest } from "./request";
@@ -30,6 +31,10 @@ export interface ModelSchedulerOptions {
   /** Queue bounds; default and ceiling are limits.queueRequestsMax / limits.queueLanesMax. */
   queueRequestsMax?: number;
   queueLanesMax?: number;
+  /** Candidates one customer may have waiting (default and ceiling limits.queueLanesPerCustomerMax). */
+  queueLanesPerCustomerMax?: number;
+  /** State bytes paused batch lanes may keep before evictions (default and ceiling limits.pausedStateBytesMax). */
+  pausedStateBytesMax?: number;
   /** Unsettled onChunk promises a request may have before it is cancelled (default limits.streamBufferedChunksMax). */
   bufferedChunksMax?: number;
   /** Retry hint on UNAVAILABLE (queue full, draining). Default 1 s. */
@@ -79,6 +84,10 @@ export class ModelScheduler {
   private stepUsEstimate: number;
   private readonly onStep: ((lanes: number) => void) | undefined;
   private readonly runChunksMax: number;
+  private readonly pausedStateBytesMax: number;
+  private readonly fairShare = new FairShare();
+  /** Running batch requests out of play at the last boundary (plan.ts rule 3a). */
+  private paused: readonly string[] = [];
   private lastArrivalUs: number | undefined;
   private arrivalGapUs: number | undefined;
   /** A stepRun is in flight: kick() interrupts it at the next chunk boundary. */
@@ -105,6 +114,8 @@ export class ModelScheduler {
     chunksStepped: 0,
     laneChunksStepped: 0,
     encodeCalls: 0,
+    evictions: 0,
+    replayedLaneChunks: 0,
     sinkErrors: 0,
     ended: emptyEnded(),
   };
@@ -130,7 +141,9 @@ export class ModelScheduler {
     assert(Number.isFinite(this.retryAfterS) && this.retryAfterS >= 0, "retryAfterS must be non-negative");
     this.stepUsEstimate = options.stepUsEstimate ?? 0;
     assert(Number.isFinite(this.stepUsEstimate) && this.stepUsEstimate >= 0, "stepUsEstimate must be non-negative");
-    this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax);
+    this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax, options.queueLanesPerCustomerMax);
+    this.pausedStateBytesMax = Math.min(options.pausedStateBytesMax ?? limits.pausedStateBytesMax, limits.pausedStateBytesMax);
+    assert(Number.isSafeInteger(this.pausedStateBytesMax) && this.pausedStateBytesMax >= 0, `pausedStateBytesMax must be 0..${limits.pausedStateBytesMax}`);
     this.onStep = options.onStep;
     this.runChunksMax = this.executor.stepRun === undefined ? 1 : Math.min(options.runChunksMax ?? limits.runChunksMax, limits.runChunksMax);
     assert(Number.isSafeInteger(this.runChunksMax) && this.runChunksMax >= 1, `runChunksMax must be 1..${limits.runChunksMax}`);
@@ -155,11 +168,16 @@ export class ModelScheduler {
       const queued = { requests: this.queue.requests, lanes: this.queue.lanes, requestsMax: this.queue.requestsMax, lanesMax: this.queue.lanesMax };
       throw queueFullError(this.model, queued, this.retryAfterS);
     }
+    const customerId = request.customerId ?? "";
+    if (!this.queue.fitsCustomer(customerId, request.lanes.length)) {
+      throw customerQueueFullError(this.model, { lanes: this.queue.lanesOf(customerId), lanesMax: this.queue.lanesPerCustomerMax }, this.retryAfterS);
+    }
     const nowUs = this.clock.nowUs();
     this.observeArrival(nowUs);
     const state = new RequestState(request, sink, actionSteps, this.geometry.chunkSize, nowUs, ++this.seq);
     this.queue.push(state);
     this.live.set(state.requestId, state);
+    this.fairShare.activate(state.priority, state.customerId);
     this.kick();
   }
 
@@ -228,6 +246,10 @@ export class ModelScheduler {
       queuedLanes: this.queue.lanes,
       runningRequests: this.running.size,
       runningLanes,
+      pausedRequests: this.paused.filter((id) => this.running.has(id)).length,
+      pausedLanes: this.paused.reduce((n, id) => n + (this.running.get(id)?.candidatesWith("live", "cancelling").length ?? 0), 0),
+      evictions: this.counters.evictions,
+      replayedLaneChunks: this.counters.replayedLaneChunks,
       busy: this.busy,
       draining: this.draining,
       lastBatchLanes: this.counters.lastBatchLanes,
@@ -286,7 +308,10 @@ export class ModelScheduler {
   }
 
   private planConfig(): PlanConfig {
-    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax };
+    // A runner that does not say how large a lane's state is gets one frame's worth assumed.
+    const stateBytes = this.executor.stateBytesPerLane || this.frameBytes;
+    const pausedLanesMax = Math.floor(this.pausedStateBytesMax / stateBytes);
+    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax, pausedLanesMax };
   }
 
   private planState(): PlanState {
@@ -299,6 +324,8 @@ export class ModelScheduler {
       deadlineUs: r.deadlineUs,
       readySeq: r.readySeq,
       chunkwise: r.chunkwise,
+      priority: r.priority,
+      customerId: r.customerId,
     }));
     const running = [...this.running.values()].map((r) => {
       const candidates = r.candidatesWith("live");
@@ -312,9 +339,12 @@ export class ModelScheduler {
         deadlineUs: r.deadlineUs,
         readySeq: r.readySeq,
         chunkwise: r.chunkwise,
+        priority: r.priority,
+        customerId: r.customerId,
+        holdsState: r.holdsState,
       };
     });
-    return { queued, running, draining: this.draining, ...(this.arrivalGapUs === undefined ? {} : { arrivalGapUs: this.arrivalGapUs }) };
+    return { queued, running, draining: this.draining, served: this.fairShare.served, ...(this.arrivalGapUs === undefined ? {} : { arrivalGapUs: this.arrivalGapUs }) };
   }
 
   /** Apply cancel marks: called only between executor calls, i.e. at a chunk boundary. */
@@ -354,21 +384,25 @@ export class ModelScheduler {
   }
 
   private async runStep(decision: StepPlan): Promise<void> {
+    this.paused = decision.paused;
+    this.evict(decision.evict);
     const admitted = this.admit(decision.admit);
-    if (this.executor.stepRun !== undefined) return this.runChunks(decision, admitted);
-    if (admitted.length > 0) {
-      const items = this.encodeItems(admitted);
+    // Admitted requests, and evicted ones back in play, start from their start frame.
+    const encodeFor = [...admitted, ...this.resuming(decision, admitted)];
+    if (this.executor.stepRun !== undefined) return this.runChunks(decision, encodeFor);
+    if (encodeFor.length > 0) {
+      const items = this.encodeItems(encodeFor);
       this.busy = true;
       this.counters.encodeCalls++;
       try {
         await this.executor.encode(items);
       } catch (err) {
-        this.failAll(admitted, engineFailure(err, "encode"));
+        this.failAll(encodeFor, engineFailure(err, "encode"));
         return;
       } finally {
         this.busy = false;
       }
-      for (const r of admitted) r.startFrame = undefined;
+      for (const r of encodeFor) dropStartFrame(r);
       // The end of an encode is a boundary too: apply cancels and deadlines that arrived during it.
       this.settleCancels();
       this.stopPastDeadline();
@@ -435,7 +469,7 @@ export class ModelScheduler {
    * the next boundary (kick()), and so does the earliest running deadline (a timer), so every chunk
    * boundary still sees arrivals, cancels and deadlines as chunk-by-chunk stepping would.
    */
-  private async runChunks(decision: StepPlan, admitted: RequestState[]): Promise<void> {
+  private async runChunks(decision: StepPlan, admitted: readonly RequestState[]): Promise<void> {
     const stepped = this.lanesToStep(decision);
     if (stepped.length === 0) return; // every planned lane was cancelled by a sink since plan(): look again
     const { actionDim, chunkSize } = this.geometry;
@@ -479,7 +513,7 @@ export class ModelScheduler {
       await this.executor.stepRun!(run, (index, result) => {
         if (broken !== undefined) return;
         assert(index === delivered, `stepRun reported chunk ${index}, expected ${delivered}`);
-        if (delivered === 0) for (const r of admitted) r.startFrame = undefined;
+        if (delivered === 0) for (const r of admitted) dropStartFrame(r);
         delivered++;
         const nowUs = this.clock.nowUs();
         this.observeStepUs(nowUs - lastUs);
@@ -505,8 +539,37 @@ export class ModelScheduler {
       this.busy = false;
       disarmDeadline();
     }
-    for (const r of admitted) r.startFrame = undefined; // encoded, even when the run stopped before chunk 0
+    for (const r of admitted) dropStartFrame(r); // encoded, even when the run stopped before chunk 0
     if (broken !== undefined) this.failAll(requests, engineFailure(new Error(broken), "step"));
+  }
+
+  /** Rule 3a: release paused requests' states; they recompute from chunk 0 when back in play. */
+  private evict(ids: readonly string[]): void {
+    const keys: string[] = [];
+    for (const id of ids) {
+      const r = this.running.get(id);
+      if (r === undefined) continue;
+      assert(r.startFrame !== undefined, `evicting ${id}, which kept no start frame to recompute from`);
+      if (r.encodeHeld) keys.push(r.encodeKey);
+      r.encodeHeld = false;
+      for (const l of r.lanes) {
+        if (l.stateHeld) keys.push(l.stateKey);
+        l.stateHeld = false;
+      }
+      r.nextChunk = 0;
+      this.counters.evictions++;
+    }
+    if (keys.length > 0) this.executor.release(keys);
+  }
+
+  /** Evicted requests the step puts back in play: they need their start frame encoded again. */
+  private resuming(decision: StepPlan, admitted: readonly RequestState[]): RequestState[] {
+    const out = new Set<RequestState>();
+    for (const ref of decision.lanes) {
+      const r = this.running.get(ref.requestId);
+      if (r !== undefined && r.nextChunk === 0 && !r.encodeHeld && !admitted.includes(r)) out.add(r);
+    }
+    return [...out];
   }
 
   /** The admitted requests' start frames to encode; from here the executor may hold them, even if the encode fails half way. */
@@ -574,6 +637,13 @@ export class ModelScheduler {
     const { frames, costs } = result;
     const lanesByRequest = new Map<RequestState, ChunkLane[]>();
     stepped.forEach(({ request: r, lane }, batchIndex) => {
+      this.fairShare.charge(r.priority, r.customerId, 1);
+      if (r.replaying) {
+        // Recomputing an evicted state: the frames were delivered (and billed) the first time.
+        this.counters.replayedLaneChunks++;
+        if (!lanesByRequest.has(r)) lanesByRequest.set(r, []);
+        return;
+      }
       const count = framesInChunk(r.actionSteps, chunkSize, r.nextChunk);
       lane.frames += count;
       const lanes = lanesByRequest.get(r) ?? [];
@@ -589,6 +659,7 @@ export class ModelScheduler {
     const released: string[] = [];
     for (const [r, lanes] of lanesByRequest) {
       const chunkIndex = r.nextChunk;
+      const replay = r.replaying;
       r.nextChunk++;
       r.readySeq = ++this.seq;
       if (r.encodeHeld) {
@@ -596,6 +667,8 @@ export class ModelScheduler {
         released.push(r.encodeKey);
         r.encodeHeld = false;
       }
+      if (replay) continue;
+      r.deliveredChunks = r.nextChunk;
       lanes.sort((a, b) => a.candidateIndex - b.candidateIndex);
       this.deliverChunk(r, { chunkIndex, lanes });
       if (r.nextChunk === r.chunkCount) {
@@ -655,6 +728,7 @@ export class ModelScheduler {
     if (r.phase === "queued") this.queue.remove(r);
     else this.running.delete(r.requestId);
     this.live.delete(r.requestId);
+    this.fairShare.deactivate(r.priority, r.customerId);
     r.phase = "ended";
     r.startFrame = undefined;
     const keys: string[] = [];
@@ -694,4 +768,9 @@ export class ModelScheduler {
     this.drainWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Interactive requests drop their start frame once encoded; batch ones keep it to recompute an eviction. */
+function dropStartFrame(r: RequestState): void {
+  if (r.priority !== "batch") r.startFrame = undefined;
 }

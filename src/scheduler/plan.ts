@@ -19,10 +19,21 @@
 //     lanes the head will not need then. So a big request is never overtaken forever: its start is
 //     bounded by the rollouts already running. The bound is exact when all lanes share numSteps; with
 //     mixed numSteps, groups take turns (rule 4), so it holds to within a round of turns.
+//  3a. Priority classes. Interactive requests are admitted first, into the whole batch as if no batch
+//     lane were there: batch lanes are preemptible. Batch requests fill what interactive leaves: running
+//     batch requests stay in play oldest first while they fit, the rest are *paused* (their lanes keep
+//     their state but do not step), and no queued batch request is admitted while one is paused. So an
+//     interactive arrival's first chunk starts at the next chunk boundary however much batch work runs.
+//     Paused lanes may hold at most pausedLanesMax states; beyond that the least advanced paused
+//     requests are *evicted* (states released; the loop recomputes them from the start frame later,
+//     delivering and billing none of the recomputed chunks twice).
+//  3b. Fair share. Within a class, admission considers customers in turns by lane-chunks served
+//     (plan-admit.ts fairOrder), so one customer's burst cannot monopolise the runner.
 //  4. Grouping. Lanes in one step call share numSteps. The group is that of the request that has
 //     waited longest since it was last served (lowest readySeq: a queued request's arrival order, a
 //     running one's last step). Groups therefore take turns, and a newcomer with a different numSteps
-//     still runs its first chunk at the next boundary. Every live lane of the chosen group steps.
+//     still runs its first chunk at the next boundary. Every live lane in play of the chosen group steps.
+//     When interactive work is in play the group is an interactive request's.
 //  5. Runs. When every running and admitted request shares the chosen numSteps, the batch cannot change
 //     before the first of them finishes unless something happens (an arrival, a cancel, a deadline, a
 //     consumer falling behind) — and the loop interrupts a run at the next boundary when it does. So the
@@ -31,6 +42,8 @@
 //     fit waits for lanes that free only when a request finishes, i.e. at the end of the run anyway.
 //     A chunkwise request (its consumer prunes lanes after each chunk) keeps the step to one chunk.
 import { assert } from "../core/assert";
+import { admit, fairOrder, laneCount } from "./plan-admit";
+import type { Priority } from "./request";
 
 export interface QueuedView {
   requestId: string;
@@ -43,6 +56,10 @@ export interface QueuedView {
   readySeq: number;
   /** Its consumer decides after every chunk (SubmitRequest.chunkwise): never part of a multi-chunk step. */
   chunkwise?: boolean;
+  /** Default "interactive". */
+  priority?: Priority;
+  /** Default "". */
+  customerId?: string;
 }
 
 export interface RunningView {
@@ -55,6 +72,10 @@ export interface RunningView {
   deadlineUs: number | undefined;
   readySeq: number;
   chunkwise?: boolean;
+  priority?: Priority;
+  customerId?: string;
+  /** Whether its lanes hold executor state (false once evicted: it resumes from chunk 0). Default true. */
+  holdsState?: boolean;
 }
 
 export interface PlanState {
@@ -65,6 +86,8 @@ export interface PlanState {
   draining: boolean;
   /** Gap between the two most recent arrivals (µs); undefined until two requests have arrived. */
   arrivalGapUs?: number;
+  /** Lane-chunks served per customer id, per class: fair share (rule 3b). */
+  served?: Readonly<Partial<Record<Priority, ReadonlyMap<string, number>>>>;
 }
 
 export interface PlanConfig {
@@ -74,6 +97,8 @@ export interface PlanConfig {
   stepUsEstimate: number;
   /** Most chunks one step may cover (rule 5); 1 = chunk by chunk. */
   runChunksMax: number;
+  /** Paused batch lanes that may keep their state (rule 3a); default unbounded. */
+  pausedLanesMax?: number;
 }
 
 export interface LaneRef {
@@ -90,7 +115,17 @@ interface Expiries {
 }
 
 export type Plan =
-  | (Expiries & { kind: "step"; admit: string[]; numSteps: number; lanes: LaneRef[]; chunks: number })
+  | (Expiries & {
+      kind: "step";
+      admit: string[];
+      numSteps: number;
+      lanes: LaneRef[];
+      chunks: number;
+      /** Running batch requests out of play at this boundary (rule 3a), evicted ones included. */
+      paused: string[];
+      /** Paused requests whose states to release now; they resume later from chunk 0. */
+      evict: string[];
+    })
   | (Expiries & { kind: "wait"; waitUs: number })
   | (Expiries & { kind: "idle" });
 
@@ -118,9 +153,54 @@ export function plan(state: PlanState, nowUs: number, config: PlanConfig): Plan 
     const waitUs = companyWaitUs(queued, nowUs, config, state.draining || companyUnlikely(state.arrivalGapUs, config.queueDelayUs));
     if (waitUs > 0) return { kind: "wait", waitUs, expire, stop };
   }
-  const admitted = admit(running, queued, config.batchLanesMax);
-  const chosen = chooseLanes(running, admitted, config.batchLanesMax);
-  return { kind: "step", expire, stop, ...chosen, chunks: runChunks(running, admitted, chosen.numSteps, config.runChunksMax) };
+  return { kind: "step", expire, stop, ...inPlay(running, queued, state.served, config) };
+}
+
+const isBatch = (v: { priority?: Priority }): boolean => v.priority === "batch";
+
+/** Rules 3–5 once something is to run: who is in play, who pauses or is evicted, and the step. */
+function inPlay(running: readonly RunningView[], queued: readonly QueuedView[], served: PlanState["served"], config: PlanConfig) {
+  const { batchLanesMax } = config;
+  const interactiveRunning = running.filter((r) => !isBatch(r));
+  const interactiveAdmitted = admit(interactiveRunning, fairOrder(queued.filter((q) => !isBatch(q)), served?.interactive), batchLanesMax, batchLanesMax);
+  const batchCapacity = batchLanesMax - laneCount(interactiveRunning) - laneCount(interactiveAdmitted);
+  let free = batchCapacity;
+  const batchActive: RunningView[] = [];
+  const paused: RunningView[] = [];
+  for (const r of running.filter(isBatch)) {
+    if (r.candidates.length <= free) {
+      batchActive.push(r);
+      free -= r.candidates.length;
+    } else {
+      paused.push(r);
+    }
+  }
+  const batchAdmitted = paused.length > 0 ? [] : admit(batchActive, fairOrder(queued.filter(isBatch), served?.batch), batchCapacity, batchLanesMax);
+  const admitted = [...interactiveAdmitted, ...batchAdmitted];
+  const playing = [...interactiveRunning, ...batchActive];
+  const interactiveFirst = interactiveRunning.length + interactiveAdmitted.length > 0;
+  const chosen = chooseLanes(playing, admitted, batchLanesMax, interactiveFirst);
+  return {
+    ...chosen,
+    chunks: runChunks(playing, admitted, chosen.numSteps, config.runChunksMax),
+    paused: paused.map((r) => r.requestId),
+    evict: evictions(paused, config.pausedLanesMax ?? Infinity),
+  };
+}
+
+/** Rule 3a: paused requests holding state beyond the budget, least advanced (cheapest to recompute) first. */
+function evictions(paused: readonly RunningView[], pausedLanesMax: number): string[] {
+  const holding = paused.filter((r) => r.holdsState !== false);
+  let lanes = laneCount(holding);
+  const evict: string[] = [];
+  // Ties: the later admitted (end of the running list) goes first, so the oldest keeps its progress.
+  const order = holding.map((r, i) => ({ r, i })).sort((a, b) => a.r.nextChunk - b.r.nextChunk || b.i - a.i);
+  for (const { r } of order) {
+    if (lanes <= pausedLanesMax) break;
+    evict.push(r.requestId);
+    lanes -= r.candidates.length;
+  }
+  return evict;
 }
 
 /** Rule 5: how many chunks the step may cover; 1 unless every request in play steps in it. */
@@ -135,10 +215,6 @@ function runChunks(running: readonly RunningView[], admitted: readonly QueuedVie
     chunks = Math.min(chunks, q.chunkCount);
   }
   return chunks;
-}
-
-function laneCount(views: readonly { candidates: readonly number[] }[]): number {
-  return views.reduce((n, v) => n + v.candidates.length, 0);
 }
 
 /** Rule 2: nobody is expected within the whole wait. */
@@ -156,63 +232,12 @@ function companyWaitUs(queued: readonly QueuedView[], nowUs: number, config: Pla
   return Math.max(0, goUs - nowUs);
 }
 
-interface Holder {
-  lanes: number;
-  chunksLeft: number;
-}
-
-interface Reservation {
-  /** Chunks until enough lanes are free for the blocked head. */
-  shadowChunks: number;
-  /** Lanes free at that point beyond what the head needs: long backfills may use these. */
-  extraLanes: number;
-}
-
-function reserve(needLanes: number, freeLanes: number, holders: Holder[]): Reservation {
-  const sorted = [...holders].sort((a, b) => a.chunksLeft - b.chunksLeft);
-  let available = freeLanes;
-  for (let i = 0; i < sorted.length; i++) {
-    available += sorted[i]!.lanes;
-    const sameBoundary = i + 1 < sorted.length && sorted[i + 1]!.chunksLeft === sorted[i]!.chunksLeft;
-    if (available >= needLanes && !sameBoundary) return { shadowChunks: sorted[i]!.chunksLeft, extraLanes: available - needLanes };
-  }
-  assert(false, `a ${needLanes}-lane request can never fit: admission must cap K at batchLanesMax`);
-}
-
-function admit(running: readonly RunningView[], queued: readonly QueuedView[], batchLanesMax: number): QueuedView[] {
-  let freeLanes = batchLanesMax - laneCount(running);
-  assert(freeLanes >= 0, `running lanes exceed batchLanesMax ${batchLanesMax}`);
-  const holders: Holder[] = running.map((r) => ({ lanes: r.candidates.length, chunksLeft: r.chunkCount - r.nextChunk }));
-  const admitted: QueuedView[] = [];
-  let head: Reservation | undefined;
-  for (const q of queued) {
-    const lanes = q.candidates.length;
-    assert(lanes >= 1 && lanes <= batchLanesMax, `queued request ${q.requestId} has ${lanes} lanes, outside 1..${batchLanesMax}`);
-    if (head === undefined) {
-      if (lanes <= freeLanes) {
-        admitted.push(q);
-        freeLanes -= lanes;
-        holders.push({ lanes, chunksLeft: q.chunkCount });
-      } else {
-        head = reserve(lanes, freeLanes, holders);
-      }
-      continue;
-    }
-    if (lanes > freeLanes) continue;
-    const doneBeforeHead = q.chunkCount <= head.shadowChunks;
-    if (!doneBeforeHead && lanes > head.extraLanes) continue;
-    admitted.push(q);
-    freeLanes -= lanes;
-    if (!doneBeforeHead) head.extraLanes -= lanes;
-  }
-  return admitted;
-}
-
-function chooseLanes(running: readonly RunningView[], admitted: readonly QueuedView[], batchLanesMax: number) {
+function chooseLanes(running: readonly RunningView[], admitted: readonly QueuedView[], batchLanesMax: number, interactiveFirst: boolean) {
   const candidates = [...running, ...admitted.map((q) => ({ ...q, nextChunk: 0 }))];
   assert(candidates.length > 0, "a step needs at least one running or admitted request");
-  let first = candidates[0]!;
-  for (const c of candidates) if (c.readySeq < first.readySeq) first = c;
+  const leaders = interactiveFirst ? candidates.filter((c) => !isBatch(c)) : candidates;
+  let first = leaders[0]!;
+  for (const c of leaders) if (c.readySeq < first.readySeq) first = c;
   const lanes: LaneRef[] = [];
   for (const c of candidates) {
     if (c.numSteps !== first.numSteps) continue;

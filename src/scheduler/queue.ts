@@ -10,7 +10,9 @@ export class RequestQueue {
   constructor(
     readonly requestsMax: number = limits.queueRequestsMax,
     readonly lanesMax: number = limits.queueLanesMax,
+    readonly lanesPerCustomerMax: number = limits.queueLanesPerCustomerMax,
   ) {
+    assert(Number.isSafeInteger(lanesPerCustomerMax) && lanesPerCustomerMax >= 1 && lanesPerCustomerMax <= limits.queueLanesPerCustomerMax, `queueLanesPerCustomerMax must be 1..${limits.queueLanesPerCustomerMax}`);
     assert(Number.isSafeInteger(requestsMax) && requestsMax >= 1 && requestsMax <= limits.queueRequestsMax, `queueRequestsMax must be 1..${limits.queueRequestsMax}`);
     assert(Number.isSafeInteger(lanesMax) && lanesMax >= 1 && lanesMax <= limits.queueLanesMax, `queueLanesMax must be 1..${limits.queueLanesMax}`);
   }
@@ -24,13 +26,23 @@ export class RequestQueue {
     return this.items.reduce((n, r) => n + r.liveLaneCount, 0);
   }
 
+  /** Live lanes one customer has waiting. */
+  lanesOf(customerId: string): number {
+    return this.items.reduce((n, r) => n + (r.customerId === customerId ? r.liveLaneCount : 0), 0);
+  }
+
   /** Whether a request of `lanes` lanes can join without breaking either bound. */
   fits(lanes: number): boolean {
     return this.items.length + 1 <= this.requestsMax && this.lanes + lanes <= this.lanesMax;
   }
 
+  /** Whether `customerId` may queue `lanes` more lanes (fair share: one burst cannot fill the queue). */
+  fitsCustomer(customerId: string, lanes: number): boolean {
+    return this.lanesOf(customerId) + lanes <= this.lanesPerCustomerMax;
+  }
+
   push(request: RequestState): void {
-    assert(this.fits(request.liveLaneCount), "queue bound exceeded: callers must check fits() first");
+    assert(this.fits(request.liveLaneCount) && this.fitsCustomer(request.customerId, request.liveLaneCount), "queue bound exceeded: callers must check fits() first");
     assert(request.phase === "queued", "only queued requests enter the queue");
     this.items.push(request);
   }

@@ -2,7 +2,7 @@
 import type { ServiceError } from "../core/errors";
 import { chunkCountOf } from "./chunks";
 import type { StepScore } from "./executor";
-import type { RequestSink, SubmitRequest } from "./request";
+import type { Priority, RequestSink, SubmitRequest } from "./request";
 
 /**
  * live → cancelling (cancel() while the lane holds state: it stops at the next chunk boundary)
@@ -32,16 +32,26 @@ export class RequestState {
   readonly deadlineUs: number | undefined;
   readonly score: (StepScore & { lastChunkOnly?: boolean }) | undefined;
   readonly chunkwise: boolean;
+  readonly priority: Priority;
+  readonly customerId: string;
   readonly chunkCount: number;
   /** Key of the encoded start frame; every lane reads it for chunk 0, then it is released. */
   readonly encodeKey: string;
   readonly lanes: LaneState[];
 
   phase: Phase = "queued";
-  /** Dropped after encoding: a queued 480x640 frame is 0.9 MB we need not keep. */
+  /**
+   * Dropped after encoding (a queued 480x640 frame is 0.9 MB we need not keep) — except for batch
+   * requests, which may be evicted while paused and then recompute their states from it.
+   */
   startFrame: Uint8Array | undefined;
   /** Next chunk to run. All live lanes of a request move together, so one index serves them all. */
   nextChunk = 0;
+  /**
+   * Chunks delivered to the sink (and counted in lane frames). Equal to nextChunk, except after an
+   * eviction: chunks below it are recomputed to rebuild the states, and neither delivered nor billed.
+   */
+  deliveredChunks = 0;
   /** Lower = has waited longer for service; decides which numSteps group steps next (see plan.ts). */
   readySeq: number;
   startUs: number | undefined;
@@ -68,6 +78,8 @@ export class RequestState {
     this.deadlineUs = request.deadlineUs;
     this.score = request.score;
     this.chunkwise = request.chunkwise === true;
+    this.priority = request.priority ?? "interactive";
+    this.customerId = request.customerId ?? "";
     this.startFrame = request.startFrame;
     this.chunkCount = chunkCountOf(actionSteps, chunkSize);
     this.readySeq = serial;
@@ -91,6 +103,16 @@ export class RequestState {
 
   candidatesWith(...statuses: LaneStatus[]): number[] {
     return this.lanes.filter((l) => statuses.includes(l.status)).map((l) => l.candidateIndex);
+  }
+
+  /** Whether the lanes (or the encoded start frame) hold executor state. */
+  get holdsState(): boolean {
+    return this.encodeHeld || this.lanes.some((l) => l.stateHeld);
+  }
+
+  /** Whether chunks of it run now only to rebuild evicted states (not delivered, not billed). */
+  get replaying(): boolean {
+    return this.nextChunk < this.deliveredChunks;
   }
 
   get liveLaneCount(): number {

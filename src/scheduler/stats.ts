@@ -8,6 +8,12 @@ export interface SchedulerStats {
   /** Requests / live lanes holding executor state (admitted, not ended). */
   runningRequests: number;
   runningLanes: number;
+  /** Running batch requests / their live lanes out of play at the last boundary (paused for interactive work). */
+  pausedRequests: number;
+  pausedLanes: number;
+  /** Paused requests whose states were released over the state budget, and lane-chunks recomputed for them. */
+  evictions: number;
+  replayedLaneChunks: number;
   /** An encode or step call is in flight. */
   busy: boolean;
   draining: boolean;

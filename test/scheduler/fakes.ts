@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "../../src/scheduler/executor";
-import type { ChunkEvent, EndEvent, RequestSink, SubmitRequest } from "../../src/scheduler/request";
+import type { ChunkEvent, EndEvent, Priority, RequestSink, SubmitRequest } from "../../src/scheduler/request";
 
 export interface RecordedStep {
   /** Index among step calls, in call order. */
@@ -303,7 +303,7 @@ export class RecordingSink implements RequestSink {
 export function makeRequest(
   geometry: ModelGeometry,
   requestId: string,
-  opts: { k?: number; t?: number; numSteps?: number; deadlineUs?: number; tagBase?: number; seed?: bigint; chunkwise?: boolean } = {},
+  opts: { k?: number; t?: number; numSteps?: number; deadlineUs?: number; tagBase?: number; seed?: bigint; chunkwise?: boolean; priority?: Priority; customerId?: string } = {},
 ): SubmitRequest {
   const k = opts.k ?? 1;
   const t = opts.t ?? geometry.chunkSize;
@@ -325,6 +325,8 @@ export function makeRequest(
     seed: opts.seed ?? 7n,
     ...(opts.deadlineUs === undefined ? {} : { deadlineUs: opts.deadlineUs }),
     ...(opts.chunkwise ? { chunkwise: true } : {}),
+    ...(opts.priority ? { priority: opts.priority } : {}),
+    ...(opts.customerId !== undefined ? { customerId: opts.customerId } : {}),
   };
 }
 

@@ -12,16 +12,18 @@ export interface HarnessOptions extends Partial<Omit<ModelSchedulerOptions, "exe
   manual?: boolean;
   /** An executor with stepRun (chunks back to back, plan.ts rule 5) instead of one call per chunk. */
   runs?: boolean;
+  /** Build the executor (default: FakeExecutor, or RunningFakeExecutor with `runs`). */
+  makeExecutor?: (geometry: ModelGeometry, clock: FakeClock, runs: boolean) => FakeExecutor;
 }
 
 /** What harness() uses when a test does not say: a suite can run all its tests on both executors. */
 export const harnessDefaults = { runs: false };
 
 export function harness(options: HarnessOptions = {}) {
-  const { geometry = smallGeometry, manual = false, runs = harnessDefaults.runs, ...schedulerOptions } = options;
+  const { geometry = smallGeometry, manual = false, runs = harnessDefaults.runs, makeExecutor, ...schedulerOptions } = options;
   const clock = new FakeClock();
   const timer = new ManualTimer(clock);
-  const exec = runs ? new RunningFakeExecutor(geometry, clock) : new FakeExecutor(geometry, clock);
+  const exec = makeExecutor ? makeExecutor(geometry, clock, runs) : runs ? new RunningFakeExecutor(geometry, clock) : new FakeExecutor(geometry, clock);
   exec.manual = manual;
   const scheduler = new ModelScheduler({
     batchLanesMax: 8,

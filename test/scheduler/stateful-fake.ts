@@ -14,7 +14,8 @@ function mix(h: number, v: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-type Base = new (geometry: ModelGeometry, clock: FakeClock) => FakeExecutor;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- TypeScript requires this signature of a mixin base
+type Base = new (...args: any[]) => FakeExecutor;
 
 function stateful<B extends Base>(BaseClass: B) {
   return class extends BaseClass {

@@ -117,7 +117,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
           const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, spinning: config.ortSpinning ?? slot.entry.ortSpinning ?? false, chunkTimeoutMs: config.chunkTimeoutMs });
           runners.push(runner);
           await runner.load();
-          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
+          const batchLanesBesideInteractive = config.batchLanesBesideInteractive ?? (config.executionProvider === "cpu" ? 0 : slot.entry.batchLanesMax);
+          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, batchLanesBesideInteractive, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
           slot.engine = new SchedulerEngine(slot.entry, scheduler, runner);
           slot.status = "live";
           slot.statusReason = "";

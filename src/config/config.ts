@@ -27,6 +27,13 @@ export interface Config {
   settleBehind: boolean;
   /** Most chunks of an unchanged batch one runner call runs back to back (DREAM_RUN_CHUNKS_MAX; 1 = a round trip per chunk). */
   runChunksMax: number;
+  /**
+   * Batch lanes that may step beside interactive ones (DREAM_BATCH_BESIDE_INTERACTIVE, lanes). Unset:
+   * 0 on the CPU provider (every lane there costs as much as an interactive one, so a decision would
+   * slow down by the batch lanes riding with it), the model's batchLanesMax on CUDA (free lanes of a
+   * step cost little there). See plan.ts rule 3a.
+   */
+  batchLanesBesideInteractive: number | undefined;
   chunkTimeoutMs: number;
   holdTtlMs: number;
   shutdownGraceMs: number;
@@ -108,6 +115,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     ortSpinning: env.DREAM_ORT_SPINNING === undefined || env.DREAM_ORT_SPINNING === "" ? undefined : onOffFrom(env, "DREAM_ORT_SPINNING", false),
     settleBehind: onOffFrom(env, "DREAM_SETTLE_BEHIND", true),
     runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
+    batchLanesBesideInteractive: env.DREAM_BATCH_BESIDE_INTERACTIVE ? intFrom(env, "DREAM_BATCH_BESIDE_INTERACTIVE", 0, 0, limits.batchLanesMax) : undefined,
     chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),
     holdTtlMs: intFrom(env, "DREAM_HOLD_TTL_MS", 15 * 60 * 1000, 1000, limits.holdTtlMsMax),
     shutdownGraceMs: intFrom(env, "DREAM_SHUTDOWN_GRACE_MS", 30_000, 0, 600_000),

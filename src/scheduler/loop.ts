@@ -33,6 +33,8 @@ export interface ModelSchedulerOptions {
   queueLanesMax?: number;
   /** Candidates one customer may have waiting (default and ceiling limits.queueLanesPerCustomerMax). */
   queueLanesPerCustomerMax?: number;
+  /** Batch lanes that may step beside interactive ones (plan.ts PlanConfig; default batchLanesMax). */
+  batchLanesBesideInteractive?: number;
   /** State bytes paused batch lanes may keep before evictions (default and ceiling limits.pausedStateBytesMax). */
   pausedStateBytesMax?: number;
   /** Unsettled onChunk promises a request may have before it is cancelled (default limits.streamBufferedChunksMax). */
@@ -85,6 +87,7 @@ export class ModelScheduler {
   private readonly onStep: ((lanes: number) => void) | undefined;
   private readonly runChunksMax: number;
   private readonly pausedStateBytesMax: number;
+  private readonly batchLanesBesideInteractive: number;
   private readonly fairShare = new FairShare();
   /** Running batch requests out of play at the last boundary (plan.ts rule 3a). */
   private paused: readonly string[] = [];
@@ -142,6 +145,8 @@ export class ModelScheduler {
     this.stepUsEstimate = options.stepUsEstimate ?? 0;
     assert(Number.isFinite(this.stepUsEstimate) && this.stepUsEstimate >= 0, "stepUsEstimate must be non-negative");
     this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax, options.queueLanesPerCustomerMax);
+    this.batchLanesBesideInteractive = options.batchLanesBesideInteractive ?? this.batchLanesMax;
+    assert(Number.isSafeInteger(this.batchLanesBesideInteractive) && this.batchLanesBesideInteractive >= 0, "batchLanesBesideInteractive must be a non-negative integer");
     this.pausedStateBytesMax = Math.min(options.pausedStateBytesMax ?? limits.pausedStateBytesMax, limits.pausedStateBytesMax);
     assert(Number.isSafeInteger(this.pausedStateBytesMax) && this.pausedStateBytesMax >= 0, `pausedStateBytesMax must be 0..${limits.pausedStateBytesMax}`);
     this.onStep = options.onStep;
@@ -311,7 +316,7 @@ export class ModelScheduler {
     // A runner that does not say how large a lane's state is gets one frame's worth assumed.
     const stateBytes = this.executor.stateBytesPerLane || this.frameBytes;
     const pausedLanesMax = Math.floor(this.pausedStateBytesMax / stateBytes);
-    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax, pausedLanesMax };
+    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax, pausedLanesMax, batchLanesBesideInteractive: this.batchLanesBesideInteractive };
   }
 
   private planState(): PlanState {

@@ -24,6 +24,8 @@
 //     batch requests stay in play oldest first while they fit, the rest are *paused* (their lanes keep
 //     their state but do not step), and no queued batch request is admitted while one is paused. So an
 //     interactive arrival's first chunk starts at the next chunk boundary however much batch work runs.
+//     While interactive work is in play, batch lanes are further capped by batchLanesBesideInteractive
+//     (0 on a CPU, where a batch lane in the step would slow the interactive lanes as much as its own).
 //     Paused lanes may hold at most pausedLanesMax states; beyond that the least advanced paused
 //     requests are *evicted* (states released; the loop recomputes them from the start frame later,
 //     delivering and billing none of the recomputed chunks twice).
@@ -99,6 +101,12 @@ export interface PlanConfig {
   runChunksMax: number;
   /** Paused batch lanes that may keep their state (rule 3a); default unbounded. */
   pausedLanesMax?: number;
+  /**
+   * Batch lanes that may step while interactive work is in play (rule 3a); default batchLanesMax. On
+   * an accelerator, free lanes of a step cost little, so batch work fills them; on a CPU every lane
+   * costs as much as the interactive ones, so 0 keeps an interactive decision as fast as when alone.
+   */
+  batchLanesBesideInteractive?: number;
 }
 
 export interface LaneRef {
@@ -163,7 +171,8 @@ function inPlay(running: readonly RunningView[], queued: readonly QueuedView[], 
   const { batchLanesMax } = config;
   const interactiveRunning = running.filter((r) => !isBatch(r));
   const interactiveAdmitted = admit(interactiveRunning, fairOrder(queued.filter((q) => !isBatch(q)), served?.interactive), batchLanesMax, batchLanesMax);
-  const batchCapacity = batchLanesMax - laneCount(interactiveRunning) - laneCount(interactiveAdmitted);
+  const interactiveLanes = laneCount(interactiveRunning) + laneCount(interactiveAdmitted);
+  const batchCapacity = interactiveLanes === 0 ? batchLanesMax : Math.min(batchLanesMax - interactiveLanes, config.batchLanesBesideInteractive ?? batchLanesMax);
   let free = batchCapacity;
   const batchActive: RunningView[] = [];
   const paused: RunningView[] = [];

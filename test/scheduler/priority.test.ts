@@ -39,6 +39,16 @@ describe("scheduler/plan: priority classes (rule 3a)", () => {
     assert.ok(p.lanes.some((l) => l.requestId === "i" && l.chunkIndex === 0), "the interactive request's first chunk is in this step");
   });
 
+  it("with batchLanesBesideInteractive 0 (a CPU), every batch lane pauses while interactive work is in play", () => {
+    const s: PlanState = { running: [r("b", { k: 2, ...batch, readySeq: 1 })], queued: [q("i", { k: 2, readySeq: 90 })], draining: false };
+    const p = step(s, { batchLanesBesideInteractive: 0 });
+    assert.deepEqual(requestsOf(p.lanes), ["i"]);
+    assert.deepEqual(p.paused, ["b"]);
+    assert.deepEqual(requestsOf(step({ ...s, queued: [] }, { batchLanesBesideInteractive: 0 }).lanes), ["b"], "alone, batch work has the whole batch");
+    assert.deepEqual(requestsOf(step(s, { batchLanesBesideInteractive: 1 }).lanes), ["i"], "2 batch lanes do not fit beside interactive in 1");
+    assert.deepEqual(requestsOf(step(s, { batchLanesBesideInteractive: 2 }).lanes), ["b", "i"]);
+  });
+
   it("interactive work leads the numSteps group even when batch work has waited longer", () => {
     const p = step({ running: [r("b", { k: 2, numSteps: 8, readySeq: 1, ...batch })], queued: [q("i", { k: 2, numSteps: 4, readySeq: 90 })], draining: false });
     assert.equal(p.numSteps, 4);
@@ -126,6 +136,28 @@ for (const runs of [false, true]) {
       assert.equal(h.sinks.get("ctl")!.end.reason, "completed");
       for (let i = 0; i < 4; i++) assert.equal(h.sinks.get(`b${i}`)!.end.reason, "completed");
       assert.equal(h.scheduler.stats().pausedRequests, 0);
+      h.clean();
+    });
+
+    it("with batchLanesBesideInteractive 0, the interactive request steps alone until it is done, then batch work resumes", async () => {
+      const h = make({ manual: true, batchLanesBesideInteractive: 0 });
+      for (let i = 0; i < 4; i++) h.submit(`b${i}`, batchRequest(i));
+      await settle();
+      const before = h.exec.steps.length;
+      h.submit("ctl", { k: 2, t: 8, customerId: "robot" }); // 2 chunks
+      for (let i = 0; i < 3; i++) {
+        h.exec.finishCall(); // the batch chunk in flight, then ctl's two chunks
+        await settle();
+      }
+      const [first, second, third] = h.exec.steps.slice(before);
+      assert.deepEqual(first!.lanes.map((l) => l.laneTag), [500, 501]);
+      assert.deepEqual(second!.lanes.map((l) => l.laneTag), [500, 501]);
+      assert.equal(h.sinks.get("ctl")!.end.reason, "completed");
+      assert.equal(third!.lanes.length, 8, "batch work has the whole batch again");
+      while (h.exec.pendingCalls > 0) {
+        h.exec.finishCall();
+        await settle();
+      }
       h.clean();
     });
 

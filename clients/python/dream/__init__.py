@@ -7,6 +7,8 @@
     rollout.save("rollout.mp4")
 """
 
+from . import io
+from .bulk import BulkSummary, CostEstimate, RowError
 from .client import DEFAULT_BASE_URL, AsyncClient, AsyncModelHandle, AsyncSession, Client, __version__
 from .errors import (
     AuthError,
@@ -22,6 +24,8 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .io import RolloutSink, frames_from_dir
+from .jobs import Job, JobTimeoutError
 from .models import ModelHandle
 from .planning import IterationStats, Plan, PlanRollout, PlanStream
 from ._png import encode_png_rgb_bytes as png_from_rgb
@@ -47,6 +51,14 @@ __all__ = [
     "PlanStream",
     "Session",
     "AsyncSession",
+    "BulkSummary",
+    "CostEstimate",
+    "RowError",
+    "Job",
+    "JobTimeoutError",
+    "RolloutSink",
+    "frames_from_dir",
+    "io",
     "Step",
     "SessionSummary",
     "DreamError",

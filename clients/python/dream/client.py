@@ -17,7 +17,11 @@ from typing import Any, Callable, List, Optional, TypeVar
 from ._http import Transport
 from ._records import Record, record
 from .billing import Billing
+from .bulk import BulkSummary, CostEstimate
+from .bulk import estimate_cost as _estimate_cost
+from .bulk import predict_many as _predict_many
 from .errors import AuthError, DreamError, InputValidationError
+from .jobs import Job, Jobs
 from .models import ModelHandle, Models
 from .planning import Plan
 from .retry import RetryPolicy
@@ -57,6 +61,7 @@ class Client:
         self.models = Models(self)
         self.billing = Billing(self)
         self.sessions = Sessions(self)
+        self.jobs = Jobs(self)
 
     def __repr__(self) -> str:
         key = f"{self.api_key[:8]}…" if self.api_key else None
@@ -84,6 +89,33 @@ class Client:
         path = f"/v1/requests/{urllib.parse.quote(request_id, safe='')}/cancel"
         body = json.dumps({"candidate_indices": indices}).encode()
         return record(self._transport.request("POST", path, body=body, content_type="application/json").json())
+
+    def predict_many(self, source: Any, sink: Any = None, *, model: Any, concurrency: int = 4, progress: bool = True,
+                     retries: int = 3, run_id: Optional[str] = None, priority: Optional[str] = "BATCH",
+                     output: str = "MP4", num_steps: Optional[int] = None, guidance: Optional[float] = None,
+                     seed: int = 0, budget_usd: Optional[float] = None,
+                     budget_micros: Optional[int] = None) -> BulkSummary:
+        """One predict per row of ``source``, ``concurrency`` rows in flight, each outcome to ``sink`` once.
+
+        ``source``: ``dream.io.frames_from_dir(path)`` (or the path itself), or in-memory rows
+        (``dream.io.rows(...)`` / an iterable of (name, start, actions)); a row with (K, T, A) actions
+        runs predict_batch. ``sink``: ``dream.io.RolloutSink.dir(path)`` (or the path), any RolloutSink,
+        or None (only the summary); it is closed when this returns. ``model``: a slug or a ModelHandle. A row failing with a retryable
+        reason (or no answer) is retried up to ``retries`` times; request ids derive from ``run_id``
+        (default: a fresh one, in the summary) and the row index, so no row is billed twice (see
+        dream/bulk.py). ``priority`` BATCH by default, so bulk work never delays control loops.
+        ``output``: "MP4" (default), "PNG" or "JPEG" (frame files). The budget stops sending rows once
+        their price would pass it (the rest are "skipped"). ``progress``: a bar on stderr (tqdm when
+        installed). → BulkSummary (rows done/failed/skipped, frames, cost, per-row errors).
+        """
+        return _predict_many(self, source, sink, model=model, concurrency=concurrency, progress=progress,
+                             retries=retries, run_id=run_id, priority=priority, output=output, num_steps=num_steps,
+                             guidance=guidance, seed=seed, budget_usd=budget_usd, budget_micros=budget_micros)
+
+    def estimate_cost(self, source: Any, model: Any) -> CostEstimate:
+        """Rows, frames (K × (T+1) per row) and price (micros, USD) of ``source`` on ``model``, from the
+        model's catalog pricing (``GET /v1/models/{slug}`` unless a ModelHandle is given); nothing runs."""
+        return _estimate_cost(self, source, model)
 
     def healthz(self) -> Record:
         """Liveness/readiness. A not-ready server (503 with a health body) is returned, not raised."""
@@ -193,6 +225,28 @@ class AsyncBilling:
         return await _in_thread(self._billing.transactions, limit)
 
 
+class AsyncJobs:
+    def __init__(self, jobs: Jobs) -> None:
+        self._jobs = jobs
+
+    async def create(self, model: Any, *args: Any, **kwargs: Any) -> Job:
+        if isinstance(model, AsyncModelHandle):
+            model = model._handle
+        return await _in_thread(self._jobs.create, model, *args, **kwargs)
+
+    async def get(self, job_id: str) -> Job:
+        return await _in_thread(self._jobs.get, job_id)
+
+    async def list(self, limit: int = 50) -> List[Job]:
+        return await _in_thread(self._jobs.list, limit)
+
+    async def cancel(self, job_id: str) -> Job:
+        return await _in_thread(self._jobs.cancel, job_id)
+
+    async def wait(self, job_id: str, *args: Any, **kwargs: Any) -> Job:
+        return await _in_thread(self._jobs.wait, job_id, *args, **kwargs)
+
+
 class AsyncClient:
     """asyncio mirror of Client; each call runs the blocking client in a worker thread."""
 
@@ -204,6 +258,7 @@ class AsyncClient:
         self.models = AsyncModels(self._sync.models)
         self.billing = AsyncBilling(self._sync.billing)
         self.sessions = AsyncSessions(self._sync.sessions)
+        self.jobs = AsyncJobs(self._sync.jobs)
 
     @property
     def sync_client(self) -> Client:
@@ -217,6 +272,15 @@ class AsyncClient:
 
     async def healthz(self) -> Record:
         return await _in_thread(self._sync.healthz)
+
+    async def predict_many(self, source: Any, sink: Any = None, **kwargs: Any) -> BulkSummary:
+        """Client.predict_many in a worker thread (its rows run on their own threads)."""
+        return await _in_thread(self._sync.predict_many, source, sink, **kwargs)
+
+    async def estimate_cost(self, source: Any, model: Any) -> CostEstimate:
+        if isinstance(model, AsyncModelHandle):
+            model = model._handle
+        return await _in_thread(self._sync.estimate_cost, source, model)
 
     async def close(self) -> None:
         self._sync.close()

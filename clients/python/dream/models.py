@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 from . import _inputs
 from ._http import Response
 from ._multipart import encode_form_data, parse_multipart
-from ._records import normalize
+from ._records import normalize, record
 from .errors import DreamError, InputValidationError, ModelNotActiveError
 from .rollout import BatchRollout, Rollout
 from ._plan_request import build_plan_request
@@ -44,6 +44,45 @@ def _float_header(headers: Mapping[str, str], name: str) -> float:
         return float(v) if v not in (None, "") else 0.0
     except ValueError:
         return 0.0
+
+
+PRIORITIES = ("INTERACTIVE", "BATCH")
+
+
+def check_priority(priority: Optional[str]) -> Optional[str]:
+    """None (the server's default: INTERACTIVE for predicts) or "INTERACTIVE" / "BATCH" (any case)."""
+    if priority is None:
+        return None
+    if isinstance(priority, str) and priority.upper() in PRIORITIES:
+        return priority.upper()
+    raise InputValidationError(f"priority: expected None, 'INTERACTIVE' or 'BATCH', got {priority!r}")
+
+
+def _json_predict_body(batch: bool, frame: bytes, frame_type: str, npy: bytes, shape: Tuple[int, ...],
+                       fields: Mapping[str, str], request_id: str, priority: Optional[str], encoding: str) -> dict:
+    """The proto JSON form of a PredictRequest / PredictBatchRequest (bytes as base64)."""
+    payload = _inputs._npy_payload_f32(npy)
+    params: dict = {"seed": fields["seed"]}
+    if "num_steps" in fields:
+        params["num_steps"] = int(fields["num_steps"])
+    if "guidance" in fields:
+        params["guidance"] = float(fields["guidance"])
+    body: dict = {
+        "start_frame": {"encoding": "JPEG" if frame_type == "image/jpeg" else "PNG", "data": base64.b64encode(frame).decode()},
+        "params": params,
+        "output": {"encoding": encoding},
+        "request_id": request_id,
+    }
+    if batch:
+        k, t, d = shape
+        per = t * d * 4
+        body["candidates"] = [{"data": base64.b64encode(payload[i * per:(i + 1) * per]).decode(), "shape": [t, d]}
+                              for i in range(k)]
+    else:
+        body["actions"] = {"data": base64.b64encode(payload).decode(), "shape": list(shape)}
+    if priority is not None:
+        body["priority"] = priority
+    return body
 
 
 class ModelHandle:
@@ -78,12 +117,20 @@ class ModelHandle:
 
     def _build(self, batch: bool, start_frame: Any, actions: Any, num_steps: Any, guidance: Any, seed: Any,
                frame_bytes: Any, actions_bytes: Any, frame_path: Any, actions_path: Any,
-               request_id: Optional[str]) -> Tuple[bytes, str, Tuple[int, ...]]:
+               request_id: Optional[str], priority: Optional[str] = None,
+               encoding: str = "MP4") -> Tuple[bytes, str, Tuple[int, ...]]:
         frame_src, actions_src = _inputs.pick_style(start_frame, actions, frame_bytes, actions_bytes, frame_path, actions_path)
         fields = _inputs.sampling_fields(num_steps, guidance, seed)
+        priority = check_priority(priority)
         frame, frame_name, frame_type = _inputs.frame_to_wire(frame_src, self.resolution)
         npy, shape = _inputs.actions_to_wire(actions_src, self.action_dim, batch)
         self._ensure_active()
+        if priority is not None or encoding != "MP4":
+            # The multipart form has no priority field (src/transport/rest/predict-extras.ts), so a call
+            # with a priority, or for frames rather than an MP4, sends the proto's JSON form instead.
+            body = _json_predict_body(batch, frame, frame_type, npy, shape, dict(fields),
+                                      request_id or str(uuid.uuid4()), priority, encoding)
+            return json.dumps(body).encode(), "application/json", shape
         body, content_type = encode_form_data(
             # The request id rides in the body, so every retry of this call carries the same one: a retry
             # after a lost reply is refused by the server instead of running (and billing) twice.
@@ -99,14 +146,15 @@ class ModelHandle:
     def predict(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
                 guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
                 actions_bytes: Optional[bytes] = None, frame_path: Any = None, actions_path: Any = None,
-                request_id: Optional[str] = None) -> Rollout:
+                request_id: Optional[str] = None, priority: Optional[str] = None) -> Rollout:
         """One rollout from a start frame and (T, action_dim) actions → Rollout (MP4, T+1 frames).
 
         ``request_id`` (default: a fresh one per call) makes the call idempotent: it is sent on every
-        retry, and the server never runs or bills one id twice.
+        retry, and the server never runs or bills one id twice. ``priority``: "INTERACTIVE" (the
+        server's default) or "BATCH" (bulk work that must not delay control loops).
         """
         body, ctype, _ = self._build(False, start_frame, actions, num_steps, guidance, seed,
-                                     frame_bytes, actions_bytes, frame_path, actions_path, request_id)
+                                     frame_bytes, actions_bytes, frame_path, actions_path, request_id, priority)
         resp = self._post("predict", body, ctype, "video/mp4")
         h = resp.headers
         return Rollout(resp.body, request_id=h.get(H_REQUEST_ID), cost_usd=_float_header(h, H_CHARGE),
@@ -116,13 +164,14 @@ class ModelHandle:
     def predict_batch(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
                       guidance: Optional[float] = None, seed: int = 0, *, frame_bytes: Optional[bytes] = None,
                       actions_bytes: Optional[bytes] = None, frame_path: Any = None,
-                      actions_path: Any = None, request_id: Optional[str] = None) -> BatchRollout:
+                      actions_path: Any = None, request_id: Optional[str] = None,
+                      priority: Optional[str] = None) -> BatchRollout:
         """K rollouts sharing one start frame; actions (K, T, action_dim) or a list of K (T, action_dim).
 
-        ``request_id`` works as in predict().
+        ``request_id`` and ``priority`` work as in predict().
         """
         body, ctype, shape = self._build(True, start_frame, actions, num_steps, guidance, seed,
-                                         frame_bytes, actions_bytes, frame_path, actions_path, request_id)
+                                         frame_bytes, actions_bytes, frame_path, actions_path, request_id, priority)
         k = shape[0]
         resp = self._post("predict_batch", body, ctype, "multipart/mixed")
         h = resp.headers
@@ -150,6 +199,46 @@ class ModelHandle:
         return BatchRollout(rollouts, request_id=request_id, batch_size=k, engine_wall_ms=_int_header(h, H_WALL),
                             cost_usd=_float_header(h, H_CHARGE), customer_id=h.get(H_CUSTOMER),
                             wall_s=resp.wall_s, num_frames=total_frames)
+
+    def predict_frames(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,
+                       guidance: Optional[float] = None, seed: int = 0, *, encoding: str = "PNG",
+                       request_id: Optional[str] = None, priority: Optional[str] = None) -> Tuple[List[List[bytes]], Any]:
+        """Rollouts as encoded frames rather than an MP4 → (frames per candidate, RequestSummary record).
+
+        ``encoding``: "PNG" or "JPEG" (each frame a file's bytes) or "RAW_RGB8" (H*W*3 bytes each).
+        ``actions`` (T, action_dim) runs predict, (K, T, action_dim) or a list of K runs predict_batch;
+        the server answers its JSON form (bytes in base64), so this costs about a third more download
+        than the binary answers of predict/predict_batch.
+        """
+        if encoding not in ("PNG", "JPEG", "RAW_RGB8"):
+            raise InputValidationError(f"encoding: expected PNG, JPEG or RAW_RGB8, got {encoding!r}")
+        _, actions_src = _inputs.pick_style(start_frame, actions, None, None, None, None)
+        batch = True
+        try:
+            _inputs.actions_to_wire(actions_src, self.action_dim, False)
+            batch = False
+        except InputValidationError:
+            pass
+        return self._predict_frames(batch, start_frame, actions, num_steps, guidance, seed, encoding, request_id, priority)
+
+    def _predict_frames(self, batch: bool, start_frame: Any, actions: Any, num_steps: Optional[int],
+                        guidance: Optional[float], seed: int, encoding: str, request_id: Optional[str],
+                        priority: Optional[str]) -> Tuple[List[List[bytes]], Any]:
+        body, ctype, _ = self._build(batch, start_frame, actions, num_steps, guidance, seed, None, None, None, None,
+                                     request_id, priority, encoding)
+        resp = self._post("predict_batch" if batch else "predict", body, ctype, "application/json")
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise DreamError("predict: the JSON answer is not an object", resp.status, resp.headers.get(H_REQUEST_ID))
+        found = data.get("rollouts") if batch else [data.get("rollout")]
+        rollouts = [r for r in (found or []) if isinstance(r, dict)]
+        rollouts.sort(key=lambda r: int(r.get("candidate_index") or 0))
+        try:
+            frames = [[base64.b64decode(f) for f in r.get("frames") or []] for r in rollouts]
+        except (TypeError, ValueError) as exc:
+            raise DreamError(f"predict: unreadable frames in the JSON answer ({exc})", resp.status,
+                             resp.headers.get(H_REQUEST_ID)) from None
+        return frames, record(data.get("summary") or {})
 
 
     def stream(self, start_frame: Any = None, actions: Any = None, num_steps: Optional[int] = None,

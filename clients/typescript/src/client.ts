@@ -30,9 +30,11 @@ import {
   type Session,
   type StepSessionResponse,
 } from "../../../src/gen/dream/v1/planning";
+import { CancelJobRequest, CreateJobRequest, GetJobRequest, JobsClient, JobState, ListJobsRequest, type Job, type ListJobsResponse } from "../../../src/gen/dream/v1/jobs";
 import { rawResponseBytesBound as boundFor } from "../../../src/wire/raw-response";
 import { channelCredentials, type CredentialOptions } from "./credentials";
 import { deadlineMsOf, sleepMs, type CallOptions } from "./deadline";
+import { randomUUID } from "node:crypto";
 import { cancelledError, deadlineError, toDreamError, type DreamError } from "./errors";
 import { backoffMs, checkedPolicy, DEFAULT_RETRY_POLICY, isRetryable, type CallKind, type RetryPolicy } from "./retry";
 import { ControlStream } from "./control";
@@ -81,6 +83,23 @@ export type PlanInput = Parameters<typeof PlanRequest.fromPartial>[0] & { model:
 /** CreateSessionRequest, fields optional as PlanInput's; `plan` is the plan every step runs. */
 export type SessionInput = Parameters<typeof CreateSessionRequest.fromPartial>[0] & { plan: PlanInput };
 export type StepInput = Parameters<typeof StepSessionRequest.fromPartial>[0] & { sessionId: string };
+/** CreateJobRequest with any fields left out; `jobId` defaults to a fresh UUID (what makes a retry safe). */
+export type JobInput = Parameters<typeof CreateJobRequest.fromPartial>[0] & { model: string };
+
+/** A job's states that never change again. */
+export const JOB_TERMINAL_STATES: ReadonlySet<JobState> = new Set([JobState.JOB_SUCCEEDED, JobState.JOB_FAILED, JobState.JOB_CANCELLED, JobState.JOB_BUDGET_EXHAUSTED]);
+
+/** Whether the job has ended (succeeded, failed, cancelled or stopped at its budget). */
+export function jobFinished(job: Job): boolean {
+  return JOB_TERMINAL_STATES.has(job.state);
+}
+
+export interface WaitJobOptions extends CallOptions {
+  /** Between polls; default 1000. */
+  pollMs?: number;
+  /** Called with every job state polled, the final one included (a progress bar's feed). */
+  onProgress?: (job: Job) => void;
+}
 
 export class DreamClient {
   readonly models: InstanceType<typeof ModelsClient>;
@@ -88,6 +107,7 @@ export class DreamClient {
   readonly status: InstanceType<typeof StatusClient>;
   readonly planning: InstanceType<typeof PlanningClient>;
   readonly sessions: InstanceType<typeof SessionsClient>;
+  readonly jobs: InstanceType<typeof JobsClient>;
   private readonly policy: RetryPolicy;
   /** 0: warm receive off for this client. */
   private readonly warmBytesMin: number;
@@ -114,6 +134,7 @@ export class DreamClient {
     this.status = new StatusClient(options.address, creds, channelOptions);
     this.planning = new PlanningClient(options.address, creds, channelOptions);
     this.sessions = new SessionsClient(options.address, creds, channelOptions);
+    this.jobs = new JobsClient(options.address, creds, channelOptions);
   }
 
   metadata(extra: Record<string, string> = {}): grpc.Metadata {
@@ -285,6 +306,50 @@ export class DreamClient {
     });
   }
 
+  /**
+   * Jobs.CreateJob: a durable batch job the server runs from `source` (a directory under its jobs root,
+   * or uploaded rows) to `sink`, at BATCH priority unless asked otherwise. Always sent with a jobId (a
+   * fresh UUID when none is given): creating the same id again returns the existing job, so a retry after
+   * a lost connection never makes a second job.
+   */
+  createJob(request: JobInput, options: CallOptions = {}): Promise<Job> {
+    const filled = CreateJobRequest.fromPartial({ ...request, jobId: request.jobId || randomUUID() });
+    return this.unary<CreateJobRequest, Job>(this.jobs, "createJob", filled, options, { predict: { requestId: filled.jobId } }).then((r) => r.response);
+  }
+
+  /** Jobs.GetJob: rows done / failed / pending, frames, cost, rates and ETA. */
+  getJob(jobId: string, options: CallOptions = {}): Promise<Job> {
+    return this.unary<GetJobRequest, Job>(this.jobs, "getJob", GetJobRequest.fromPartial({ jobId }), options, "read").then((r) => r.response);
+  }
+
+  /** Jobs.ListJobs: the newest `limit` jobs (default 50 on the server, at most 500), newest first. */
+  listJobs(limit = 0, options: CallOptions = {}): Promise<Job[]> {
+    return this.unary<ListJobsRequest, ListJobsResponse>(this.jobs, "listJobs", ListJobsRequest.fromPartial({ limit }), options, "read").then((r) => r.response.jobs);
+  }
+
+  /** Jobs.CancelJob: running rows finish (and are billed), pending rows never start. Cancelling twice is once. */
+  cancelJob(jobId: string, options: CallOptions = {}): Promise<Job> {
+    return this.unary<CancelJobRequest, Job>(this.jobs, "cancelJob", CancelJobRequest.fromPartial({ jobId }), options, "read").then((r) => r.response);
+  }
+
+  /**
+   * Polls getJob every `pollMs` until the job has ended and resolves with its final state (a FAILED or
+   * BUDGET_EXHAUSTED job resolves; check `state`). `timeoutMs` / `deadline` bound the whole wait (it
+   * rejects with DEADLINE_EXCEEDED; the job keeps running), the signal ends it with CANCELLED.
+   */
+  async waitJob(jobId: string, options: WaitJobOptions = {}): Promise<Job> {
+    const { pollMs = 1000, onProgress, ...call } = options;
+    if (!Number.isFinite(pollMs) || pollMs <= 0) throw new RangeError(`pollMs must be a positive number, got ${pollMs}`);
+    const deadlineMs = deadlineMsOf(call, undefined);
+    for (;;) {
+      const job = await this.getJob(jobId, { ...call, timeoutMs: undefined, deadline: deadlineMs === undefined ? undefined : new Date(deadlineMs) });
+      onProgress?.(job);
+      if (jobFinished(job)) return job;
+      if (deadlineMs !== undefined && Date.now() + pollMs >= deadlineMs) throw deadlineError();
+      await sleepMs(pollMs, call.signal);
+    }
+  }
+
   getBalance(options: CallOptions = {}): Promise<Balance> {
     return this.unary<object, Balance>(this.billing, "getBalance", {}, options, "read").then((r) => r.response);
   }
@@ -299,6 +364,7 @@ export class DreamClient {
     this.status.close();
     this.planning.close();
     this.sessions.close();
+    this.jobs.close();
   }
 }
 

@@ -1,6 +1,6 @@
 // @dream-engine/client: the public API. Importing it changes nothing in the process (warm receive,
 // which patches grpc-js, is opt-in per client: ClientOptions.warmReceive).
-export { DreamClient, packActions, rawResponseBytesBound, type CallResult, type ClientOptions, type PlanInput, type SessionInput, type StepInput } from "./client";
+export { DreamClient, JOB_TERMINAL_STATES, jobFinished, packActions, rawResponseBytesBound, type CallResult, type ClientOptions, type JobInput, type PlanInput, type SessionInput, type StepInput, type WaitJobOptions } from "./client";
 export { ControlStream, type ControlEvent, type DecisionEvent, type OpenedEvent, type StepOptions } from "./control";
 export { planRequest, rawFrame, unpackActions, type CemOptions, type MppiOptions, type PlannerChoice, type PlanSpec } from "./plan-request";
 export { PlanStream, type IterationEvent, type PlanResultEvent, type PlanStreamEvent } from "./plan-stream";
@@ -14,3 +14,4 @@ export { warmReceiveCounters, warmReceiveInstalled, WARM_RECEIVE_BYTES_MIN } fro
 export { ERROR_REASONS, RETRYABLE_REASONS } from "../../../src/wire/retryable-reasons";
 export * from "../../../src/gen/dream/v1/dream";
 export * from "../../../src/gen/dream/v1/planning";
+export * from "../../../src/gen/dream/v1/jobs";

@@ -2,12 +2,13 @@
 
 predict_many runs one predict per row of a source over the REST predict endpoint, ``concurrency`` rows
 in flight on worker threads, and hands each row's outcome to a sink exactly once. Request ids are
-deterministic: row i of run R is first sent as ``R-row-<i>``. What a retry sends depends on what the
+deterministic: row i of run R is first sent as ``R-row-<i>`` (a job's rows are ``job-<id>-row-<i>``). What a retry sends depends on what the
 failed attempt told us, so that no row is ever billed twice:
 
 - the server answered with a retryable reason (RATE_LIMITED, UNAVAILABLE, DEADLINE_EXCEEDED): that
   request is over and settled (refused, voided, or billed only for frames it made), and the server
-  refuses a used id (docs/API.md), so the retry is a new request, ``R-row-<i>-a<attempt>``;
+  refuses a used id (docs/API.md), so the retry is a new request, ``R-row-<i>-r<n>`` (n = 1, 2, …, as
+  the server's jobs name their rows' retries);
 - no answer at all (TransportError): the request may have run, so the retry repeats the same id; if it
   did run, the server answers 400 "request_id already used" and the row is reported failed — never
   run or billed a second time.
@@ -42,7 +43,7 @@ __all__ = ["BulkSummary", "CostEstimate", "RowError", "predict_many", "estimate_
 CONCURRENCY_MAX = 64
 #: Retries of one row, at most.
 RETRIES_MAX = 10
-#: A run id leaves room in the server's 64-byte request id for "-row-<index>-a<attempt>".
+#: A run id leaves room in the server's 64-byte request id for "-row-<index>-r<n>".
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,40}$")
 OUTPUTS = ("MP4", "PNG", "JPEG")
 MICROS_PER_USD = 1_000_000
@@ -212,6 +213,7 @@ def _run_row(client: "Client", handle: ModelHandle, row: Row, base_id: str, o: _
     transport = client._transport
     request_id = base_id
     attempt = 1
+    generation = 0
     while True:
         try:
             result = _run_once(handle, row, request_id, o)
@@ -232,7 +234,8 @@ def _run_row(client: "Client", handle: ModelHandle, row: Row, base_id: str, o: _
             transport.sleep(delay)
             attempt += 1
             if not isinstance(exc, TransportError):
-                request_id = f"{base_id}-a{attempt}"
+                generation += 1
+                request_id = f"{base_id}-r{generation}"
 
 
 def _single_attempt_twin(client: "Client") -> "Client":
@@ -330,7 +333,7 @@ def predict_many(client: "Client", source: Any, sink: Any = None, *, model: Any,
                                      error=f"budget: {budget} micros would be passed (this row is priced {estimate})"))
                     continue
                 pending_micros += estimate
-                future = pool.submit(_run_row, twin, row_handle, row, f"{run_id}-row-{row.index:06d}", options)
+                future = pool.submit(_run_row, twin, row_handle, row, f"{run_id}-row-{row.index}", options)
                 in_flight[future] = (row, estimate)
             if not in_flight:
                 break

@@ -9,6 +9,9 @@ of them ``(K, T, action_dim)``. ``frames_from_dir(path)`` reads the layout the s
 - a ``manifest.jsonl`` with one ``{"name": …, "start": "<file>", "actions": "<file.npy>"}`` object per
   line, paths relative to the directory (it wins when both are present).
 
+Row names become file names in the sink: 1-128 characters of ``[A-Za-z0-9._-]`` starting with a letter
+or digit (the server's rule).
+
 ``rows(iterable)`` wraps rows held in memory: ``(name, start, actions)`` tuples, ``{"name", "start",
 "actions"}`` dicts or ``Row``s, where start is PNG/JPEG bytes, a path, an (H, W, 3) array or a PIL image,
 and actions an array, a nested list, ``.npy`` bytes or a path.
@@ -42,7 +45,7 @@ ACTIONS_NAME = "actions.npy"
 MANIFEST_NAME = "manifest.jsonl"
 RESULTS_NAME = "results.jsonl"
 #: A row name becomes a file or folder name in the sink: no separators, no leading dot.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # the server's (src/jobs/paths.ts)
 #: Enough bytes to read any .npy header (numpy's own header limit is 10000 bytes).
 _NPY_HEADER_READ = 12 + 10000
 
@@ -56,7 +59,7 @@ def check_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise InputValidationError(
             f"{where}: row name {name!r} is not usable as a file name; expected 1-128 characters of "
-            "[A-Za-z0-9._-], not starting with '.'"
+            "[A-Za-z0-9._-] starting with a letter or digit"
         )
     return name
 
@@ -203,11 +206,11 @@ def _manifest_rows(base: str) -> List[Row]:
             unknown = set(obj) - {"name", "start", "actions"}
             if unknown:
                 raise InputValidationError(f"{where}: unknown keys {sorted(unknown)}; expected name, start, actions")
-            for key in ("start", "actions"):
+            for key in ("name", "start", "actions"):
                 if key not in obj:
-                    raise InputValidationError(f"{where}: missing {key!r}")
+                    raise InputValidationError(f"{where}: missing {key!r} (each line is {{\"name\", \"start\", \"actions\"}})")
             index = len(out)
-            name = check_name(obj.get("name", default_name(index)), where)
+            name = check_name(obj["name"], where)
             if name in seen:
                 raise InputValidationError(f"{where}: row name {name!r} repeats line {seen[name]}'s")
             seen[name] = lineno

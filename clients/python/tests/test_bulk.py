@@ -96,7 +96,7 @@ class PredictManyTest(unittest.TestCase):
         s = self.run_many(mem_rows(3))
         self.assertEqual((s.rows_total, s.rows_done, s.rows_failed, s.frames), (3, 3, 0, 15))
         self.assertEqual((s.cost_micros, s.cost_usd, s.run_id, s.ok), (15 * PRICE_MICROS, 0.0075, "run1", True))
-        self.assertEqual(sorted(self.engine.ids), ["run1-row-000000", "run1-row-000001", "run1-row-000002"])
+        self.assertEqual(sorted(self.engine.ids), ["run1-row-0", "run1-row-1", "run1-row-2"])
         for shape, body, rec in self.engine.bodies:
             self.assertEqual(rec.headers["content-type"], "application/json")
             self.assertEqual((body["priority"], body["output"], shape), ("BATCH", {"encoding": "MP4"}, (4, A)))
@@ -105,50 +105,50 @@ class PredictManyTest(unittest.TestCase):
         self.assertEqual([(line["name"], line["state"], line["frames"], line["cost_micros"]) for line in lines],
                          [(f"r{i}", "done", 5, 5 * PRICE_MICROS) for i in range(3)])
         with open(os.path.join(self.out, "r1.mp4"), "rb") as f:
-            self.assertEqual(f.read(), b"mp4:run1-row-000001")
+            self.assertEqual(f.read(), b"mp4:run1-row-1")
 
     def test_a_row_refused_with_a_retryable_reason_is_retried_under_a_new_id_and_written_once(self):
-        self.engine.script["run1-row-000001"] = [error_reply(503, "UNAVAILABLE", "queue full")]
-        self.engine.script["run1-row-000001-a2"] = [error_reply(429, "RATE_LIMITED", headers={"Retry-After": "2"})]
+        self.engine.script["run1-row-1"] = [error_reply(503, "UNAVAILABLE", "queue full")]
+        self.engine.script["run1-row-1-r1"] = [error_reply(429, "RATE_LIMITED", headers={"Retry-After": "2"})]
         s = self.run_many(mem_rows(3))
         self.assertEqual((s.rows_done, s.rows_failed, s.retries), (3, 0, 2))
-        tried = [i for i in self.engine.ids if i.startswith("run1-row-000001")]
-        self.assertEqual(tried, ["run1-row-000001", "run1-row-000001-a2", "run1-row-000001-a3"])
+        tried = [i for i in self.engine.ids if i.startswith("run1-row-1")]
+        self.assertEqual(tried, ["run1-row-1", "run1-row-1-r1", "run1-row-1-r2"])
         self.assertEqual(self.client.sleeps, [0.25, 2.0])  # backoff, then the server's Retry-After
         lines = self.results()
         self.assertEqual(sorted(line["row"] for line in lines), [0, 1, 2], "one line per row")
         row1 = next(line for line in lines if line["row"] == 1)
-        self.assertEqual((row1["request_id"], row1["state"]), ("run1-row-000001-a3", "done"))
+        self.assertEqual((row1["request_id"], row1["state"]), ("run1-row-1-r2", "done"))
         with open(os.path.join(self.out, "r1.mp4"), "rb") as f:
-            self.assertEqual(f.read(), b"mp4:run1-row-000001-a3")
+            self.assertEqual(f.read(), b"mp4:run1-row-1-r2")
 
     def test_no_answer_is_retried_under_the_same_id_and_a_used_id_is_not_run_again(self):
-        used = error_reply(400, "INVALID_ARGUMENT", "request_id: run1-row-000000 was already used by an earlier request",
+        used = error_reply(400, "INVALID_ARGUMENT", "request_id: run1-row-0 was already used by an earlier request",
                            field="request_id")
-        self.engine.script["run1-row-000000"] = [DROP_CONNECTION, used]
-        self.engine.script["run1-row-000001"] = [DROP_CONNECTION]
+        self.engine.script["run1-row-0"] = [DROP_CONNECTION, used]
+        self.engine.script["run1-row-1"] = [DROP_CONNECTION]
         s = self.run_many(mem_rows(2), concurrency=1)
-        self.assertEqual(self.engine.ids, ["run1-row-000000"] * 2 + ["run1-row-000001"] * 2)
+        self.assertEqual(self.engine.ids, ["run1-row-0"] * 2 + ["run1-row-1"] * 2)
         self.assertEqual((s.rows_done, s.rows_failed), (1, 1))
         err = s.errors[0]
         self.assertEqual((err.row, err.name, err.request_id, err.reason, err.attempts),
-                         (0, "r0", "run1-row-000000", "INVALID_ARGUMENT", 2))
+                         (0, "r0", "run1-row-0", "INVALID_ARGUMENT", 2))
         self.assertIn("not run again", err.message)
         failed = next(line for line in self.results() if line["row"] == 0)
         self.assertEqual((failed["state"], failed["frames"], failed["cost_micros"]), ("failed", 0, 0))
         self.assertFalse(os.path.exists(os.path.join(self.out, "r0.mp4")))
 
     def test_non_retryable_errors_fail_the_row_at_once_and_retries_run_out(self):
-        self.engine.script["run1-row-000000"] = [error_reply(402, "INSUFFICIENT_CREDITS")]
-        self.engine.script["run1-row-000001"] = [error_reply(503, "UNAVAILABLE")]
-        for a in range(2, 4):
-            self.engine.script[f"run1-row-000001-a{a}"] = [error_reply(503, "UNAVAILABLE")]
+        self.engine.script["run1-row-0"] = [error_reply(402, "INSUFFICIENT_CREDITS")]
+        self.engine.script["run1-row-1"] = [error_reply(503, "UNAVAILABLE")]
+        for a in range(1, 3):
+            self.engine.script[f"run1-row-1-r{a}"] = [error_reply(503, "UNAVAILABLE")]
         s = self.run_many(mem_rows(3), retries=2)
         self.assertEqual((s.rows_done, s.rows_failed), (1, 2))
         by_row = {e.row: e for e in s.errors}
         self.assertEqual((by_row[0].reason, by_row[0].attempts), ("INSUFFICIENT_CREDITS", 1))
         self.assertEqual((by_row[1].reason, by_row[1].attempts), ("UNAVAILABLE", 3))
-        self.assertEqual(sum(1 for i in self.engine.ids if i.startswith("run1-row-000001")), 3)
+        self.assertEqual(sum(1 for i in self.engine.ids if i.startswith("run1-row-1")), 3)
         self.assertFalse(s.ok)
 
     def test_a_row_the_client_rejects_fails_without_a_request(self):
@@ -177,7 +177,7 @@ class PredictManyTest(unittest.TestCase):
         self.assertTrue(self.srv.count("POST", f"/v1/models/{SLUG}/predict_batch"), 1)
         for k in range(3):
             with open(os.path.join(self.out, "k3", f"c{k}.mp4"), "rb") as f:
-                self.assertEqual(f.read(), f"mp4:run1-row-000000:c{k}".encode())
+                self.assertEqual(f.read(), f"mp4:run1-row-0:c{k}".encode())
 
         out_png = os.path.join(self.tmp.name, "png")
         s = self.client.predict_many(src, out_png, model=SLUG, output="PNG", progress=False, run_id="run2")
@@ -207,7 +207,7 @@ class PredictManyTest(unittest.TestCase):
         sink = RolloutSink.dir(self.out, resume=True)
         s = self.client.predict_many(mem_rows(3), sink, model=SLUG, progress=False, run_id="run2")
         self.assertEqual((s.rows_already_done, s.rows_done), (2, 1))
-        self.assertEqual(self.engine.ids[before:], ["run2-row-000002"])
+        self.assertEqual(self.engine.ids[before:], ["run2-row-2"])
         self.assertEqual(sorted(line["row"] for line in self.results()), [0, 1, 2])
 
     def test_plain_progress_bar_on_stderr_without_tqdm(self):

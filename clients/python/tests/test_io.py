@@ -45,7 +45,7 @@ class DirSourceTest(unittest.TestCase):
         self.assertEqual(len(src), 3)
         self.assertIs(dream.frames_from_dir, frames_from_dir)
 
-    def test_manifest_wins_and_defaults_names_to_the_index(self):
+    def test_manifest_wins_over_folders(self):
         write_row(self.base, "folder-row")
         os.makedirs(os.path.join(self.base, "data"))
         with open(os.path.join(self.base, "data", "s.png"), "wb") as f:
@@ -53,7 +53,7 @@ class DirSourceTest(unittest.TestCase):
         np.save(os.path.join(self.base, "data", "a.npy"), actions(3))
         np.save(os.path.join(self.base, "data", "b.npy"), actions(2, k=2))
         lines = [{"name": "first", "start": "data/s.png", "actions": "data/a.npy"}, {},
-                 {"start": "data/s.png", "actions": "data/b.npy"}]
+                 {"name": "000001", "start": "data/s.png", "actions": "data/b.npy"}]
         with open(os.path.join(self.base, "manifest.jsonl"), "w") as f:
             f.write(json.dumps(lines[0]) + "\n\n" + json.dumps(lines[2]) + "\n")
         src = frames_from_dir(self.base)
@@ -98,17 +98,19 @@ class DirSourceTest(unittest.TestCase):
             with open(os.path.join(self.base, "manifest.jsonl"), "w") as f:
                 f.write("\n".join(lines) + "\n")
 
-        manifest('{"start": "s.png", "actions": "a.npy"}', "{not json")
+        manifest('{"name": "a", "start": "s.png", "actions": "a.npy"}', "{not json")
         self.fails("manifest.jsonl line 2", "not JSON")
-        manifest('{"start": "s.png"}')
+        manifest('{"name": "a", "start": "s.png"}')
         self.fails("line 1", "missing 'actions'")
-        manifest('{"start": "s.png", "actions": "a.npy", "frame": 1}')
+        manifest('{"start": "s.png", "actions": "a.npy"}')
+        self.fails("line 1", "missing 'name'")
+        manifest('{"name": "a", "start": "s.png", "actions": "a.npy", "frame": 1}')
         self.fails("unknown keys ['frame']")
-        manifest('{"start": "../s.png", "actions": "a.npy"}')
+        manifest('{"name": "a", "start": "../s.png", "actions": "a.npy"}')
         self.fails("points outside the directory")
-        manifest(json.dumps({"start": os.path.join(self.base, "s.png"), "actions": "a.npy"}))
+        manifest(json.dumps({"name": "a", "start": os.path.join(self.base, "s.png"), "actions": "a.npy"}))
         self.fails("must be relative")
-        manifest('{"start": "missing.png", "actions": "a.npy"}')
+        manifest('{"name": "a", "start": "missing.png", "actions": "a.npy"}')
         self.fails("'missing.png' does not exist")
         manifest('{"name": "x", "start": "s.png", "actions": "a.npy"}', '{"name": "x", "start": "s.png", "actions": "a.npy"}')
         self.fails("line 2", "row name 'x' repeats line 1")

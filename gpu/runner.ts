@@ -286,7 +286,8 @@ export class OrtRunner implements Executor {
       return;
     }
     this.inflight = null;
-    if (current.pending.req.op === "run") this.runId = 0;
+    // Only the run that ended: a run queued behind it (another scheduler on this runner) keeps its id.
+    if (current.pending.req.op === "run" && this.runId === current.pending.req.id) this.runId = 0;
     if (reply.ok) current.pending.resolve(reply);
     else current.pending.reject(engineFailure(`${current.pending.req.op} failed in the runner: ${reply.error.message}`, reply.error, reply.encodeFailed === true));
     this.pump();

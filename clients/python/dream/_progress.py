@@ -69,6 +69,7 @@ class PlainBar:
         self._clock = clock
         self._started = clock()
         self._drawn_at: Optional[float] = None
+        self._width = 0
         self._closed = False
 
     def line(self) -> str:
@@ -88,7 +89,10 @@ class PlainBar:
         if not force and self._drawn_at is not None and now - self._drawn_at < REDRAW_S:
             return
         self._drawn_at = now
-        self.file.write("\r" + self.line())
+        text = self.line()
+        # Pad over the end of a longer earlier line (a shrinking postfix or ETA would leave its tail).
+        self.file.write("\r" + text + " " * max(0, self._width - len(text)))
+        self._width = len(text)
         self.file.flush()
 
     def update(self, n: int = 1) -> None:

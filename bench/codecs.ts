@@ -191,7 +191,7 @@ class ReplayEngine implements ModelEngine {
     return { found: false, cancelled: [], stillRunning: [] };
   }
   stats() {
-    return { queueRequests: 0, queueLanes: 0, runningRequests: 0, runningLanes: 0, runnerState: "idle", runnerRestarts: 0, lastBatchLanes: 0 };
+    return { queueRequests: 0, queueLanes: 0, runningRequests: 0, runningLanes: 0, runnerState: "idle", runnerRestarts: 0, lastBatchLanes: 0, pausedLanes: 0, evictions: 0 };
   }
   async drain() {}
   async close() {}

@@ -138,8 +138,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   const metrics = new Metrics(() =>
     registry.list().flatMap((s) => {
       if (!s.engine) return [];
-      const { queueRequests, runningLanes, runnerRestarts } = s.engine.stats();
-      return [{ model: s.entry.slug, queueRequests, runningLanes, runnerRestarts }];
+      const { queueRequests, runningLanes, runnerRestarts, pausedLanes } = s.engine.stats();
+      return [{ model: s.entry.slug, queueRequests, runningLanes, runnerRestarts, pausedLanes }];
     }),
   );
   status.onRecord((slug, o) => metrics.observePredict(slug, o));

@@ -71,6 +71,8 @@ export class SchedulerEngine<R extends RunnerHandle = RunnerHandle> implements M
       runnerState: this.runner.state,
       runnerRestarts: this.runner.restarts,
       lastBatchLanes: s.lastBatchLanes,
+      pausedLanes: s.pausedLanes,
+      evictions: s.evictions,
     };
   }
 

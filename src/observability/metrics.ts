@@ -9,6 +9,8 @@ export interface EngineSample {
   queueRequests: number;
   runningLanes: number;
   runnerRestarts: number;
+  /** Batch candidates paused for interactive work. */
+  pausedLanes: number;
 }
 
 /**
@@ -54,6 +56,15 @@ export class Metrics {
       registers,
       collect() {
         for (const e of engines()) this.set({ model: e.model }, e.runningLanes);
+      },
+    });
+    new client.Gauge({
+      name: "dream_paused_lanes",
+      help: "Batch candidates paused for interactive work per model (their latent state kept)",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const e of engines()) this.set({ model: e.model }, e.pausedLanes);
       },
     });
     new client.Gauge({

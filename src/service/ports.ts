@@ -66,6 +66,9 @@ export interface EngineStats {
   runnerState: string;
   runnerRestarts: number;
   lastBatchLanes: number;
+  /** Batch lanes paused for interactive work, and paused requests evicted over the state budget. */
+  pausedLanes: number;
+  evictions: number;
 }
 
 export interface ModelEngine {

@@ -40,6 +40,8 @@ export function getStatus(models: ModelRegistry, status: StatusRecorder, readine
         runningLanes: st?.runningLanes ?? 0,
         windows: status.model(s.entry.slug).snapshot().map(windowStats),
         runnerRestarts: st?.runnerRestarts ?? 0,
+        pausedLanes: st?.pausedLanes ?? 0,
+        evictions: st?.evictions ?? 0,
       };
     }),
   };

@@ -448,6 +448,10 @@ export interface ModelStatus {
   runningLanes: number;
   windows: WindowStats[];
   runnerRestarts: number;
+  /** batch candidates paused for interactive work (their state kept) */
+  pausedLanes: number;
+  /** paused batch requests whose states were released over the state budget (recomputed later, never billed twice) */
+  evictions: number;
 }
 
 export interface GetStatusRequest {
@@ -4761,6 +4765,8 @@ function createBaseModelStatus(): ModelStatus {
     runningLanes: 0,
     windows: [],
     runnerRestarts: 0,
+    pausedLanes: 0,
+    evictions: 0,
   };
 }
 
@@ -4789,6 +4795,12 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     }
     if (message.runnerRestarts !== 0) {
       writer.uint32(64).uint64(message.runnerRestarts);
+    }
+    if (message.pausedLanes !== 0) {
+      writer.uint32(72).uint32(message.pausedLanes);
+    }
+    if (message.evictions !== 0) {
+      writer.uint32(80).uint64(message.evictions);
     }
     return writer;
   },
@@ -4870,6 +4882,22 @@ export const ModelStatus: MessageFns<ModelStatus> = {
             message.runnerRestarts = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pausedLanes = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.evictions = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4914,6 +4942,12 @@ export const ModelStatus: MessageFns<ModelStatus> = {
         : isSet(object.runner_restarts)
         ? globalThis.Number(object.runner_restarts)
         : 0,
+      pausedLanes: isSet(object.pausedLanes)
+        ? globalThis.Number(object.pausedLanes)
+        : isSet(object.paused_lanes)
+        ? globalThis.Number(object.paused_lanes)
+        : 0,
+      evictions: isSet(object.evictions) ? globalThis.Number(object.evictions) : 0,
     };
   },
 
@@ -4943,6 +4977,12 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     if (message.runnerRestarts !== 0) {
       obj.runnerRestarts = Math.round(message.runnerRestarts);
     }
+    if (message.pausedLanes !== 0) {
+      obj.pausedLanes = Math.round(message.pausedLanes);
+    }
+    if (message.evictions !== 0) {
+      obj.evictions = Math.round(message.evictions);
+    }
     return obj;
   },
 
@@ -4959,6 +4999,8 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     message.runningLanes = object.runningLanes ?? 0;
     message.windows = object.windows?.map((e) => WindowStats.fromPartial(e)) || [];
     message.runnerRestarts = object.runnerRestarts ?? 0;
+    message.pausedLanes = object.pausedLanes ?? 0;
+    message.evictions = object.evictions ?? 0;
     return message;
   },
 };

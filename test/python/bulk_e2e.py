@@ -84,6 +84,15 @@ def main() -> None:
 
     jobs_dir = os.environ.get("BULK_JOBS_DIR", "")
     if jobs_dir:
+        nd = client.jobs.create(TINY, frames_from_dir(rows_dir), "sdk-ndjson", upload="ndjson", output="PNG",
+                                params={"seed": 3})
+        nd_final = client.jobs.wait(nd.job_id, progress=False, poll_s=0.2, timeout_s=120)
+        check((nd_final.state, nd_final.rows_done, nd_final.frames) == ("JOB_SUCCEEDED", 4, 23), f"ndjson job {nd_final.to_dict()}")
+        nd_sink = os.path.join(jobs_dir, "sdk-ndjson")
+        written = {f"{name}/{c}": len(os.listdir(os.path.join(nd_sink, name, c)))
+                   for name in ("a", "b", "c", "k2") for c in sorted(os.listdir(os.path.join(nd_sink, name)))}
+        check(written == {"a/c0": 5, "b/c0": 5, "c/c0": 5, "k2/c0": 4, "k2/c1": 4},
+              f"PNG frames per candidate folder: {written}")
         job = client.jobs.create(TINY, frames_from_dir(rows_dir), "sdk-upload", job_id="bulk-e2e-upload")
         final = client.jobs.wait(job.job_id, progress=True, poll_s=0.2, timeout_s=120)
         if final.state != "JOB_SUCCEEDED":
@@ -97,7 +106,7 @@ def main() -> None:
         check(client.jobs.create(TINY, frames_from_dir(rows_dir), "sdk-upload", job_id="bulk-e2e-upload").job_id == job.job_id,
               "creating the same job id again returns the job")
         check(any(j.job_id == job.job_id for j in client.jobs.list(limit=10)), "listed")
-        facts["job"] = {"job_id": final.job_id, "cost_micros": final.cost_micros}
+        facts["job"] = {"job_id": final.job_id, "cost_micros": final.cost_micros + nd_final.cost_micros}
 
     print(json.dumps(facts))
 

@@ -8,7 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { packActions, type DreamClient } from "../clients/typescript/src";
 import type { CatalogEntry } from "../src/config/catalog";
-import { FrameEncoding, PredictBatchResponse, type Frame } from "../src/gen/dream/v1/dream";
+import { FrameEncoding, PredictBatchResponse, Priority, type Frame } from "../src/gen/dream/v1/dream";
 import { CostAggregation, PlanResponse, StepSessionResponse, type CreateSessionRequest, type PlanningClient, type PlanRequest, type Session, type SessionsClient, type StepSessionRequest } from "../src/gen/dream/v1/planning";
 import type { DirectModel } from "../gpu/direct";
 import type { ScorerSessions } from "../gpu/scorers/scorer-sessions";
@@ -66,6 +66,7 @@ export function rankRequest(w: World, candidates: Float32Array[], prune: boolean
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: Priority.PRIORITY_UNSPECIFIED,
   };
 }
 

@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { packActions } from "../../clients/typescript/src";
-import { FrameEncoding } from "../../src/gen/dream/v1/dream";
+import { FrameEncoding, Priority } from "../../src/gen/dream/v1/dream";
 import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
 import { Pcg32 } from "../../src/planning/rng";
 import { errorInfoOf } from "../../src/wire/status-details";
@@ -48,6 +48,7 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: Priority.PRIORITY_UNSPECIFIED,
     ...req,
   });
   const rank = (candidates: Float32Array[], over: Partial<PlanRequest> = {}) => call({ planner: { $case: "rank", value: { candidates: candidates.map((c) => packActions(c, T, D)) } }, ...over });

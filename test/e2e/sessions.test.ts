@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { packActions } from "../../clients/typescript/src";
 import { limits } from "../../src/core/limits";
-import { FrameEncoding } from "../../src/gen/dream/v1/dream";
+import { FrameEncoding, Priority } from "../../src/gen/dream/v1/dream";
 import {
   CostAggregation,
   PlanningClient,
@@ -67,6 +67,7 @@ describe("e2e: control sessions (Sessions over REST, unary gRPC and Control, tin
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: Priority.PRIORITY_UNSPECIFIED,
     ...over,
   });
   const createReq = (over: Partial<CreateSessionRequest> = {}, plan: Partial<PlanRequest> = {}): CreateSessionRequest => ({ plan: template(plan), ttlS: 0, executeSteps: EXECUTE, ...over });

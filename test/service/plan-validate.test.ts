@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { loadCatalog } from "../../src/config/load-catalog";
 import { ServiceError } from "../../src/core/errors";
-import { FrameEncoding, type Actions } from "../../src/gen/dream/v1/dream";
+import { FrameEncoding, Priority, type Actions } from "../../src/gen/dream/v1/dream";
 import { CostAggregation, type PlanRequest } from "../../src/gen/dream/v1/planning";
 import { validatePlan } from "../../src/service/plan/validate-plan";
 
@@ -28,6 +28,7 @@ function cem(over: Partial<PlanRequest> = {}): PlanRequest {
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: Priority.PRIORITY_UNSPECIFIED,
     ...over,
   };
 }
@@ -50,6 +51,12 @@ describe("service/plan: validatePlan", () => {
     assert.deepEqual(spec.budget, { timeBudgetMs: undefined, framesMax: undefined, costMaxMicros: undefined });
     assert.deepEqual([spec.output.bestRollout, spec.output.topK, spec.output.encoding.encoding], [false, 0, "JPEG"]);
     assert.equal(spec.seed, 0);
+  });
+
+  it("priority: unset is interactive, BATCH is batch (offline planning), anything else names the field", () => {
+    assert.equal(validatePlan(cem(), entry).priority, "interactive");
+    assert.equal(validatePlan(cem({ priority: Priority.BATCH }), entry).priority, "batch");
+    rejects(cem({ priority: 7 as Priority }), "priority");
   });
 
   it("a rank request takes K and T from its candidates, one iteration", () => {

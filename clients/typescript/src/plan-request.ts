@@ -1,7 +1,7 @@
 // Building a PlanRequest without spelling out every field of the proto, and reading its answers:
 // planRequest() takes the few things a plan needs (model, frames, planner, mask) with defaults for the
 // rest; unpackActions() turns a best_actions / session chunk back into a Float32Array.
-import { FrameEncoding, type Actions, type Frame, type SamplingParams } from "../../../src/gen/dream/v1/dream";
+import { FrameEncoding, Priority, type Actions, type Frame, type SamplingParams } from "../../../src/gen/dream/v1/dream";
 import { CostAggregation, type PlanBudget, type PlanOutput, type PlanRequest, type SamplingSpec } from "../../../src/gen/dream/v1/planning";
 
 /** A raw RGB8 frame (H x W x 3 bytes, row-major), the form the engine's frames come back in. */
@@ -71,6 +71,8 @@ export interface PlanSpec {
   output?: Partial<PlanOutput>;
   deadlineMs?: number;
   requestId?: string;
+  /** Default INTERACTIVE; BATCH for offline planning that should yield to control loops. */
+  priority?: Priority;
 }
 
 /** The PlanRequest a PlanSpec describes, every field set (defaults as the proto documents). */
@@ -89,6 +91,7 @@ export function planRequest(s: PlanSpec): PlanRequest {
     output: s.output ? { bestRollout: false, topK: 0, encoding: undefined, ...s.output } : undefined,
     deadlineMs: s.deadlineMs ?? 0,
     requestId: s.requestId ?? "",
+    priority: s.priority ?? Priority.PRIORITY_UNSPECIFIED,
   };
 }
 

@@ -22,6 +22,7 @@ export interface IterationInput {
   deadlineUs: number | undefined;
   /** The plan's customer: fair share in the scheduler is kept per customer. */
   customerId: string;
+  priority: "interactive" | "batch";
   score: { scorer: string; goalKey: string };
   aggregation: Aggregation;
   pruning: Halving | undefined;
@@ -114,7 +115,7 @@ function runPart(input: IterationInput, part: Part, perFrame: Float64Array[], ge
     };
     try {
       input.engine.submit(
-        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, customerId: input.customerId, score: { ...input.score, lastChunkOnly }, chunkwise: input.pruning !== undefined },
+        { requestId: part.id, lanes, actionSteps: input.actionSteps, startFrame: input.startFrame, numSteps: input.numSteps, guidance: input.guidance, seed: input.seed, deadlineUs: input.deadlineUs, customerId: input.customerId, priority: input.priority, score: { ...input.score, lastChunkOnly }, chunkwise: input.pruning !== undefined },
         { onChunk, onEnd: resolve },
       );
     } catch (err) {

@@ -103,6 +103,7 @@ function iterate(p: AdmittedPlan, ctx: CallContext, planner: Planner, goalKey: s
     seed: spec.params.seed,
     deadlineUs: p.deadlineUs,
     customerId: p.account.customerId,
+    priority: spec.priority,
     score: { scorer: p.scorer, goalKey },
     aggregation: spec.cost.aggregation,
     pruning: spec.pruning,

@@ -9,7 +9,7 @@ import type { Aggregation } from "../../planning/aggregate";
 import type { Halving } from "../../planning/halving";
 import type { PlannerConfig } from "../../planning/planner";
 import type { SamplingSpec } from "../../planning/sampling";
-import { validateDeadlineMs, validateOutput, validateParams, type ValidatedOutput, type ValidatedParams } from "../validate";
+import { validateDeadlineMs, validateOutput, validateParams, validatePriority, type ValidatedOutput, type ValidatedParams } from "../validate";
 import { validatePlanner, validateSampling } from "./validate-planner";
 
 export interface PlanSpec {
@@ -27,6 +27,7 @@ export interface PlanSpec {
   params: ValidatedParams;
   output: { bestRollout: boolean; topK: number; encoding: ValidatedOutput };
   deadlineMs: number | undefined;
+  priority: "interactive" | "batch";
   seed: number;
 }
 
@@ -48,6 +49,7 @@ export function validatePlan(req: PlanRequest, entry: CatalogEntry): PlanSpec {
     params,
     output: validatePlanOutput(req.output, planned.samples),
     deadlineMs: validateDeadlineMs(req.deadlineMs),
+    priority: validatePriority(req.priority, "interactive"),
     // The planner's sampling seed: the low 32 bits of the request's seed (same request, same plan).
     seed: Number(params.seed & 0xffffffffn),
   };

@@ -22,7 +22,18 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Actions, Charge, Frame, OutputOptions, RequestSummary, Rollout, SamplingParams } from "./dream";
+import {
+  Actions,
+  Charge,
+  Frame,
+  OutputOptions,
+  Priority,
+  priorityFromJSON,
+  priorityToJSON,
+  RequestSummary,
+  Rollout,
+  SamplingParams,
+} from "./dream";
 
 /** How per-frame costs become one cost per candidate (frame 0, the conditioning frame, never counts). */
 export enum CostAggregation {
@@ -244,6 +255,8 @@ export interface PlanRequest {
   /** an error when passed, unlike budget.time_budget_ms */
   deadlineMs: number;
   requestId: string;
+  /** default INTERACTIVE; BATCH for offline planning (paused for control loops) */
+  priority: Priority;
 }
 
 export interface IterationStats {
@@ -1453,6 +1466,7 @@ function createBasePlanRequest(): PlanRequest {
     output: undefined,
     deadlineMs: 0,
     requestId: "",
+    priority: 0,
   };
 }
 
@@ -1501,6 +1515,9 @@ export const PlanRequest: MessageFns<PlanRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(114).string(message.requestId);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(120).int32(message.priority);
     }
     return writer;
   },
@@ -1630,6 +1647,14 @@ export const PlanRequest: MessageFns<PlanRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1678,6 +1703,7 @@ export const PlanRequest: MessageFns<PlanRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -1722,6 +1748,9 @@ export const PlanRequest: MessageFns<PlanRequest> = {
     }
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
+    }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
     }
     return obj;
   },
@@ -1774,6 +1803,7 @@ export const PlanRequest: MessageFns<PlanRequest> = {
       : undefined;
     message.deadlineMs = object.deadlineMs ?? 0;
     message.requestId = object.requestId ?? "";
+    message.priority = object.priority ?? 0;
     return message;
   },
 };

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -106,7 +107,14 @@ def main() -> None:
         check(client.jobs.create(TINY, frames_from_dir(rows_dir), "sdk-upload", job_id="bulk-e2e-upload").job_id == job.job_id,
               "creating the same job id again returns the job")
         check(any(j.job_id == job.job_id for j in client.jobs.list(limit=10)), "listed")
-        facts["job"] = {"job_id": final.job_id, "cost_micros": final.cost_micros + nd_final.cost_micros}
+        # A source directory on the server, relative to its jobs root.
+        shutil.copytree(rows_dir, os.path.join(jobs_dir, "sdk-src"))
+        on_server = client.jobs.create(TINY, "sdk-src", "sdk-src-out", priority="BATCH")
+        dir_final = client.jobs.wait(on_server.job_id, progress=False, poll_s=0.2, timeout_s=120)
+        check((dir_final.state, dir_final.rows_done, dir_final.frames) == ("JOB_SUCCEEDED", 4, 23), f"dir job {dir_final.to_dict()}")
+        check(os.path.isfile(os.path.join(jobs_dir, "sdk-src-out", "k2", "c1.mp4")), "the dir job's K=2 row")
+        facts["job"] = {"job_id": final.job_id,
+                        "cost_micros": final.cost_micros + nd_final.cost_micros + dir_final.cost_micros}
 
     print(json.dumps(facts))
 

@@ -161,6 +161,9 @@ class AsyncModelHandle:
     async def predict_batch(self, *args: Any, **kwargs: Any) -> BatchRollout:
         return await _in_thread(self._handle.predict_batch, *args, **kwargs)
 
+    async def predict_frames(self, *args: Any, **kwargs: Any) -> Any:
+        return await _in_thread(self._handle.predict_frames, *args, **kwargs)
+
     async def plan(self, *args: Any, **kwargs: Any) -> Plan:
         return await _in_thread(self._handle.plan, *args, **kwargs)
 

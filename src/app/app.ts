@@ -3,7 +3,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import fs from "node:fs";
 import path from "node:path";
-import { createBilling, type BillingService } from "../billing";
+import { createBilling, scopedRequestId, type BillingService } from "../billing";
+import { SqlLedger } from "../billing/ledger/sql-ledger";
 import { defaultIpPolicy, InMemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "../billing/ratelimit";
 import { createRedis, rateLimitRedisOptions } from "../billing/redis/connection";
 import { createTopups, type Topups } from "../billing/stripe";
@@ -17,7 +18,12 @@ import { createLogger, type Logger } from "../observability/logger";
 import { Metrics } from "../observability/metrics";
 import { StatusRecorder } from "../observability/status";
 import { ModelScheduler } from "../scheduler";
+import { migrateJobs } from "../jobs/migrations";
+import { JobStore } from "../jobs/store";
 import { Guard } from "../service/guard";
+import type { JobsDeps } from "../service/jobs/deps";
+import type { RowLedger } from "../service/jobs/row-run";
+import { JobRunner } from "../service/jobs/runner";
 import { buildMethods } from "../service/methods";
 import type { ModelSlot } from "../service/ports";
 import { PredictFlow } from "../service/predict-flow";
@@ -158,7 +164,8 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       return checks;
     },
   };
-  const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION, logger });
+  const jobs = await startJobs(config, billing, { models: registry, inflight, billing: direct, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent }, modelsLoaded);
+  const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION, logger, jobs: jobs?.deps });
   // grpc.health.v1 and /healthz share one definition of ready.
   const isReady = async () => (await health(registry, readiness)).ready;
 
@@ -184,8 +191,11 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       draining = true;
       logger.info({ graceMs: config.shutdownGraceMs }, "draining: no new requests; finishing in-flight work");
       const drains = Promise.all(slots.map((s) => s.engine?.drain()));
+      // Job rows in flight get the same grace; past it they are cancelled and post what they generated.
+      const jobsStopped = jobs?.runner.stop(config.shutdownGraceMs) ?? Promise.resolve();
       const grace = new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref());
-      await Promise.race([drains, grace]);
+      await Promise.race([Promise.all([drains, jobsStopped]), grace]);
+      await jobsStopped;
       await new Promise<void>((r) => grpcServer.tryShutdown(() => r()));
       grpcServer.forceShutdown();
       await rest.close();
@@ -200,4 +210,37 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     })());
 
   return { config, grpcPort, httpPort, billing, topups, registry, logger, modelsLoaded, shutdown, settled: () => billingAdapter.flush() };
+}
+
+/**
+ * Batch jobs: their tables live in the ledger database (migrated apart from billing's), their rows run
+ * through a PredictFlow of their own whose charges are posted before the row is recorded done (no
+ * settle-behind: a row's charge and its "done" must not be lost apart), and the runner starts claiming
+ * once the models have loaded (a row claimed earlier would only find its model warming up).
+ */
+async function startJobs(config: Readonly<Config>, billing: BillingService, flowDeps: ConstructorParameters<typeof PredictFlow>[0], modelsLoaded: Promise<void>): Promise<{ deps: JobsDeps; runner: JobRunner } | undefined> {
+  const sql = billing.sql;
+  if (sql === undefined) return undefined;
+  await migrateJobs(sql);
+  fs.mkdirSync(config.jobsDir, { recursive: true });
+  const store = new JobStore(sql);
+  const flow = new PredictFlow(flowDeps);
+  const ledger = new SqlLedger(sql);
+  const rowLedger: RowLedger = {
+    async status(customerId, requestId) {
+      const s = await ledger.holdStatus(scopedRequestId(customerId, requestId));
+      if (s === null) return { state: "none", capturedMicros: 0 };
+      if (s.settlement === null) return { state: "pending", capturedMicros: 0 };
+      return { state: s.settlement.outcome, capturedMicros: s.settlement.capturedMicros };
+    },
+    async voidStale(customerId, requestId) {
+      const v = await billing.void(scopedRequestId(customerId, requestId));
+      if (v.outcome === "pending") throw new Error("the ledger is unreachable; the stale hold is voided later");
+      return { state: v.outcome, capturedMicros: v.capturedMicros };
+    },
+  };
+  const runner = new JobRunner({ store, flow, codecs: flowDeps.codecs, models: flowDeps.models, ledger: rowLedger, clock: flowDeps.clock, logger: flowDeps.logger, jobsRoot: config.jobsDir });
+  void modelsLoaded.then(() => runner.start());
+  const deps: JobsDeps = { store, models: flowDeps.models, codecs: flowDeps.codecs, billing: flowDeps.billing, clock: flowDeps.clock, jobsRoot: config.jobsDir, chargeMicros: (frames, price) => flow.chargeMicros(frames, price), runner };
+  return { deps, runner };
 }

@@ -19,6 +19,7 @@ import type { TopupCreditor } from "./stripe/types";
 import { Authenticator, type Account } from "./keys/authenticator";
 import { CUSTOMER_ID, generateApiKey, hashApiKey, newKeyId, newLocalCustomerId } from "./keys/api-key";
 import { LedgerConflictError, LedgerNotFoundError, LedgerUnavailableError, type CreditInput, type HoldOutcome, type KeyStore, type Ledger } from "./ledger/ledger";
+import type { SqlDriver } from "./ledger/sql-driver";
 import { silentBillingLogger, type BillingLogger } from "./logger";
 import { Mirror } from "./mirror";
 import { Outbox } from "./outbox";
@@ -49,6 +50,8 @@ export interface BillingServiceDeps {
   closeBackends?: () => Promise<void>;
   /** For health reporting. */
   ledgerKind?: string;
+  /** The ledger's SQL driver, shared with the jobs store (PGlite's data dir opens once per process). */
+  sql?: SqlDriver;
 }
 
 export interface ReserveInput {
@@ -108,6 +111,8 @@ const NAME = /^[^\u0000-\u001f\u007f]+$/;
 export class BillingService implements TopupCreditor {
   readonly storeKind: string;
   readonly ledgerKind: string;
+  /** The ledger database's driver, for the jobs tables beside billing's; never for billing's own tables. */
+  readonly sql: SqlDriver | undefined;
   private readonly ledger: Ledger;
   private readonly keys: KeyStore;
   private readonly store: BalanceStore;
@@ -134,6 +139,7 @@ export class BillingService implements TopupCreditor {
     this.log = deps.logger ?? silentBillingLogger;
     this.storeKind = deps.store.kind;
     this.ledgerKind = deps.ledgerKind ?? "sql";
+    this.sql = deps.sql;
     this.auth = new Authenticator(deps.keys, deps.clock, { cacheTtlMs: deps.authCacheTtlMs ?? 5_000, cacheEntriesMax: 10_000 });
     this.mirror = new Mirror(deps.ledger, deps.store, deps.clock, this.log);
     this.outbox = new Outbox(deps.store, this.log);

@@ -64,6 +64,7 @@ export async function createBilling(config: BillingConfig): Promise<BillingServi
     authCacheTtlMs: config.authCacheTtlMs,
     orphanGraceMs: config.orphanGraceMs,
     ledgerKind: backend.kind,
+    sql: backend.driver,
     async closeBackends() {
       try {
         await store.close();

@@ -6,6 +6,8 @@ export interface Config {
   grpcAddr: string;
   httpAddr: string;
   dataDir: string;
+  /** DREAM_JOBS_DIR: the root every batch job's source and sink path is relative to (default <dataDir>/jobs). */
+  jobsDir: string;
   /** Postgres URL for the ledger; unset → embedded PGlite under dataDir. */
   databaseUrl: string | undefined;
   /** Redis URL for balances and rate limits; unset → in-process stores. */
@@ -99,10 +101,12 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
   }
   const publicUrl = env.DREAM_PUBLIC_URL ?? "http://127.0.0.1:8080";
   const stripeApi = env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : undefined; // tests: a local fake Stripe
+  const dataDir = path.resolve(env.DREAM_DATA_DIR ?? "./.dream");
   const config: Config = {
     grpcAddr: addrFrom(env, "DREAM_GRPC_ADDR", "127.0.0.1:50051"),
     httpAddr: addrFrom(env, "DREAM_HTTP_ADDR", "127.0.0.1:8080"),
-    dataDir: path.resolve(env.DREAM_DATA_DIR ?? "./.dream"),
+    dataDir,
+    jobsDir: path.resolve(env.DREAM_JOBS_DIR || path.join(dataDir, "jobs")),
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     pgSchema: env.DREAM_PG_SCHEMA || undefined,

@@ -92,6 +92,14 @@ export const limits = Object.freeze({
   transactionsListMax: 500,
   keyNameBytesMax: 128,
 
+  // --- durable batch jobs (src/jobs, src/service/jobs) ---
+  jobRowsMax: 10_000, // rows in one job (uploaded or in a source dir); each is one engine request
+  jobRowsInFlightMax: 8, // rows one engine instance runs at once (enough for the scheduler to batch them)
+  jobRowAttemptsMax: 3, // tries of a row after retryable failures (queue full, engine failure) before it fails
+  jobIdBytesMax: 40, // a client-chosen job id; "job-<id>-row-<index>-r<n>" stays within requestIdBytesMax
+  jobsListMax: 500,
+  jobManifestBytesMax: 16 * 1024 * 1024, // a source dir's manifest.jsonl
+
   // --- operator admin socket (<dataDir>/admin.sock) ---
   adminBodyBytesMax: 64 * 1024, // a request body: a few ids, a name, a note
   adminResponseBytesMax: 64 * 1024 * 1024, // what the CLI reads back (keys list grows with the keys)

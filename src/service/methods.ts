@@ -2,6 +2,7 @@
 // both serve exactly this table.
 import type { Clock } from "../core/clock";
 import type * as pb from "../gen/dream/v1/dream";
+import type * as jobs from "../gen/dream/v1/jobs";
 import type * as planning from "../gen/dream/v1/planning";
 import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
@@ -9,6 +10,9 @@ import { createTopup, getBalance, listTransactions } from "./billing-rpcs";
 import { cancelCandidates } from "./cancel";
 import type { Admission, BidiHandler, CallContext, MethodImpl, MethodTable, StreamHandler, UnaryHandler } from "./context";
 import type { Guard } from "./guard";
+import { createJob } from "./jobs/create";
+import { jobsOrUnavailable, type JobsDeps } from "./jobs/deps";
+import { cancelJob, getJob, listJobs } from "./jobs/rpcs";
 import { modelSpec } from "./model-spec";
 import { plan, streamPlan, type PlanDeps } from "./plan/plan";
 import { closeSession } from "./plan/sessions/close";
@@ -38,6 +42,8 @@ export interface ServiceDeps {
   logger: Logger;
   /** Open control sessions; default a store of this table's own on `clock`. */
   sessions?: SessionStore;
+  /** Durable batch jobs; absent, the Jobs methods answer UNAVAILABLE. */
+  jobs?: JobsDeps;
 }
 
 function planDeps(d: ServiceDeps): PlanDeps {
@@ -102,6 +108,10 @@ export function buildMethods(d: ServiceDeps): MethodTable {
     ["/dream.v1.Sessions/StepSession", keyedUnary((req: planning.StepSessionRequest, ctx, account) => stepSession(sessions, req, ctx, account))],
     ["/dream.v1.Sessions/CloseSession", keyedUnary((req: planning.CloseSessionRequest, _ctx, account) => closeSession(sessions.sessions, req, account))],
     ["/dream.v1.Sessions/Control", keyedBidi((requests: AsyncIterable<planning.ControlRequest>, ctx, account, send: (m: planning.ControlResponse) => Promise<void>) => control(sessions, requests, ctx, account, send))],
+    ["/dream.v1.Jobs/CreateJob", keyedUnary((req: jobs.CreateJobRequest, _ctx, account) => createJob(jobsOrUnavailable(d.jobs), req, account))],
+    ["/dream.v1.Jobs/GetJob", keyedUnary((req: jobs.GetJobRequest, _ctx, account) => getJob(jobsOrUnavailable(d.jobs), req, account))],
+    ["/dream.v1.Jobs/ListJobs", keyedUnary((req: jobs.ListJobsRequest, _ctx, account) => listJobs(jobsOrUnavailable(d.jobs), req, account))],
+    ["/dream.v1.Jobs/CancelJob", keyedUnary((req: jobs.CancelJobRequest, _ctx, account) => cancelJob(jobsOrUnavailable(d.jobs), req, account))],
     ["/dream.v1.Billing/GetBalance", keyedUnary((_req: pb.GetBalanceRequest, _ctx, account) => getBalance(d.billing, account))],
     ["/dream.v1.Billing/CreateTopup", keyedUnary((req: pb.CreateTopupRequest, _ctx, account) => createTopup(d.billing, req, account))],
     ["/dream.v1.Billing/ListTransactions", keyedUnary((req: pb.ListTransactionsRequest, _ctx, account) => listTransactions(d.billing, req, account))],

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { limits } from "../../core/limits";
 import { BillingService, ModelsService, StatusService } from "../../gen/dream/v1/dream";
+import { JobsService } from "../../gen/dream/v1/jobs";
 import { PlanningService, SessionsService } from "../../gen/dream/v1/planning";
 import type { Logger } from "../../observability/logger";
 import type { MethodImpl, MethodTable } from "../../service/context";
@@ -66,7 +67,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   });
   const arenaPool = rawArenaPool(opts.preframedSend ?? true, opts.logger);
 
-  for (const definition of [ModelsService, BillingService, StatusService, PlanningService, SessionsService] as unknown as AnyDefinition[]) {
+  for (const definition of [ModelsService, BillingService, StatusService, PlanningService, SessionsService, JobsService] as unknown as AnyDefinition[]) {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, md] of Object.entries(definition)) {
       const method = opts.methods.get(md.path);

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as protobuf from "protobufjs";
 import * as dreamV1 from "../../gen/dream/v1/dream";
+import * as jobsV1 from "../../gen/dream/v1/jobs";
 import * as planningV1 from "../../gen/dream/v1/planning";
 
 /** One HTTP binding of an RPC, from `option (google.api.http)` or one of its additional_bindings. */
@@ -70,10 +71,10 @@ export function repoProtoDir(): string {
 
 /** Every grpc-js service definition exported by the generated module, found by shape: a new service needs no edit here. */
 /** The public API's proto files: what both transports serve (relative to proto/). */
-export const API_PROTO_FILES: readonly string[] = Object.freeze(["dream/v1/dream.proto", "dream/v1/planning.proto"]);
+export const API_PROTO_FILES: readonly string[] = Object.freeze(["dream/v1/dream.proto", "dream/v1/planning.proto", "dream/v1/jobs.proto"]);
 
 export function generatedDefinitions(): Array<Record<string, GrpcMethodDefinition>> {
-  return ([...Object.values(dreamV1), ...Object.values(planningV1)] as unknown[]).filter(isServiceDefinition);
+  return ([...Object.values(dreamV1), ...Object.values(planningV1), ...Object.values(jobsV1)] as unknown[]).filter(isServiceDefinition);
 }
 
 function isServiceDefinition(value: unknown): value is Record<string, GrpcMethodDefinition> {

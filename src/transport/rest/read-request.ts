@@ -8,6 +8,7 @@ import { ServiceError } from "../../core/errors";
 import type { Limits } from "../../core/limits";
 import { consumeBody, parseContentType, readBody, type MediaType } from "./body";
 import type { BodyInvitations } from "./continue";
+import { CREATE_JOB, createJobFromNdjson } from "./jobs-ndjson";
 import { boundaryOf, MultipartParser, type FormPart } from "./multipart";
 import { formLimits, type MediaAdapter } from "./predict-extras";
 import type { Route } from "./routes";
@@ -47,10 +48,13 @@ export async function readRequest(
   let form = false;
   if (route.binding.body !== undefined) {
     const type = parseContentType(req.headers["content-type"]);
-    const accepted = adapter ? "application/json or multipart/form-data" : "application/json";
+    const ndjson = route.method.path === CREATE_JOB;
+    const accepted = adapter ? "application/json or multipart/form-data" : ndjson ? "application/json or application/x-ndjson" : "application/json";
     if (type?.essence === "multipart/form-data" && adapter !== undefined) {
       body = adapter.fromForm(await readForm(req, type, reader));
       form = true;
+    } else if (type?.essence === "application/x-ndjson" && ndjson) {
+      body = createJobFromNdjson(await readWholeBody(req, reader));
     } else if (type === undefined || type.essence === "application/json" || type.essence.endsWith("+json")) {
       const charset = type?.params.get("charset")?.toLowerCase();
       if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") throw new ServiceError("UNSUPPORTED_MEDIA_TYPE", `charset ${charset} not supported; send UTF-8 JSON`);

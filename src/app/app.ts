@@ -239,7 +239,7 @@ async function startJobs(config: Readonly<Config>, billing: BillingService, flow
       return { state: v.outcome, capturedMicros: v.capturedMicros };
     },
   };
-  const runner = new JobRunner({ store, flow, codecs: flowDeps.codecs, models: flowDeps.models, ledger: rowLedger, clock: flowDeps.clock, logger: flowDeps.logger, jobsRoot: config.jobsDir });
+  const runner = new JobRunner({ store, flow, codecs: flowDeps.codecs, models: flowDeps.models, ledger: rowLedger, clock: flowDeps.clock, logger: flowDeps.logger, jobsRoot: config.jobsDir }, { leaseMs: config.jobLeaseMs });
   void modelsLoaded.then(() => runner.start());
   const deps: JobsDeps = { store, models: flowDeps.models, codecs: flowDeps.codecs, billing: flowDeps.billing, clock: flowDeps.clock, jobsRoot: config.jobsDir, chargeMicros: (frames, price) => flow.chargeMicros(frames, price), runner };
   return { deps, runner };

@@ -8,6 +8,8 @@ export interface Config {
   dataDir: string;
   /** DREAM_JOBS_DIR: the root every batch job's source and sink path is relative to (default <dataDir>/jobs). */
   jobsDir: string;
+  /** DREAM_JOB_LEASE_MS: how long a claimed job row stays this instance's without renewal; a dead instance's rows are claimed again after it. */
+  jobLeaseMs: number;
   /** Postgres URL for the ledger; unset → embedded PGlite under dataDir. */
   databaseUrl: string | undefined;
   /** Redis URL for balances and rate limits; unset → in-process stores. */
@@ -107,6 +109,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     httpAddr: addrFrom(env, "DREAM_HTTP_ADDR", "127.0.0.1:8080"),
     dataDir,
     jobsDir: path.resolve(env.DREAM_JOBS_DIR || path.join(dataDir, "jobs")),
+    jobLeaseMs: intFrom(env, "DREAM_JOB_LEASE_MS", 30_000, 1000, limits.holdTtlMsMax),
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     pgSchema: env.DREAM_PG_SCHEMA || undefined,

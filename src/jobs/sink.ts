@@ -62,8 +62,9 @@ export async function writeRowFiles(sinkDir: string, name: string, layout: { fol
   if (hadOld) await fs.promises.rm(old, { recursive: true, force: true });
 }
 
+/** Temp files are dot-named beside their target (same filesystem, so the rename is atomic; hidden from listings). */
 export async function writeFileAtomic(target: string, data: Uint8Array | string, tag = `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`): Promise<void> {
-  const temp = `${target}${tag}`;
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}${tag}`);
   await fs.promises.writeFile(temp, data);
   await fs.promises.rename(temp, target);
 }

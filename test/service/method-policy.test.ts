@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import { BillingService, ModelsService, StatusService } from "../../src/gen/dream/v1/dream";
+import { JobsService } from "../../src/gen/dream/v1/jobs";
 import { PlanningService, SessionsService } from "../../src/gen/dream/v1/planning";
 import { silentLogger } from "../../src/observability/logger";
 import { StatusRecorder } from "../../src/observability/status";
@@ -51,7 +52,7 @@ const ctx = (apiKey?: string): CallContext => ({ requestId: "req_1", apiKey, pee
 describe("method policy (service/methods.ts)", () => {
   it("every dream.v1 method has exactly one entry with a policy; money and predictions need a key", () => {
     const { methods } = fixture();
-    const paths = [ModelsService, BillingService, StatusService, PlanningService, SessionsService].flatMap((s) => Object.values(s).map((m) => m.path));
+    const paths = [ModelsService, BillingService, StatusService, PlanningService, SessionsService, JobsService].flatMap((s) => Object.values(s).map((m) => m.path));
     assert.deepEqual([...methods.keys()].sort(), [...paths].sort());
     const open = [...methods].filter(([, m]) => m.access === "public").map(([p]) => p).sort();
     assert.deepEqual(open, ["/dream.v1.Models/GetModel", "/dream.v1.Models/ListModels", "/dream.v1.Status/GetStatus", "/dream.v1.Status/Health"]);

@@ -13,11 +13,9 @@ import type { Config } from "../config/config";
 import { loadCatalog } from "../config/load-catalog";
 import { systemClock, type Clock } from "../core/clock";
 import { ensureReferenceModels } from "../../gpu/build-reference-models";
-import { createRunner } from "../../gpu/runner";
 import { createLogger, type Logger } from "../observability/logger";
 import { Metrics } from "../observability/metrics";
 import { StatusRecorder } from "../observability/status";
-import { ModelScheduler } from "../scheduler";
 import { migrateJobs } from "../jobs/migrations";
 import { JobStore } from "../jobs/store";
 import { Guard } from "../service/guard";
@@ -35,7 +33,7 @@ import { startAdminServer, type AdminServer } from "./admin/server";
 import { billingPort } from "./billing";
 import { settleBehind } from "./settle-behind";
 import { codecPort, startFrameEncoders, stopFrameEncoders } from "./codecs";
-import { SchedulerEngine } from "./engine";
+import { startModel } from "./models";
 import { rateLimitPort } from "./limiter";
 
 export const VERSION = "0.1.0";
@@ -120,15 +118,10 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       .filter((s) => s.status === "loading")
       .map(async (slot) => {
         try {
-          const runner = createRunner({ modelDir: config.modelDir, entry: slot.entry, executionProvider: config.executionProvider, intraOpThreads: config.intraOpThreads, spinning: config.ortSpinning ?? slot.entry.ortSpinning ?? false, chunkTimeoutMs: config.chunkTimeoutMs });
-          runners.push(runner);
-          await runner.load();
-          const batchLanesBesideInteractive = config.batchLanesBesideInteractive ?? (config.executionProvider === "cpu" ? 0 : slot.entry.batchLanesMax);
-          const scheduler = new ModelScheduler({ executor: runner, batchLanesMax: slot.entry.batchLanesMax, queueDelayUs: slot.entry.queueDelayUs, runChunksMax: config.runChunksMax, batchLanesBesideInteractive, model: slot.entry.slug, clock, onStep: (lanes) => status.recordBatch(slot.entry.slug, lanes) });
-          slot.engine = new SchedulerEngine(slot.entry, scheduler, runner);
+          slot.engine = await startModel(slot.entry, { config, clock, status, logger, track: (runner) => runners.push(runner) });
           slot.status = "live";
           slot.statusReason = "";
-          logger.info({ model: slot.entry.slug, ep: config.executionProvider }, "model live");
+          logger.info({ model: slot.entry.slug, devices: config.devices }, "model live");
         } catch (err) {
           slot.status = "failed";
           const message = err instanceof Error ? err.message : String(err);
@@ -144,8 +137,9 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   const metrics = new Metrics(() =>
     registry.list().flatMap((s) => {
       if (!s.engine) return [];
-      const { queueRequests, runningLanes, runnerRestarts, pausedLanes } = s.engine.stats();
-      return [{ model: s.entry.slug, queueRequests, runningLanes, runnerRestarts, pausedLanes }];
+      const { queueRequests, runningLanes, runnerRestarts, pausedLanes, replicas } = s.engine.stats();
+      const perReplica = replicas?.map((r) => ({ index: r.index, device: r.device, runningLanes: r.runningLanes, serving: r.runnerState === "idle" || r.runnerState === "busy" }));
+      return [{ model: s.entry.slug, queueRequests, runningLanes, runnerRestarts, pausedLanes, ...(perReplica ? { replicas: perReplica } : {}) }];
     }),
   );
   status.onRecord((slug, o) => metrics.observePredict(slug, o));

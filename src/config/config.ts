@@ -22,8 +22,13 @@ export interface Config {
   modelDir: string;
   /** Which catalog slugs to serve (load runners for); default: every entry whose files exist or can be built. */
   modelsEnabled: string[] | undefined;
-  /** "cpu" | "cuda" | "cuda:N"; there is no silent fallback. */
+  /** "cpu" | "cuda" | "cuda:N"; there is no silent fallback. The first of `devices`. */
   executionProvider: string;
+  /**
+   * One runner per entry, for every served model (replicas): DREAM_EXECUTION_PROVIDER as a list —
+   * "cuda:0,cuda:1", or "cpu*2" / "cpu×2" (two CPU runners, for tests), "cuda*2" = cuda:0,cuda:1.
+   */
+  devices: string[];
   intraOpThreads: number | undefined;
   /** ORT intra-op threads busy-wait between parallel sections: DREAM_ORT_SPINNING=on|off for every model; unset, each model's catalog ortSpinning (default off). */
   ortSpinning: boolean | undefined;
@@ -89,10 +94,8 @@ function addrFrom(env: Env, name: string, fallback: string): string {
 }
 
 export function loadConfig(env: Env = process.env, root = path.resolve(__dirname, "..", "..")): Readonly<Config> {
-  const ep = (env.DREAM_EXECUTION_PROVIDER ?? "cpu").trim();
-  if (!/^(cpu|cuda(:\d+)?)$/.test(ep)) {
-    throw new ConfigError(`DREAM_EXECUTION_PROVIDER must be cpu, cuda or cuda:N, got ${JSON.stringify(ep)}`);
-  }
+  const devices = devicesFrom(env.DREAM_EXECUTION_PROVIDER ?? "cpu");
+  const ep = devices[0]!;
   const stripeKey = env.STRIPE_SECRET_KEY;
   const stripeHook = env.STRIPE_WEBHOOK_SECRET;
   if (Boolean(stripeKey) !== Boolean(stripeHook)) {
@@ -118,6 +121,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     modelDir: path.resolve(env.DREAM_MODEL_DIR ?? path.join(root, "gpu", "models")),
     modelsEnabled: env.DREAM_MODELS ? env.DREAM_MODELS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     executionProvider: ep,
+    devices,
     intraOpThreads: env.DREAM_INTRA_OP_THREADS ? intFrom(env, "DREAM_INTRA_OP_THREADS", 0, 1, 256) : undefined,
     ortSpinning: env.DREAM_ORT_SPINNING === undefined || env.DREAM_ORT_SPINNING === "" ? undefined : onOffFrom(env, "DREAM_ORT_SPINNING", false),
     settleBehind: onOffFrom(env, "DREAM_SETTLE_BEHIND", true),
@@ -150,4 +154,25 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     grpcPreframedSend: onOffFrom(env, "DREAM_GRPC_PREFRAMED", true),
   };
   return Object.freeze(config);
+}
+
+/** DREAM_EXECUTION_PROVIDER: one device, a comma list, or `<cpu|cuda>*N` (also ×N): one runner each. */
+export function devicesFrom(text: string): string[] {
+  const spec = text.trim();
+  const fail = (why: string): never => {
+    throw new ConfigError(`DREAM_EXECUTION_PROVIDER must be cpu, cuda, cuda:N, a comma list of those, or cpu*N / cuda*N (N = 1..${limits.replicasPerModelMax}): ${why}, got ${JSON.stringify(spec.slice(0, 64))}`);
+  };
+  const repeated = /^(cpu|cuda)\s*[*×]\s*(\d+)$/.exec(spec);
+  let devices: string[];
+  if (repeated) {
+    const n = Number(repeated[2]);
+    if (!(n >= 1 && n <= limits.replicasPerModelMax)) fail(`N out of range`);
+    devices = Array.from({ length: n }, (_, i) => (repeated[1] === "cpu" ? "cpu" : `cuda:${i}`));
+  } else {
+    devices = spec.split(",").map((d) => d.trim());
+  }
+  if (devices.length > limits.replicasPerModelMax) fail(`${devices.length} devices`);
+  for (const d of devices) if (!/^(cpu|cuda(:\d+)?)$/.test(d)) fail(`unknown device ${JSON.stringify(d.slice(0, 32))}`);
+  if (new Set(devices.filter((d) => d !== "cpu")).size !== devices.filter((d) => d !== "cpu").length) fail("a CUDA device listed twice");
+  return devices;
 }

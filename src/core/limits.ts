@@ -71,6 +71,8 @@ export const limits = Object.freeze({
   queueLanesPerCustomerMax: 512, // candidates one customer may have waiting per model (fair share: one burst cannot fill the queue)
   runChunksMax: 32, // consecutive chunks of an unchanged batch in one runner call (interruptible at every boundary)
   runnerRestartsPerMinuteMax: 10,
+  replicasPerModelMax: 16, // runners (devices) one model may run on in one process
+  replicaReplacementsMax: 16, // fresh runners a replicated model builds for replicas that failed for good, per process lifetime
   scorersPerModelMax: 8, // named scorers in one catalog entry (each is a session in the runner)
   scorerDownsampleMax: 64, // side of a built-in scorer's average pool, and of the SSIM window
   goalFramesMax: 240, // frames in one goal (a goal per predicted frame of the longest rollout: actionStepsMax)

@@ -11,6 +11,8 @@ export interface EngineSample {
   runnerRestarts: number;
   /** Batch candidates paused for interactive work. */
   pausedLanes: number;
+  /** Per replica when the model runs on several devices. */
+  replicas?: { index: number; device: string; runningLanes: number; serving: boolean }[];
 }
 
 /**
@@ -65,6 +67,26 @@ export class Metrics {
       registers,
       collect() {
         for (const e of engines()) this.set({ model: e.model }, e.pausedLanes);
+      },
+    });
+    new client.Gauge({
+      name: "dream_replica_running_lanes",
+      help: "Candidates in flight per replica of a model that runs on several devices",
+      labelNames: ["model", "replica", "device"],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of engines()) for (const r of e.replicas ?? []) this.set({ model: e.model, replica: String(r.index), device: r.device }, r.runningLanes);
+      },
+    });
+    new client.Gauge({
+      name: "dream_replica_up",
+      help: "1 while a replica's runner serves (idle or busy), 0 while it restarts, loads or has failed",
+      labelNames: ["model", "replica", "device"],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of engines()) for (const r of e.replicas ?? []) this.set({ model: e.model, replica: String(r.index), device: r.device }, r.serving ? 1 : 0);
       },
     });
     new client.Gauge({

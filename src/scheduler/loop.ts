@@ -245,12 +245,23 @@ export class ModelScheduler {
 
   stats(): SchedulerStats {
     let runningLanes = 0;
-    for (const r of this.running.values()) runningLanes += r.candidatesWith("live", "cancelling").length;
+    const byClass = { interactiveLanes: 0, interactiveQueuedLanes: 0, batchLanes: 0, batchQueuedLanes: 0 };
+    for (const r of this.running.values()) {
+      const lanes = r.candidatesWith("live", "cancelling").length;
+      runningLanes += lanes;
+      if (r.priority === "batch") byClass.batchLanes += lanes;
+      else byClass.interactiveLanes += lanes;
+    }
+    for (const r of this.queue.list()) {
+      if (r.priority === "batch") byClass.batchQueuedLanes += r.liveLaneCount;
+      else byClass.interactiveQueuedLanes += r.liveLaneCount;
+    }
     return {
       queuedRequests: this.queue.requests,
       queuedLanes: this.queue.lanes,
       runningRequests: this.running.size,
       runningLanes,
+      ...byClass,
       pausedRequests: this.paused.filter((id) => this.running.has(id)).length,
       pausedLanes: this.paused.reduce((n, id) => n + (this.running.get(id)?.candidatesWith("live", "cancelling").length ?? 0), 0),
       evictions: this.counters.evictions,

@@ -8,6 +8,11 @@ export interface SchedulerStats {
   /** Requests / live lanes holding executor state (admitted, not ended). */
   runningRequests: number;
   runningLanes: number;
+  /** Of the running and queued lanes, per class: what replica placement weighs (placement.ts). */
+  interactiveLanes: number;
+  interactiveQueuedLanes: number;
+  batchLanes: number;
+  batchQueuedLanes: number;
   /** Running batch requests / their live lanes out of play at the last boundary (paused for interactive work). */
   pausedRequests: number;
   pausedLanes: number;

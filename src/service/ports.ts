@@ -69,6 +69,18 @@ export interface EngineStats {
   /** Batch lanes paused for interactive work, and paused requests evicted over the state budget. */
   pausedLanes: number;
   evictions: number;
+  /** Per replica, when the model runs on several (src/app/replicas.ts). */
+  replicas?: ReplicaStats[];
+}
+
+export interface ReplicaStats {
+  index: number;
+  device: string;
+  runnerState: string;
+  queueLanes: number;
+  runningLanes: number;
+  runnerRestarts: number;
+  pausedLanes: number;
 }
 
 export interface ModelEngine {

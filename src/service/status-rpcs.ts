@@ -42,6 +42,7 @@ export function getStatus(models: ModelRegistry, status: StatusRecorder, readine
         runnerRestarts: st?.runnerRestarts ?? 0,
         pausedLanes: st?.pausedLanes ?? 0,
         evictions: st?.evictions ?? 0,
+        replicas: (st?.replicas ?? []).map((r) => ({ index: r.index, device: r.device, runnerState: r.runnerState, queuedLanes: r.queueLanes, runningLanes: r.runningLanes, runnerRestarts: r.runnerRestarts, pausedLanes: r.pausedLanes })),
       };
     }),
   };

@@ -452,6 +452,21 @@ export interface ModelStatus {
   pausedLanes: number;
   /** paused batch requests whose states were released over the state budget (recomputed later, never billed twice) */
   evictions: number;
+  /** when the model runs one runner per device (DREAM_EXECUTION_PROVIDER=cuda:0,cuda:1); empty with one */
+  replicas: ReplicaStatus[];
+}
+
+/** One runner of a replicated model. A request's lanes stay on the replica it was placed on. */
+export interface ReplicaStatus {
+  index: number;
+  /** cpu | cuda:N */
+  device: string;
+  /** idle | busy | restarting | failed | loading */
+  runnerState: string;
+  queuedLanes: number;
+  runningLanes: number;
+  runnerRestarts: number;
+  pausedLanes: number;
 }
 
 export interface GetStatusRequest {
@@ -4767,6 +4782,7 @@ function createBaseModelStatus(): ModelStatus {
     runnerRestarts: 0,
     pausedLanes: 0,
     evictions: 0,
+    replicas: [],
   };
 }
 
@@ -4801,6 +4817,9 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     }
     if (message.evictions !== 0) {
       writer.uint32(80).uint64(message.evictions);
+    }
+    for (const v of message.replicas) {
+      ReplicaStatus.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -4898,6 +4917,14 @@ export const ModelStatus: MessageFns<ModelStatus> = {
             message.evictions = longToNumber(reader.uint64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.replicas.push(ReplicaStatus.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4948,6 +4975,9 @@ export const ModelStatus: MessageFns<ModelStatus> = {
         ? globalThis.Number(object.paused_lanes)
         : 0,
       evictions: isSet(object.evictions) ? globalThis.Number(object.evictions) : 0,
+      replicas: globalThis.Array.isArray(object?.replicas)
+        ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
+        : [],
     };
   },
 
@@ -4983,6 +5013,9 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     if (message.evictions !== 0) {
       obj.evictions = Math.round(message.evictions);
     }
+    if (message.replicas?.length) {
+      obj.replicas = message.replicas.map((e) => ReplicaStatus.toJSON(e));
+    }
     return obj;
   },
 
@@ -5001,6 +5034,192 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     message.runnerRestarts = object.runnerRestarts ?? 0;
     message.pausedLanes = object.pausedLanes ?? 0;
     message.evictions = object.evictions ?? 0;
+    message.replicas = object.replicas?.map((e) => ReplicaStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReplicaStatus(): ReplicaStatus {
+  return { index: 0, device: "", runnerState: "", queuedLanes: 0, runningLanes: 0, runnerRestarts: 0, pausedLanes: 0 };
+}
+
+export const ReplicaStatus: MessageFns<ReplicaStatus> = {
+  encode(message: ReplicaStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.device !== "") {
+      writer.uint32(18).string(message.device);
+    }
+    if (message.runnerState !== "") {
+      writer.uint32(26).string(message.runnerState);
+    }
+    if (message.queuedLanes !== 0) {
+      writer.uint32(32).uint32(message.queuedLanes);
+    }
+    if (message.runningLanes !== 0) {
+      writer.uint32(40).uint32(message.runningLanes);
+    }
+    if (message.runnerRestarts !== 0) {
+      writer.uint32(48).uint64(message.runnerRestarts);
+    }
+    if (message.pausedLanes !== 0) {
+      writer.uint32(56).uint32(message.pausedLanes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplicaStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplicaStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runnerState = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.queuedLanes = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.runningLanes = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.runnerRestarts = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pausedLanes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplicaStatus {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      runnerState: isSet(object.runnerState)
+        ? globalThis.String(object.runnerState)
+        : isSet(object.runner_state)
+        ? globalThis.String(object.runner_state)
+        : "",
+      queuedLanes: isSet(object.queuedLanes)
+        ? globalThis.Number(object.queuedLanes)
+        : isSet(object.queued_lanes)
+        ? globalThis.Number(object.queued_lanes)
+        : 0,
+      runningLanes: isSet(object.runningLanes)
+        ? globalThis.Number(object.runningLanes)
+        : isSet(object.running_lanes)
+        ? globalThis.Number(object.running_lanes)
+        : 0,
+      runnerRestarts: isSet(object.runnerRestarts)
+        ? globalThis.Number(object.runnerRestarts)
+        : isSet(object.runner_restarts)
+        ? globalThis.Number(object.runner_restarts)
+        : 0,
+      pausedLanes: isSet(object.pausedLanes)
+        ? globalThis.Number(object.pausedLanes)
+        : isSet(object.paused_lanes)
+        ? globalThis.Number(object.paused_lanes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReplicaStatus): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.runnerState !== "") {
+      obj.runnerState = message.runnerState;
+    }
+    if (message.queuedLanes !== 0) {
+      obj.queuedLanes = Math.round(message.queuedLanes);
+    }
+    if (message.runningLanes !== 0) {
+      obj.runningLanes = Math.round(message.runningLanes);
+    }
+    if (message.runnerRestarts !== 0) {
+      obj.runnerRestarts = Math.round(message.runnerRestarts);
+    }
+    if (message.pausedLanes !== 0) {
+      obj.pausedLanes = Math.round(message.pausedLanes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReplicaStatus>): ReplicaStatus {
+    return ReplicaStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReplicaStatus>): ReplicaStatus {
+    const message = createBaseReplicaStatus();
+    message.index = object.index ?? 0;
+    message.device = object.device ?? "";
+    message.runnerState = object.runnerState ?? "";
+    message.queuedLanes = object.queuedLanes ?? 0;
+    message.runningLanes = object.runningLanes ?? 0;
+    message.runnerRestarts = object.runnerRestarts ?? 0;
+    message.pausedLanes = object.pausedLanes ?? 0;
     return message;
   },
 };

@@ -1,9 +1,13 @@
 // The issue's "must show" for durable batch jobs, against the real server as a child process
-// (node --import tsx src/main.ts) on a private data dir (embedded ledger on disk): a 200-row job on the
-// tiny model shows progress through GetJob, survives a SIGKILL mid-job (rows in flight), resumes and
-// finishes after a restart with every row in the sink exactly once (files and results.jsonl lines),
-// the ledger's charges equal exactly rows × K·(T+1) × 500 micros with no hold left open, and a second
-// job with a budget cap stops at it (JOB_BUDGET_EXHAUSTED, charges ≤ budget).
+// (node --import tsx src/main.ts): a 200-row job on the tiny model shows progress through GetJob,
+// survives a SIGKILL mid-job (rows in flight), resumes and finishes after a restart with every row in
+// the sink exactly once (files and results.jsonl lines), the ledger's charges equal exactly
+// rows × K·(T+1) × 500 micros with no hold left open, and a second job with a budget cap stops at it
+// (JOB_BUDGET_EXHAUSTED, charges ≤ budget).
+//
+// Twice: on a private data dir (embedded ledger on disk, one instance), and — when DATABASE_URL and
+// REDIS_URL are set (an unreachable one fails) — two instances on one private Postgres schema and Redis
+// prefix sharing the job, one of them killed and restarted while the other keeps going.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -11,7 +15,10 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
-import { openLedger } from "../../src/billing/ledger/open";
+import { createBilling } from "../../src/billing";
+import { openLedger, type LedgerBackend } from "../../src/billing/ledger/open";
+import { systemClock } from "../../src/core/clock";
+import { DATABASE_URL, REDIS_URL, describeWithEnv, uniqueName } from "../billing/helpers/env";
 import { REPO_ROOT, sleep, testActions, testFrame } from "./harness";
 
 const TINY = "dream-reference-tiny";
@@ -74,65 +81,87 @@ class Server {
   }
 }
 
-describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child server)", function () {
-  this.timeout(240_000);
+
+interface Backend {
+  /** Env for every instance (besides ports and data dir). */
+  env: NodeJS.ProcessEnv;
+  instances: number;
+  /** An API key with STARTER_USD of credits, once the first instance is up. */
+  key(dataDir: string): Promise<string>;
+  ledger(dataDir: string): Promise<LedgerBackend>;
+  cleanup(): Promise<void>;
+}
+
+function jobsScenario(backend: () => Backend): void {
+  describe("200 rows, a SIGKILL, a restart, a budget cap", function () {
+    this.timeout(240_000);
+    scenario(backend);
+  });
+}
+
+function scenario(backend: () => Backend): void {
   let dataDir: string;
-  let server: Server;
+  let servers: Server[] = [];
   let key: string;
-  const api = async <T>(p: string, init: RequestInit = {}): Promise<{ status: number; body: T }> => {
+  let be: Backend;
+  const api = async <T>(p: string, init: RequestInit = {}, server = servers[servers.length - 1]!): Promise<{ status: number; body: T }> => {
     const res = await fetch(`${server.httpBase}${p}`, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers as Record<string, string>) } });
     return { status: res.status, body: (await res.json()) as T };
   };
-  const getJob = async (id: string) => {
-    const r = await api<JobJson>(`/v1/jobs/${id}`);
+  const getJob = async (id: string, server?: Server) => {
+    const r = await api<JobJson>(`/v1/jobs/${id}`, {}, server);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return r.body;
   };
   const terminal = (j: JobJson) => j.state !== "JOB_PENDING" && j.state !== "JOB_RUNNING";
 
   before(async () => {
+    be = backend();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-jobs-restart-"));
-    const [grpcPort, httpPort] = [await freePort(), await freePort()];
-    const env: NodeJS.ProcessEnv = { ...process.env, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_DATA_DIR: dataDir, DREAM_MODELS: TINY, DREAM_LOG_LEVEL: "warn", DREAM_STARTER_CREDITS_USD: String(STARTER_USD), DREAM_SHUTDOWN_GRACE_MS: "2000", DREAM_JOB_LEASE_MS: "2000", DREAM_ADMIN_SOCKET: "off" };
-    // A private embedded ledger: this test owns every byte of its database.
-    delete env.DATABASE_URL;
-    delete env.REDIS_URL;
-    delete env.DREAM_PG_SCHEMA;
-    server = new Server(env, `http://127.0.0.1:${httpPort}`);
-    await server.start();
-    key = fs.readFileSync(path.join(dataDir, "starter-key.txt"), "utf8").trim();
+    for (let i = 0; i < be.instances; i++) {
+      const [grpcPort, httpPort] = [await freePort(), await freePort()];
+      const env: NodeJS.ProcessEnv = { ...be.env, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_DATA_DIR: dataDir, DREAM_MODELS: TINY, DREAM_LOG_LEVEL: "warn", DREAM_STARTER_CREDITS_USD: String(STARTER_USD), DREAM_SHUTDOWN_GRACE_MS: "2000", DREAM_JOB_LEASE_MS: "2000", DREAM_ADMIN_SOCKET: "off" };
+      servers.push(new Server(env, `http://127.0.0.1:${httpPort}`));
+    }
+    // One first: two servers creating a fresh Postgres schema at once race in CREATE SCHEMA IF NOT EXISTS.
+    await servers[0]!.start();
+    await Promise.all(servers.slice(1).map((s) => s.start()));
+    key = await be.key(dataDir);
   });
   after(async () => {
-    await server?.stop("SIGKILL");
+    for (const s of servers) await s.stop("SIGKILL");
+    servers = [];
+    await be?.cleanup();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("runs 200 rows through a SIGKILL and a restart: progress, resume, each row once, exact charges; then a budget cap", async () => {
+    const victim = servers[0]!;
     const png = await sharp(Buffer.from(testFrame(48, 64)), { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
     const head = JSON.stringify({ model: TINY, sink: { dir: "out/big" }, job_id: "big" });
     const lines = Array.from({ length: ROWS }, (_, i) => JSON.stringify({ start_frame: { encoding: "PNG", data: png.toString("base64") }, actions: { data: Buffer.from(testActions(T, D, i).buffer).toString("base64"), shape: [T, D] } }));
-    const created = await api<JobJson>("/v1/jobs", { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: [head, ...lines].join("\n") });
+    const created = await api<JobJson>("/v1/jobs", { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: [head, ...lines].join("\n") }, victim);
     assert.equal(created.status, 200, JSON.stringify(created.body));
     assert.equal(created.body.rows_total, ROWS);
 
     // Progress through GetJob, rising while it runs; the kill lands while rows are in flight.
     const seen: number[] = [];
     for (;;) {
-      const j = await getJob("big");
+      const j = await getJob("big", victim);
       assert.ok(!terminal(j), `the job ended before the kill: ${JSON.stringify(j)}`);
       if (seen.length === 0 || j.rows_done !== seen[seen.length - 1]) seen.push(j.rows_done);
       if (j.rows_done >= 30 && j.rows_running > 0 && seen.length >= 3) break;
       await sleep(50);
     }
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `rows_done went ${seen.join(" → ")}`);
-    await server.stop("SIGKILL");
+    await victim.stop("SIGKILL");
 
-    await server.start();
-    let job = await getJob("big");
+    await victim.start();
+    let job = await getJob("big", victim);
     assert.ok(job.rows_done >= seen[seen.length - 1]!, "rows recorded done before the kill stay done");
     while (!terminal(job)) {
       await sleep(200);
-      job = await getJob("big");
+      job = await getJob("big", victim);
     }
     assert.equal(job.state, "JOB_SUCCEEDED", job.error);
     assert.equal(job.rows_done, ROWS);
@@ -145,7 +174,10 @@ describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child serve
     const names = Array.from({ length: ROWS }, (_, i) => String(i).padStart(6, "0"));
     assert.deepEqual(videos.sort(), names.map((n) => `${n}.mp4`));
     for (const v of videos) assert.ok(fs.statSync(path.join(sink, v)).size > 0, `${v} is empty`);
-    const results = fs.readFileSync(path.join(sink, "results.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { row: number; name: string; state: string; frames: number; cost_micros: number; request_id: string });
+    // The last writer may be another instance: wait for its rewrite to land before reading.
+    const readResults = () => fs.readFileSync(path.join(sink, "results.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { row: number; name: string; state: string; frames: number; cost_micros: number; request_id: string });
+    for (let i = 0; i < 50 && !readResults().every((r) => r.state === "done"); i++) await sleep(100);
+    const results = readResults();
     assert.deepEqual(results.map((r) => r.row), names.map((_, i) => i));
     assert.ok(results.every((r) => r.state === "done" && r.frames === FRAMES_PER_ROW && r.cost_micros === ROW_MICROS));
 
@@ -169,9 +201,9 @@ describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child serve
     assert.equal(cj.rows_pending, 29);
     assert.match(cj.error, /budget/);
 
-    // The ledger itself, once the server is gone: one posted charge per row, no hold open.
-    await server.stop("SIGTERM");
-    const ledger = await openLedger({ dataDir });
+    // The ledger itself, once the servers are gone: one posted charge per row, no hold open.
+    for (const s of servers) await s.stop("SIGTERM");
+    const ledger = await be.ledger(dataDir);
     try {
       const [big] = await ledger.driver.query<{ n: unknown; captured: unknown }>(`SELECT count(*) AS n, coalesce(sum(captured_micros), 0) AS captured FROM billing_settlements WHERE outcome = 'posted' AND request_id LIKE '%/job-big-row-%'`);
       assert.equal(Number(big!.n), ROWS, "one posted charge per row");
@@ -183,5 +215,61 @@ describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child serve
     } finally {
       await ledger.close();
     }
+  });
+}
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  delete env.DREAM_PG_SCHEMA;
+  delete env.DREAM_REDIS_PREFIX;
+  return env;
+}
+
+describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child server, embedded ledger)", function () {
+  jobsScenario(() => ({
+    // A private embedded ledger: this test owns every byte of its database.
+    env: childEnv(),
+    instances: 1,
+    key: async (dataDir) => fs.readFileSync(path.join(dataDir, "starter-key.txt"), "utf8").trim(),
+    ledger: (dataDir) => openLedger({ dataDir }),
+    cleanup: async () => {},
+  }));
+});
+
+describeWithEnv("DATABASE_URL", DATABASE_URL, "e2e: batch jobs shared by two instances on one Postgres, one killed and restarted (child servers)", (url) => {
+  describeWithEnv("REDIS_URL", REDIS_URL, "with Redis balances", (redisUrl) => {
+    jobsScenario(() => {
+      const schema = uniqueName("jobs_e2e");
+      const prefix = `jobs-e2e:${schema}`;
+      return {
+        env: { ...childEnv(), DATABASE_URL: url, REDIS_URL: redisUrl, DREAM_PG_SCHEMA: schema, DREAM_REDIS_PREFIX: prefix },
+        instances: 2,
+        key: async (dataDir) => {
+          const billing = await createBilling({ databaseUrl: url, redisUrl, pgSchema: schema, redisPrefix: prefix, dataDir, holdTtlMs: 60_000, clock: systemClock, sweepIntervalMs: 0, reconcileIntervalMs: 0 });
+          try {
+            return (await billing.createKey({ name: "jobs-e2e", creditsMicros: STARTER_USD * 1_000_000 })).rawKey;
+          } finally {
+            await billing.close();
+          }
+        },
+        ledger: () => openLedger({ databaseUrl: url, schema }),
+        cleanup: async () => {
+          const ledger = await openLedger({ databaseUrl: url, schema, dropSchemaOnClose: true });
+          await ledger.close();
+          const { default: Redis } = await import("ioredis");
+          const redis = new Redis(redisUrl, { lazyConnect: true });
+          await redis.connect();
+          let cursor = "0";
+          do {
+            const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+            if (keys.length) await redis.del(...keys);
+            cursor = next;
+          } while (cursor !== "0");
+          redis.disconnect();
+        },
+      };
+    });
   });
 });

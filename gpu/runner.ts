@@ -220,6 +220,14 @@ export class OrtRunner implements Executor {
     this.pump();
   }
 
+  /**
+   * Test and operator tooling: kill the worker thread now, as a crash would, whatever it is running
+   * (injectFault waits behind the call in flight): its calls fail, its states are lost, it restarts.
+   */
+  killWorker(): void {
+    void this.worker?.terminate();
+  }
+
   /** Test-only: arm a fault that fires inside the worker thread during a later step. */
   async injectFault(fault: InjectedFault): Promise<void> {
     await this.call({ id: 0, op: "fault", kind: fault.kind, atStep: fault.atStep ?? 0 });

@@ -39,6 +39,17 @@ describe("jobs: paths under the jobs root", () => {
     assert.throws(() => resolveUnder(root, "a\\..\\..\\x", "sink.dir"), invalid(/sink\.dir/));
     assert.throws(() => resolveUnder(root, "", "sink.dir"), invalid(/sink\.dir.*required/));
   });
+  it("refuses a symbolic link inside the root that leads out of it", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-jobs-root-"));
+    try {
+      fs.symlinkSync(os.tmpdir(), path.join(dir, "out"));
+      fs.mkdirSync(path.join(dir, "in"));
+      assert.throws(() => resolveUnder(dir, "out/x", "sink.dir"), invalid(/sink\.dir.*symbolic link/));
+      assert.equal(resolveUnder(dir, "in/new/deeper", "sink.dir"), path.join(dir, "in", "new", "deeper"));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it("row names are safe file names; defaults are zero-padded indices", () => {
     assert.equal(checkRowName("clip-1.a_b", "f"), "clip-1.a_b");
     for (const bad of ["", ".hidden", "a/b", "a b", "x".repeat(129)]) assert.throws(() => checkRowName(bad, "source.rows[3].name"), invalid(/source\.rows\[3\]\.name/));

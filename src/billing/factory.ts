@@ -6,7 +6,7 @@ import { BillingService } from "./billing";
 import { memoryLedgerFactory, openLedger, type LedgerBackend } from "./ledger/open";
 import type { BillingLogger } from "./logger";
 import { createRedis } from "./redis/connection";
-import { RedisBalanceStore } from "./redis/redis-store";
+import { openRedisBalanceStore } from "./redis/open-store";
 import type { BalanceStore } from "./store/balance-store";
 import { MemoryBalanceStore } from "./store/memory-store";
 
@@ -46,7 +46,7 @@ export async function createBilling(config: BillingConfig): Promise<BillingServi
   try {
     await backend.migrate();
     store = config.redisUrl
-      ? await RedisBalanceStore.open(createRedis(config.redisUrl), config.clock, { prefix: config.redisPrefix })
+      ? await openRedisBalanceStore(createRedis(config.redisUrl), config.clock, { prefix: config.redisPrefix })
       : new MemoryBalanceStore(config.clock);
   } catch (err) {
     await backend.close();

@@ -172,6 +172,21 @@ export class RedisClusterProcess {
     this.admins.delete(port);
   }
 
+  /** The port of a master's (first) linked replica. */
+  async replicaOf(masterPort: number): Promise<number> {
+    const m = /slave0:ip=[^,]+,port=(\d+),state=online/.exec(await this.info(masterPort, "replication"));
+    if (!m) throw new Error(`master 127.0.0.1:${masterPort} has no online replica`);
+    return Number(m[1]);
+  }
+
+  /** SIGSTOP / SIGCONT one node: a stopped replica stops taking its master's replication stream. */
+  pause(port: number): void {
+    this.nodes.find((n) => n.port === port)!.child.kill("SIGSTOP");
+  }
+  resume(port: number): void {
+    this.nodes.find((n) => n.port === port)!.child.kill("SIGCONT");
+  }
+
   /** After a master is killed: until one of the survivors took over every slot it served. */
   async waitPromoted(deadPort: number, slot: number): Promise<number> {
     return until(`a replica of 127.0.0.1:${deadPort} to be promoted`, async () => {

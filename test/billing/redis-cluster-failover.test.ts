@@ -94,6 +94,7 @@ describe("billing/fault: a Redis Cluster master killed mid-traffic (private 3+3 
     let phase: "before" | "down" | "promoted" = "before";
     const counts = { ok: 0, refused: 0, unavailable: 0, posted: 0, voided: 0, topups: 0, rlAllowed: 0, rlUnavailable: 0, okOnVictimAfter: 0 };
     let capturedFirst = 0;
+    let slowestReserveMs = 0;
     const firstPosts = new Map<string, number>();
     let done = 0;
     let afterPromotion = 0;
@@ -109,9 +110,11 @@ describe("billing/fault: a Redis Cluster master killed mid-traffic (private 3+3 
         assert.ok(err instanceof RateLimiterUnavailableError, String(err));
         counts.rlUnavailable++;
       }
+      const startedMs = Date.now();
       try {
         await billing.reserve({ customerId, requestId, amountMicros });
       } catch (err) {
+        slowestReserveMs = Math.max(slowestReserveMs, Date.now() - startedMs);
         assert.ok(err instanceof ServiceError, String(err));
         if (err.reason === "UNAVAILABLE") {
           counts.unavailable++;
@@ -120,6 +123,7 @@ describe("billing/fault: a Redis Cluster master killed mid-traffic (private 3+3 
         else throw err;
         return;
       }
+      slowestReserveMs = Math.max(slowestReserveMs, Date.now() - startedMs);
       counts.ok++;
       if (phase === "promoted" && home.get(customerId) === victim) counts.okOnVictimAfter++;
       await new Promise((r) => setImmediate(r));
@@ -170,8 +174,10 @@ describe("billing/fault: a Redis Cluster master killed mid-traffic (private 3+3 
     clock.advanceMs(HOLD_TTL_MS + 10_000);
     await billing.sweep();
 
-    if (process.env.BILLING_TEST_VERBOSE) console.log(JSON.stringify({ victim, promoted, onVictim: onVictim.length, counts, done, afterPromotion }));
+    if (process.env.BILLING_TEST_VERBOSE) console.log(JSON.stringify({ victim, promoted, onVictim: onVictim.length, counts, done, afterPromotion, slowestReserveMs }));
     assert.notEqual(promoted, victim);
+    // Answered or refused, never hung: the client's resends are bounded (8 × 200 ms), then 503.
+    assert.ok(slowestReserveMs < 5_000, `a reserve took ${slowestReserveMs} ms`);
     assert.ok(afterPromotion >= OPS_AFTER_PROMOTION, `traffic must run on after the promotion: ${JSON.stringify({ done, afterPromotion })}`);
     assert.ok(counts.okOnVictimAfter > 0, `customers of the failed master must be served again after the promotion: ${JSON.stringify(counts)}`);
     assert.ok(logged.includes("balance store rebuilt from the ledger") && logged.filter((m) => m === "balance store rebuilt from the ledger").length >= 2, "the failover must have been detected and the store rebuilt");

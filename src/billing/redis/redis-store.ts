@@ -21,7 +21,7 @@ import {
   type SettlementIntent,
 } from "../store/balance-store";
 import { SettleOps, type SettleOp } from "../store/settle-ops";
-import { connectRedis, isServerReply, serverRunId, type RedisClient } from "./connection";
+import { connectRedis, isCluster, isServerReply, serverRunId, type RedisClient } from "./connection";
 import type { LuaScript } from "./lua-script";
 import { BALANCE, BEGIN_REBUILD, CREDIT, FINISH_REBUILD, RENEW, RESERVE, RESYNC, SETTLE } from "./scripts";
 
@@ -78,6 +78,8 @@ export class RedisBalanceStore extends SettleOps implements BalanceStore {
 
   /** Connects (if needed) and learns the server's run id. */
   static async open(redis: RedisClient, clock: Clock, options: RedisStoreOptions = {}, ownsConnection = true): Promise<RedisBalanceStore> {
+    // This layout's scripts span slots (CROSSSLOT on a cluster): refuse at once, not on the first reserve.
+    assert(!isCluster(redis), "RedisBalanceStore needs a standalone Redis; open a cluster through openRedisBalanceStore (open-store.ts)");
     const store = new RedisBalanceStore(redis, clock, options, ownsConnection);
     try {
       await connectRedis(redis);

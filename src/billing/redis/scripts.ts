@@ -4,7 +4,8 @@
 // Keys (P = prefix): P:gen, P:runid, P:rebuild-lock, P:customers (set), P:exp (zset of pending holds by
 // expiry), P:c:<customer> (hash avail/held/snap), P:cp:<customer> (set of its pending request ids),
 // P:h:<request> (hash c/amt/exp/st/cap/rel), P:cr:<customer>:<seq> (credit marker), P:outbox (hash).
-// Some keys are derived inside the scripts, so this needs a standalone Redis (not Cluster).
+// Some keys are derived inside the scripts and some scripts span customers, so this layout needs a
+// standalone Redis; a Redis Cluster gets cluster-keys.ts / cluster-scripts.ts (open-store.ts picks).
 //
 // Numbers written back go through string.format('%d'): Lua's default number-to-string would print
 // large integers in exponent form, which HINCRBY then refuses.

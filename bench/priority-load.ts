@@ -20,10 +20,16 @@ export interface BulkLoadOptions {
   priority: Priority;
   concurrency: number;
   framesPerRequest: number;
+  /** The job's sink encoding (JobSink: MP4 files, JPEG/PNG frames, or RAW_RGB8 .npy). */
+  jobOutput: "MP4" | "JPEG" | "PNG" | "RAW_RGB8";
 }
 
+/** Starts the load and resolves once it generates frames (a job takes a moment to claim its first rows). */
 export async function bulkLoad(o: BulkLoadOptions): Promise<BulkLoad> {
-  return o.kind === "job" ? jobLoad(o) : predictLoad(o);
+  const load = o.kind === "job" ? await jobLoad(o) : predictLoad(o);
+  const deadline = performance.now() + 30_000;
+  while (load.frames() === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return load;
 }
 
 /** Closed-loop PredictBatch calls at `priority`, on a worker thread (bench/priority-load-worker.ts). */
@@ -55,18 +61,20 @@ function predictLoad(o: BulkLoadOptions): BulkLoad {
 /** One job of many uploaded rows over REST; frames() polls the job's count (refreshed every 200 ms). */
 async function jobLoad(o: BulkLoadOptions): Promise<BulkLoad> {
   const headers = { authorization: `Bearer ${o.server.apiKey}`, "content-type": "application/json" };
-  const rows = Array.from({ length: 2_000 }, (_, i) => ({
+  // 300 single-candidate rows (~33 MB of JSON: under limits.httpBodyBytesMax) outlast a phase.
+  const rows = Array.from({ length: 300 }, (_, i) => ({
     name: String(i).padStart(6, "0"),
     startFrame: { encoding: "RAW_RGB8", data: Buffer.from(o.request.startFrame.data).toString("base64"), height: o.request.startFrame.height, width: o.request.startFrame.width },
     actions: { data: Buffer.from(o.request.candidates[i % o.request.candidates.length]!.data).toString("base64"), shape: o.request.candidates[0]!.shape },
+    // (one candidate per row: a row of K would upload K action arrays)
   }));
-  const body = { model: o.request.model, source: { rows: { rows } }, sink: { dir: `bench-priority-${Date.now()}` }, params: o.request.params, output: { encoding: "JPEG" }, priority: o.priority === Priority.INTERACTIVE ? "INTERACTIVE" : "BATCH" };
+  const body = { model: o.request.model, source: { rows: { rows } }, sink: { dir: `bench-priority-${Date.now()}` }, params: o.request.params, output: { encoding: o.jobOutput }, priority: o.priority === Priority.INTERACTIVE ? "INTERACTIVE" : "BATCH" };
   const res = await fetch(`${o.server.httpBase}/v1/jobs`, { method: "POST", headers, body: JSON.stringify(body) });
   if (!res.ok) throw new Error(`CreateJob: ${res.status} ${await res.text()}`);
-  const job = (await res.json()) as { jobId: string };
+  const job = (await res.json()) as { job_id: string };
   let frames = 0;
   const poll = setInterval(() => {
-    void fetch(`${o.server.httpBase}/v1/jobs/${job.jobId}`, { headers })
+    void fetch(`${o.server.httpBase}/v1/jobs/${job.job_id}`, { headers })
       .then((r) => r.json() as Promise<{ frames?: string | number }>)
       .then((j) => (frames = Number(j.frames ?? 0)))
       .catch(() => undefined);
@@ -75,7 +83,8 @@ async function jobLoad(o: BulkLoadOptions): Promise<BulkLoad> {
     frames: () => frames,
     async stop() {
       clearInterval(poll);
-      await fetch(`${o.server.httpBase}/v1/jobs/${job.jobId}:cancel`, { method: "POST", headers, body: "{}" });
+      const res = await fetch(`${o.server.httpBase}/v1/jobs/${job.job_id}:cancel`, { method: "POST", headers, body: "{}" });
+      if (!res.ok) throw new Error(`CancelJob: ${res.status} ${await res.text()}`);
     },
   };
 }

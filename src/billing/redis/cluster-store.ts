@@ -248,7 +248,10 @@ export class RedisClusterBalanceStore extends SettleOps implements BalanceStore 
 
   async ready(): Promise<boolean> {
     const flags = await Promise.all(this.keys.all().map((b) => this.call(() => C_READY.run(this.redis, [this.keys.gen(b)], []))));
-    return flags.every((f) => f === 1);
+    const ready = flags.every((f) => f === 1);
+    // Complete now (perhaps rebuilt by another server): the next NOTREADY is a loss worth announcing.
+    if (ready) this.lossAnnounced = false;
+    return ready;
   }
 
   private releaseLock(token: string): Promise<void> {

@@ -180,6 +180,8 @@ describe("e2e: batch jobs (in-process)", function () {
     const final = await h.client.getJob(job.jobId);
     assert.equal(final.state, JobState.JOB_CANCELLED);
     assert.ok(final.rowsPending > 0, "pending rows never started");
+    // A row's end is recorded, then results.jsonl is rewritten: wait for the last rewrite.
+    await until(() => fs.existsSync(path.join(jobsRoot, "cancel-out", "results.jsonl")) && !resultLines(path.join(jobsRoot, "cancel-out")).some((l) => l.state === "running"), 50);
     const lines = resultLines(path.join(jobsRoot, "cancel-out"));
     assert.equal(lines.length, 40);
     const charged = lines.reduce((s, l) => s + (l.cost_micros as number), 0);

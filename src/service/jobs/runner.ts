@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { limits } from "../../core/limits";
 import { resolveUnder } from "../../jobs/paths";
-import { writeResults } from "../../jobs/results";
+import { resultsText, writeResults } from "../../jobs/results";
 import type { Claim, JobKey, RowKey } from "../../jobs/types";
 import { runRow, type RowEnd, type RowRunDeps } from "./row-run";
 
@@ -125,6 +125,8 @@ export class JobRunner {
   }
 
   private async afterRow(claim: Claim, end: RowEnd): Promise<void> {
+    // results.jsonl first: a client that sees the job ended finds every row's line already there.
+    await this.writeResultsOf(claim.job, claim.job.sinkDir);
     const now = this.d.clock.wallMs();
     if (end === "out-of-credits") {
       await this.d.store.setJobState(claim.job, "budget_exhausted", "stopped: the customer's balance does not cover the next row (INSUFFICIENT_CREDITS); top up and create the job again", now, ["pending", "running"]);
@@ -132,7 +134,6 @@ export class JobRunner {
       this.pausedUntilMs = now + UNAVAILABLE_BACKOFF_MS;
     }
     await this.d.store.finishJobIfDone(claim.job, now);
-    await this.writeResultsOf(claim.job, claim.job.sinkDir);
   }
 
   /** Rewrites the job's results.jsonl from the database; writes requested meanwhile coalesce into one more. */
@@ -148,7 +149,13 @@ export class JobRunner {
       do {
         entry.again = false;
         try {
-          await writeResults(resolveUnder(this.d.jobsRoot, sinkDir, "sink.dir"), await this.d.store.rows(job));
+          const rows = await this.d.store.rows(job);
+          await writeResults(resolveUnder(this.d.jobsRoot, sinkDir, "sink.dir"), rows);
+          // Another instance may have renamed a newer file over ours just before our older one landed.
+          // Once no row runs (the job's end, or a stop) whoever renamed last checks that what it wrote
+          // is still current, so the final file converges; while rows run, their ends rewrite it anyway.
+          const now = await this.d.store.rows(job);
+          if (!now.some((r) => r.state === "running") && resultsText(now) !== resultsText(rows)) entry.again = true;
         } catch (err) {
           this.d.logger.error({ jobId: job.jobId, err: String(err) }, "writing results.jsonl failed");
         }

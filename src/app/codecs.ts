@@ -1,5 +1,6 @@
 // src/codec → the service's CodecPort.
 import { closeFrameEncoders, configureFrameEncoders, decodeInputFrame, encodeFrame, openMp4Encoders, type FrameOutputEncoding, type Mp4Encoder } from "../codec";
+import { limits } from "../core/limits";
 import type { CodecPort, RolloutEncoder } from "../service/ports";
 
 /** Per-frame encodings collect encoded frames as they arrive; MP4 streams frames into ffmpeg. */
@@ -37,7 +38,7 @@ export const codecPort: CodecPort = {
   decodeStartFrame: (input, expected, field) => decodeInputFrame({ encoding: input.encoding, data: input.data, height: input.height, width: input.width }, expected, field),
   openRolloutEncoders: async (count, encoding, geometry) => {
     if (encoding !== "MP4") return Array.from({ length: count }, () => frameRolloutEncoder(encoding as FrameOutputEncoding, geometry));
-    const encoders = await openMp4Encoders(count, { height: geometry.height, width: geometry.width, fps: geometry.fps });
+    const encoders = await openMp4Encoders(count, { height: geometry.height, width: geometry.width, fps: geometry.fps, ...(geometry.background ? { niceness: limits.backgroundEncodeNiceness } : {}) });
     return encoders.map(mp4RolloutEncoder);
   },
   encodeFrame: async (encoding, frame, geometry) => (await encodeFrame(frame, geometry, { encoding: encoding as FrameOutputEncoding, jpegQuality: geometry.jpegQuality })).data,

@@ -3,6 +3,7 @@
 
 import { ChildProcessWithoutNullStreams, spawn } from "child_process";
 import { accessSync, constants } from "fs";
+import os from "os";
 import { ServiceError } from "../core/errors";
 
 let cachedPath: string | undefined;
@@ -33,10 +34,21 @@ export interface FfmpegProcess {
   stderrTail(): string;
 }
 
-export function spawnFfmpeg(args: string[]): FfmpegProcess {
+/**
+ * `niceness` (1..19) lowers the child's CPU priority: encodes for batch work then take the cores only
+ * when interactive work (the runner's threads, the serving thread) leaves them idle.
+ */
+export function spawnFfmpeg(args: string[], options: { niceness?: number } = {}): FfmpegProcess {
   const child = spawn(ffmpegPath(), ["-hide_banner", "-nostdin", "-loglevel", "error", ...args], {
     stdio: ["pipe", "pipe", "pipe"],
   });
+  if (options.niceness !== undefined && child.pid !== undefined) {
+    try {
+      os.setPriority(child.pid, options.niceness);
+    } catch {
+      // Lowering a child's own priority is always permitted on Linux; elsewhere it is best effort.
+    }
+  }
   let tail = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (s: string) => {

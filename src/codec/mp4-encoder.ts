@@ -33,6 +33,8 @@ export interface Mp4EncoderOptions {
   layout?: "faststart" | "fragmented";
   /** Where faststart temp files go (default os.tmpdir()); deleted on finish/abort either way. */
   tmpDir?: string;
+  /** CPU niceness of the ffmpeg process (batch work: limits.backgroundEncodeNiceness). */
+  niceness?: number;
 }
 
 export interface Mp4Encoder {
@@ -81,6 +83,7 @@ function validateOptions(o: Mp4EncoderOptions): void {
   assert(o.height > 0 && o.width > 0 && o.height % 2 === 0 && o.width % 2 === 0, `MP4 needs even HxW, got ${o.height}x${o.width}`);
   assert(o.fps > 0 && o.fps <= 240, `fps out of range: ${o.fps}`);
   assert(o.crf === undefined || (o.crf >= 0 && o.crf <= 51), `crf out of range: ${o.crf}`);
+  assert(o.niceness === undefined || (Number.isInteger(o.niceness) && o.niceness >= 0 && o.niceness <= 19), `niceness out of range: ${o.niceness}`);
 }
 
 type State = "open" | "finishing" | "done";
@@ -113,7 +116,7 @@ class FfmpegMp4Encoder implements Mp4Encoder {
       // No timestamps or version strings in the container: same frames → same bytes.
       ...["-fflags", "+bitexact", "-map_metadata", "-1"],
       ...output,
-    ]);
+    ], o.niceness === undefined ? {} : { niceness: o.niceness });
     this.proc.child.stdout.on("data", (c: Buffer) => {
       if (!this.tmpPath) this.stdoutChunks.push(c);
     });

@@ -68,6 +68,9 @@ export const limits = Object.freeze({
   // per model; beyond it the least advanced paused requests are evicted and later recomputed from
   // their start frame (their recomputed chunks are not delivered or billed again).
   pausedStateBytesMax: 1024 * 1024 * 1024,
+  // ffmpeg processes encoding batch work's MP4s run at this niceness, so they use the cores only when
+  // interactive work leaves them idle (0..19; the engine's own threads stay at 0).
+  backgroundEncodeNiceness: 10,
   queueLanesPerCustomerMax: 512, // candidates one customer may have waiting per model (fair share: one burst cannot fill the queue)
   runChunksMax: 32, // consecutive chunks of an unchanged batch in one runner call (interruptible at every boundary)
   runnerRestartsPerMinuteMax: 10,

@@ -23,6 +23,8 @@ export interface AssemblerShape {
   candidates: number;
   /** Frames of a complete rollout: the start frame + one per action. */
   framesPerRollout: number;
+  /** Batch work: its encoders run at a lower CPU priority (CodecPort.openRolloutEncoders). */
+  background?: boolean;
 }
 
 export async function openAssembler(codecs: CodecPort, output: ValidatedOutput, shape: AssemblerShape, layout: RawResponseLayout | undefined): Promise<UnaryAssembler> {
@@ -158,8 +160,8 @@ export class RolloutAssembler implements UnaryAssembler {
     this.chains = encoders.map(() => Promise.resolve());
   }
 
-  static async open(codecs: CodecPort, output: ValidatedOutput, geometry: { height: number; width: number; fps: number }, candidates: number): Promise<RolloutAssembler> {
-    const encoders = await codecs.openRolloutEncoders(candidates, output.encoding, { ...geometry, jpegQuality: output.jpegQuality });
+  static async open(codecs: CodecPort, output: ValidatedOutput, geometry: { height: number; width: number; fps: number; background?: boolean }, candidates: number): Promise<RolloutAssembler> {
+    const encoders = await codecs.openRolloutEncoders(candidates, output.encoding, { height: geometry.height, width: geometry.width, fps: geometry.fps, jpegQuality: output.jpegQuality, ...(geometry.background ? { background: true } : {}) });
     return new RolloutAssembler(encoders, output, geometry);
   }
 

@@ -176,9 +176,10 @@ export interface CodecPort {
   /**
    * One encoder per candidate (encoding: RAW_RGB8 | PNG | JPEG | MP4), opened together: MP4 encoders
    * are pooled processes, and taking them one at a time could deadlock two requests against each other.
-   * Rejects with UNAVAILABLE when the pool cannot hold `count` at all.
+   * Rejects with UNAVAILABLE when the pool cannot hold `count` at all. `background`: batch work's
+   * encodes, run at a lower CPU priority (limits.backgroundEncodeNiceness) than interactive work.
    */
-  openRolloutEncoders(count: number, encoding: string, geometry: { height: number; width: number; fps: number; jpegQuality: number }): Promise<RolloutEncoder[]>;
+  openRolloutEncoders(count: number, encoding: string, geometry: { height: number; width: number; fps: number; jpegQuality: number; background?: boolean }): Promise<RolloutEncoder[]>;
   /** Per-frame encode for streaming (RAW_RGB8 | PNG | JPEG). */
   encodeFrame(encoding: string, frame: Uint8Array, geometry: { height: number; width: number; jpegQuality: number }): Promise<Uint8Array>;
 }

@@ -11,7 +11,7 @@ export async function predictBatch(flow: PredictFlow, codecs: CodecPort, input: 
   const [height, width] = admitted.slot.entry.resolution;
   let assembler: UnaryAssembler;
   try {
-    const shape = { height, width, fps: admitted.slot.entry.fps, candidates: admitted.lanes.length, framesPerRollout: admitted.actionSteps + 1 };
+    const shape = { height, width, fps: admitted.slot.entry.fps, candidates: admitted.lanes.length, framesPerRollout: admitted.actionSteps + 1, background: admitted.priority === "batch" };
     assembler = await admitted.timing.time("layout", () => performance.now() * 1000, () => openAssembler(codecs, admitted.output, shape, ctx.rawResponseLayout));
   } catch (err) {
     await flow.abandon(admitted);

@@ -105,6 +105,11 @@ describe("billing/redis: REDIS_URL for a cluster", () => {
     });
   });
 
+  it("createRedis (the factory's and the app's one constructor) gives a Cluster client for redis+cluster:// only", () => {
+    assert.equal(isCluster(createRedis("redis+cluster://127.0.0.1:1")), true);
+    assert.equal(isCluster(createRedis("redis://127.0.0.1:1")), false);
+  });
+
   for (const bad of ["redis+cluster://", "redis+cluster://127.0.0.1", "redis+cluster://127.0.0.1:7000,,127.0.0.1:7001", "redis+cluster://h:99999", "redis+cluster://h:7000/2", "redis+cluster://u:pw@h"]) {
     it(`refuses ${JSON.stringify(bad)} at once, naming REDIS_URL and hiding the password`, () => {
       assert.throws(

@@ -80,6 +80,29 @@ describe("billing/store: Redis Cluster (private 3+3 cluster)", function () {
     assert.equal(await store.ready(), true);
   });
 
+  it("finds a hold by request id through its index, which expires with the tombstone; a cancelled id may move to another customer", async () => {
+    const { store, redis } = await openStore();
+    clients.push(redis);
+    const token = await store.beginRebuild();
+    assert.ok(token && (await store.finishRebuild(token)));
+    // Two customers in different buckets (on different slots): the request id decides nothing by itself.
+    const [a, b] = ["idx-a", "idx-b-2"];
+    assert.notEqual(store.keys.bucketOf(a), store.keys.bucketOf(b));
+    await store.credit(a, 1_000);
+    await store.credit(b, 1_000);
+    assert.equal((await store.reserve(a, 400, "r-shared", 60_000)).status, "held");
+    const dup = await store.reserve(b, 400, "r-shared", 60_000);
+    assert.deepEqual([dup.status, dup.status === "duplicate" && dup.hold.customerId, dup.availableMicros], ["duplicate", a, 1_000]);
+    assert.equal(await redis.pttl(store.keys.requestIndex("r-shared")), -1, "a pending hold's index never expires");
+    assert.equal((await store.cancel("r-shared")).status, "applied");
+    assert.ok((await redis.pttl(store.keys.requestIndex("r-shared"))) > 0, "a settled hold's index expires with its tombstone");
+    assert.equal((await store.reserve(b, 400, "r-shared", 60_000)).status, "held");
+    assert.equal((await store.hold("r-shared"))?.customerId, b);
+    assert.equal((await store.post("r-shared", 100)).status, "applied");
+    assert.deepEqual(await store.balance(a), { availableMicros: 1_000, heldMicros: 0 });
+    assert.deepEqual(await store.balance(b), { availableMicros: 900, heldMicros: 0 });
+  });
+
   it("is not ready after a rebuild that lost a bucket's lock copy, and a stale rebuild cannot finish", async () => {
     const { store, redis } = await openStore();
     clients.push(redis);

@@ -80,7 +80,9 @@ export async function runRow(d: RowRunDeps, claim: Claim, signal: AbortSignal): 
     const entry = d.models.live(job.model).slot.entry;
     const { startFrame, candidates } = rowInput(d.jobsRoot, row, entry);
     const outputOptions: OutputOptions = { encoding: 0, jpegQuality: output.jpegQuality };
-    admitted = await d.flow.admit(ctx, account, { model: job.model, startFrame, candidates, params, output: outputOptions, deadlineMs: 0, requestId, priority: Priority.BATCH });
+    // The job's class (BATCH unless the job asked otherwise): the scheduler runs batch rows only in the
+    // capacity interactive work leaves free, pausing them at chunk boundaries.
+    admitted = await d.flow.admit(ctx, account, { model: job.model, startFrame, candidates, params, output: outputOptions, deadlineMs: 0, requestId, priority: job.priority === Priority.INTERACTIVE ? Priority.INTERACTIVE : Priority.BATCH });
   } catch (err) {
     return admitFailed(d, claim, ServiceError.from(err));
   }

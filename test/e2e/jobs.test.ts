@@ -170,6 +170,28 @@ describe("e2e: batch jobs (in-process)", function () {
     assert.equal((await fetch(`${h.httpBase}/v1/jobs`)).status, 401);
   });
 
+  it("stops with JOB_BUDGET_EXHAUSTED when the balance runs out mid-job, charging only the rows that ran", async () => {
+    const rowMicros = (T + 1) * PRICE;
+    const poor = await h.newKey((3 * rowMicros + rowMicros / 2) / 1_000_000); // three rows and a half
+    const client = new DreamClient({ address: h.grpcAddress, apiKey: poor.rawKey, retries: 0 });
+    try {
+      const rows = Array.from({ length: 10 }, () => ({ startFrame: { encoding: FrameEncoding.PNG, data: frame, height: 0, width: 0 }, actions: { data: actionsBytes(1), shape: [T, D] } }));
+      const id = (await client.createJob({ model: TINY, source: { source: { $case: "rows", value: { rows } } }, sink: { dir: "poor-out" } })).jobId;
+      await waitJob(client, id);
+      // The job stops at once; rows already in flight finish and post.
+      await until(async () => (await client.getJob(id)).rowsRunning === 0, 50);
+      const job = await client.getJob(id);
+      assert.equal(job.state, JobState.JOB_BUDGET_EXHAUSTED, JSON.stringify(job));
+      assert.match(job.error, /INSUFFICIENT_CREDITS|balance/);
+      assert.equal(job.rowsDone, 3);
+      assert.equal(job.rowsPending, 7);
+      assert.equal(job.cost!.micros, 3 * rowMicros);
+      assert.equal((await h.balanceOf(poor.customerId)).balanceMicros, rowMicros / 2);
+    } finally {
+      client.close();
+    }
+  });
+
   it("cancels a job: pending rows never start, the job says CANCELLED, charges match the rows' own", async () => {
     const rows = Array.from({ length: 40 }, () => ({ startFrame: { encoding: FrameEncoding.PNG, data: frame, height: 0, width: 0 }, actions: { data: actionsBytes(1, 48), shape: [48, D] } }));
     const job = await h.client.createJob({ model: TINY, source: { source: { $case: "rows", value: { rows } } }, sink: { dir: "cancel-out" }, jobId: "to-cancel" });

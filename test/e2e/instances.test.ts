@@ -250,7 +250,8 @@ describeWithEnv("DATABASE_URL", DATABASE_URL, "e2e: many engine instances on one
       it(`3: a hold left by a SIGKILLed instance (renewed past its ${HOLD_TTL_MS} ms TTL while it lived) is expired by the other's sweeper after the TTL; the balance is restored exactly`, async function () {
         this.timeout(90_000);
         const { a, b, backend } = pair();
-        const shape = { k: 16, t: 240, numSteps: 64 }; // ~8 s on the tiny model here, alone
+        // The longest request there is (~16 s alone on two cores here); killed 3.5 s in, so its length costs nothing.
+        const shape = { k: 32, t: 240, numSteps: 64 };
         const price = rolloutMicros(shape.k, shape.t);
         const CREDITS = 2 * price;
         const key = await adminKey(b, CREDITS);

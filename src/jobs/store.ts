@@ -71,9 +71,15 @@ export class JobStore {
     return this.sql.transaction(async (tx) => {
       const jobs = (await tx.query(`SELECT * FROM jobs WHERE state IN ('pending', 'running') ORDER BY created_at_ms, job_id LIMIT $1 FOR UPDATE SKIP LOCKED`, [CLAIM_JOBS_MAX])).map(jobFrom);
       const claims: Claim[] = [];
-      for (const job of jobs) {
-        if (claims.length >= max) break;
-        for (const row of await claimInJob(tx, job, instance, nowMs, leaseMs, max - claims.length)) claims.push({ job, row });
+      // A fair share per job first, so one large job does not hold back the jobs behind it; then
+      // whatever is left, oldest job first.
+      const share = Math.max(1, Math.ceil(max / Math.max(jobs.length, 1)));
+      for (const perJob of [share, max]) {
+        for (const job of jobs) {
+          const free = Math.min(perJob - claims.filter((c) => c.job.jobId === job.jobId && c.job.customerId === job.customerId).length, max - claims.length);
+          if (free <= 0) continue;
+          for (const row of await claimInJob(tx, job, instance, nowMs, leaseMs, free)) claims.push({ job, row });
+        }
       }
       return claims;
     });

@@ -155,6 +155,16 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
     assert.equal((await store.getJob({ customerId: "cus_a", jobId: "j2" }))!.state, "failed");
   });
 
+  it("shares one claim between runnable jobs before filling up from the oldest", async () => {
+    await store.createJob({ ...newJob("big", 10), atMs: 1 });
+    await store.createJob({ ...newJob("small", 10), atMs: 2 });
+    const first = await store.claim("i1", 2000, 60_000, 4);
+    assert.deepEqual(first.map((c) => c.job.jobId).sort(), ["big", "big", "small", "small"]);
+    await store.createJob({ ...newJob("one", 1), atMs: 3 });
+    const next = await store.claim("i1", 2000, 60_000, 6);
+    assert.deepEqual(next.map((c) => c.job.jobId).sort(), ["big", "big", "big", "one", "small", "small"]);
+  });
+
   it("does not claim rows of a cancelled job and lists a customer's jobs newest first", async () => {
     await store.createJob({ ...newJob("old", 1), atMs: 1 });
     await store.createJob({ ...newJob("new", 1), atMs: 2 });

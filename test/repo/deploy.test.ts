@@ -1,9 +1,10 @@
 // deploy/ validated offline (no image is built, no cluster or Docker daemon is reached): the Kubernetes
-// manifests against the Kubernetes and Prometheus Operator schemas that kubernetes-models bundles, the
-// compose file against the compose-spec schema that dclint bundles (and dclint's own rules), the Dockerfiles through
-// dockerfile-utils' linter plus the rules below, and the cross-checks that tie them to the server:
-// every environment variable is one src/config/config.ts reads, ports and probe paths are the server's,
-// the grace periods cover DREAM_SHUTDOWN_GRACE_MS, and the container probe script behaves.
+// manifests against the Kubernetes and Prometheus Operator schemas that kubernetes-models bundles and,
+// for unknown fields, against its TypeScript interfaces; the compose file against the compose-spec schema
+// that dclint bundles and dclint's own rules; the Dockerfiles through dockerfile-utils' linter plus the
+// rules below; and the cross-checks that tie them to the server: every environment variable is one
+// src/config/config.ts reads, ports and probe paths are the server's, the grace periods cover
+// DREAM_SHUTDOWN_GRACE_MS, and the container probe script behaves.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -13,6 +14,7 @@ import path from "node:path";
 import Ajv from "ajv";
 import { DockerfileParser, type Dockerfile, type Instruction } from "dockerfile-ast";
 import { validate as lintDockerfile } from "dockerfile-utils";
+import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/config";
 import { METRICS_PATH } from "../../src/transport/rest/exact-routes";
@@ -79,6 +81,35 @@ async function schemaError(obj: Obj): Promise<string | undefined> {
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
+}
+
+/**
+ * Unknown fields: the JSON schemas above accept extra keys (as Kubernetes' own OpenAPI schemas do), so a
+ * misspelt field would pass them. kubernetes-models also ships each object's TypeScript interface; each
+ * manifest is type-checked as a literal of that interface, and TypeScript's excess-property check names
+ * any key the API does not have, at any depth. Returns the diagnostics, one line each.
+ */
+function unknownFieldErrors(items: { label: string; obj: Obj }[]): string[] {
+  const file = path.join(ROOT, "test", "repo", "__deploy_manifests__.ts"); // virtual: never written
+  const lines: string[] = [];
+  items.forEach(({ obj }, i) => {
+    const mod = obj.apiVersion === "monitoring.coreos.com/v1" ? "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1" : `kubernetes-models/${obj.apiVersion}`;
+    lines.push(`import type { I${obj.kind} as T${i} } from ${JSON.stringify(mod)};`, `export const o${i}: T${i} = ${JSON.stringify(obj)};`);
+  });
+  const source = lines.join("\n");
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, types: [] };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) => (path.resolve(name) === file ? ts.createSourceFile(name, source, lang) : getSourceFile(name, lang, ...rest));
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => path.resolve(name) === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  const sf = program.getSourceFile(file)!;
+  return ts.getPreEmitDiagnostics(program, sf).map((d) => {
+    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1;
+    const at = line >= 0 ? Math.floor(line / 2) : -1;
+    return `${at >= 0 ? items[at]!.label : "?"}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
+  });
 }
 
 // ---- the server's side of the contract ----------------------------------------------------------
@@ -185,6 +216,16 @@ describe("deploy/ (validated offline: nothing here is built, pulled or applied)"
       for (const k of ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"]) assert.ok(kinds.includes(k), `a ${k}`);
     });
 
+    it("no manifest has a field its API type lacks (TypeScript's excess-property check on kubernetes-models' interfaces)", () => {
+      assert.deepEqual(unknownFieldErrors(objects.map(({ file, obj }) => ({ label: `${file} ${obj.kind}/${obj.metadata.name}`, obj }))), []);
+      // …and a misspelt field, deep in a pod spec, is caught.
+      const typo = structuredClone(one("Deployment"));
+      typo.spec.template.spec.containers[0].readinessProbe.httpGet.paht = "/healthz";
+      const errors = unknownFieldErrors([{ label: "typo", obj: typo }]);
+      assert.equal(errors.length, 1, errors.join("\n"));
+      assert.match(errors[0]!, /paht/);
+    });
+
     it("the validators do reject a wrong manifest (they are not vacuous)", async () => {
       const bad = structuredClone(one("Deployment"));
       bad.spec.template.spec.containers[0].ports[0].containerPort = "fifty";
@@ -264,7 +305,9 @@ describe("deploy/ (validated offline: nothing here is built, pulled or applied)"
 
       // ServiceMonitor: /metrics (the server's route) on the HTTP Service's named port.
       const sm = one("ServiceMonitor");
-      assert.ok(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => httpSvc.metadata.labels[k] === v), "ServiceMonitor selects the HTTP Service");
+      const smSelects = (svc: Obj) => Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels[k] === v);
+      assert.ok(smSelects(httpSvc), "ServiceMonitor selects the HTTP Service");
+      assert.ok(!smSelects(grpcSvc), "…and not the headless gRPC one");
       assert.deepEqual(
         (sm.spec.endpoints as Obj[]).map((e) => [e.port, e.path]),
         [["http", METRICS_PATH]],

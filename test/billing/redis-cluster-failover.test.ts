@@ -48,11 +48,14 @@ describe("billing/fault: a Redis Cluster master killed mid-traffic (private 3+3 
     limiterRedis = createRedis(cluster.url, rateLimitRedisOptions);
   });
   after(async () => {
-    await billing?.close();
-    await store?.close();
-    limiterRedis?.disconnect();
-    await backend?.close();
-    await cluster?.stop();
+    try {
+      await billing?.close();
+      await store?.close();
+      limiterRedis?.disconnect();
+      await backend?.close();
+    } finally {
+      await cluster?.stop(); // whatever failed above, no redis-server outlives the suite
+    }
   });
 
   /** The master serving a key's slot now. */

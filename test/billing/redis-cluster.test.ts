@@ -22,8 +22,11 @@ describe("billing/store: Redis Cluster (private 3+3 cluster)", function () {
     cluster = await RedisClusterProcess.start();
   });
   after(async () => {
-    for (const c of clients) c.disconnect();
-    await cluster?.stop();
+    try {
+      for (const c of clients) c.disconnect();
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   async function openStore(prefix = uniqueName("test:billing")): Promise<{ store: RedisClusterBalanceStore; redis: RedisClient }> {

@@ -23,12 +23,15 @@ describe("e2e billing and rate limits on a Redis Cluster", function () {
   after(async () => {
     // Not h.stop(): its clean-up of shared Redis keys speaks to a standalone Redis; this cluster is
     // private and goes away whole.
-    if (h) {
-      h.client.close();
-      await h.app.shutdown();
-      fs.rmSync(h.app.config.dataDir, { recursive: true, force: true });
+    try {
+      if (h) {
+        h.client.close();
+        await h.app.shutdown();
+        fs.rmSync(h.app.config.dataDir, { recursive: true, force: true });
+      }
+    } finally {
+      await cluster?.stop(); // whatever failed above, no redis-server outlives the suite
     }
-    await cluster?.stop();
   });
 
   it("reserves, runs, posts and rate-limits a paid predict through the cluster", async () => {

@@ -23,8 +23,11 @@ describe("Redis Cluster rate limiting (private 3+3 cluster)", function () {
     await redis.connect();
   });
   after(async () => {
-    redis?.disconnect();
-    await cluster?.stop();
+    try {
+      redis?.disconnect();
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   rateLimiterConformance("redis cluster", () => {

@@ -12,6 +12,12 @@ import { createRedis, type RedisClient } from "../../../src/billing/redis/connec
 const MASTERS = 3;
 const WAIT_MS_MAX = 20_000;
 
+/** Nodes started by this process and not yet stopped: killed (by pid) if the process exits first. */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
 /** A free port whose cluster bus port (port + 10000) is free too and still a valid port. */
 async function sparePort(taken: Set<number>): Promise<number> {
   const tryListen = (port: number): Promise<number> =>
@@ -101,6 +107,8 @@ export class RedisClusterProcess {
     args.push("--cluster-node-timeout", String(this.nodeTimeoutMs), "--cluster-replica-validity-factor", "0", "--cluster-require-full-coverage", "no");
     args.push("--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", this.dir);
     const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+    live.add(child);
+    child.once("exit", () => live.delete(child));
     return new Promise((resolve, reject) => {
       let log = "";
       const onData = (chunk: Buffer): void => {

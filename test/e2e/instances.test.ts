@@ -300,11 +300,13 @@ describeWithEnv("DATABASE_URL", DATABASE_URL, "e2e: many engine instances on one
           const grpcBefore: Serving[] = [];
           const ready = await waitFor("C to become ready", 150_000, async () => {
             if (!inst.alive) throw new Error(`C exited before it was ready:\n${inst.logTail()}`);
+            // gRPC first: warming only ever ends, so a gRPC answer taken before a not-ready /healthz was
+            // given while not ready too (the other order races the model going live in between).
+            const g = await inst.grpcHealth().catch(() => undefined);
             const h = await inst.health().catch(() => undefined);
             if (h === undefined) return undefined; // not listening yet
             if (h.ready) return h;
             before.push(h);
-            const g = await inst.grpcHealth().catch(() => undefined);
             if (g !== undefined) grpcBefore.push(g);
             return undefined;
           }, 25);

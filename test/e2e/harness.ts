@@ -87,15 +87,21 @@ async function dropRealBackendState(databaseUrl?: string, schema?: string, redis
   }
   if (redisUrl && prefix) {
     const { default: Redis } = await import("ioredis");
-    const redis = new Redis(redisUrl, { lazyConnect: true });
-    await redis.connect();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-    redis.disconnect();
+    // A cluster's keys live on its masters: scan each (a DEL of one key at a time crosses no slot).
+    const { createRedis, isCluster } = await import("../../src/billing/redis/connection");
+    const client = createRedis(redisUrl, { failFast: false });
+    const nodes: import("ioredis").Redis[] = isCluster(client) ? (await client.connect().then(() => client.nodes("master"))) : [new Redis(redisUrl, { lazyConnect: true })];
+    for (const redis of nodes) {
+      if (redis.status === "wait") await redis.connect();
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+        for (const key of keys) await client.del(key);
+        cursor = next;
+      } while (cursor !== "0");
+    }
+    if (!isCluster(client)) for (const n of nodes) n.disconnect();
+    client.disconnect();
   }
 }
 

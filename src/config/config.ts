@@ -43,6 +43,8 @@ export interface Config {
    * step cost little there). See plan.ts rule 3a.
    */
   batchLanesBesideInteractive: number | undefined;
+  /** DREAM_GRPC_MAX_CONNECTION_AGE_MS: recycle client connections so they re-resolve DNS (0 = never, the default). */
+  grpcMaxConnectionAgeMs: number;
   chunkTimeoutMs: number;
   holdTtlMs: number;
   shutdownGraceMs: number;
@@ -126,6 +128,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     ortSpinning: env.DREAM_ORT_SPINNING === undefined || env.DREAM_ORT_SPINNING === "" ? undefined : onOffFrom(env, "DREAM_ORT_SPINNING", false),
     settleBehind: onOffFrom(env, "DREAM_SETTLE_BEHIND", true),
     runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
+    grpcMaxConnectionAgeMs: intFrom(env, "DREAM_GRPC_MAX_CONNECTION_AGE_MS", 0, 0, 24 * 60 * 60 * 1000),
     batchLanesBesideInteractive: env.DREAM_BATCH_BESIDE_INTERACTIVE ? intFrom(env, "DREAM_BATCH_BESIDE_INTERACTIVE", 0, 0, limits.batchLanesMax) : undefined,
     chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),
     holdTtlMs: intFrom(env, "DREAM_HOLD_TTL_MS", 15 * 60 * 1000, 1000, limits.holdTtlMsMax),

@@ -69,6 +69,13 @@ export interface ClientOptions extends CredentialOptions {
    * more; `{ bytesMin }` sets that threshold. Default off.
    */
   warmReceive?: boolean | { bytesMin: number };
+  /**
+   * Extra grpc-js channel options, merged over the client's own. Behind a headless Kubernetes Service
+   * use `address: "dns:///dream-grpc.<ns>.svc:50051"` with
+   * `{ "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) }` so calls
+   * spread over every pod, not one connection's (deploy/README.md).
+   */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 export interface CallResult<T> {
@@ -127,6 +134,7 @@ export class DreamClient {
       // A K=8 raw 480x640 response is 361 MB: with HTTP/2's default 64 KiB window the server waits on
       // WINDOW_UPDATEs constantly (measured: 2.3 s vs 1.5 s for that response over loopback).
       "grpc-node.flow_control_window": 64 * 1024 * 1024,
+      ...options.channelOptions,
     };
     const creds = channelCredentials(options.address, options);
     this.models = new ModelsClient(options.address, creds, channelOptions);

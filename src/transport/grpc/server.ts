@@ -40,6 +40,12 @@ export interface GrpcServerOptions {
    * grpc-js untouched in this process.
    */
   preframedSend?: boolean;
+  /**
+   * Close each client connection after this long (GOAWAY; calls in flight get `maxConnectionAgeGraceMs`
+   * to finish), so clients re-resolve a headless Service's DNS and new pods get traffic. 0 = never.
+   */
+  maxConnectionAgeMs?: number;
+  maxConnectionAgeGraceMs?: number;
 }
 
 /**
@@ -63,6 +69,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limits.grpcReceiveBytesMax,
     "grpc.max_send_message_length": limits.grpcSendBytesMax,
+    ...(opts.maxConnectionAgeMs ? { "grpc.max_connection_age_ms": opts.maxConnectionAgeMs, "grpc.max_connection_age_grace_ms": opts.maxConnectionAgeGraceMs ?? 30_000 } : {}),
     interceptors: [guard.interceptor],
   });
   const arenaPool = rawArenaPool(opts.preframedSend ?? true, opts.logger);

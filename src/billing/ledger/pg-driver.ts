@@ -2,7 +2,10 @@
 // tell "nothing was written, retry later" from a real SQL error.
 import { Client, Pool, type PoolClient } from "pg";
 import { LedgerUnavailableError } from "./ledger";
-import { sqlState, type Queryable, type Row, type SqlDriver, type Subscription } from "./sql-driver";
+import { sqlState, UNIQUE_VIOLATION, type Queryable, type Row, type SqlDriver, type Subscription } from "./sql-driver";
+
+/** SQLSTATE duplicate_schema. */
+const DUPLICATE_SCHEMA = "42P06";
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -48,8 +51,12 @@ export async function openPgDriver(options: PgDriverOptions): Promise<SqlDriver>
   try {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw classify(err);
+    // Servers starting together on a fresh schema race inside IF NOT EXISTS (Postgres checks the
+    // catalog, then inserts): the loser gets unique_violation or duplicate_schema, and the schema exists.
+    if (sqlState(err) !== UNIQUE_VIOLATION && sqlState(err) !== DUPLICATE_SCHEMA) {
+      await pool.end().catch(() => undefined);
+      throw classify(err);
+    }
   }
 
   async function run<T extends Row>(client: Pool | PoolClient, sql: string, params?: unknown[]): Promise<T[]> {

@@ -89,7 +89,8 @@ export async function runRow(d: RowRunDeps, claim: Claim, signal: AbortSignal): 
   const [height, width] = admitted.slot.entry.resolution;
   let encoders: RolloutEncoder[];
   try {
-    encoders = await d.codecs.openRolloutEncoders(admitted.lanes.length, output.encoding, { height, width, fps: admitted.slot.entry.fps, jpegQuality: output.jpegQuality });
+    // Batch rows' encodes yield the cores to interactive work (niced ffmpeg).
+    encoders = await d.codecs.openRolloutEncoders(admitted.lanes.length, output.encoding, { height, width, fps: admitted.slot.entry.fps, jpegQuality: output.jpegQuality, background: admitted.priority === "batch" });
   } catch (err) {
     await d.flow.abandon(admitted);
     return retryOrFail(d, claim, ServiceError.from(err), true);

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startApp, type App } from "../../src/app/app";
+import { createRedis, isCluster } from "../../src/billing/redis/connection";
 import { loadConfig } from "../../src/config/config";
 import { silentLogger, type Logger } from "../../src/observability/logger";
 import { DreamClient } from "../../clients/typescript/src";
@@ -88,7 +89,6 @@ async function dropRealBackendState(databaseUrl?: string, schema?: string, redis
   if (redisUrl && prefix) {
     const { default: Redis } = await import("ioredis");
     // A cluster's keys live on its masters: scan each (a DEL of one key at a time crosses no slot).
-    const { createRedis, isCluster } = await import("../../src/billing/redis/connection");
     const client = createRedis(redisUrl, { failFast: false });
     const nodes: import("ioredis").Redis[] = isCluster(client) ? (await client.connect().then(() => client.nodes("master"))) : [new Redis(redisUrl, { lazyConnect: true })];
     for (const redis of nodes) {

@@ -16,7 +16,7 @@ import { FakeClock } from "../src/core/clock";
 import { FrameEncoding } from "../src/gen/dream/v1/dream";
 import { PlanningClient } from "../src/gen/dream/v1/planning";
 import { ModelScheduler } from "../src/scheduler";
-import { placeRequest, type ReplicaView } from "../src/scheduler/placement";
+import { placeRequest, replicaView } from "../src/scheduler/placement";
 import { ensureReferenceModels } from "../gpu/build-reference-models";
 import { bearer, testFrame } from "../test/e2e/harness";
 import { FakeExecutor, makeRequest } from "../test/scheduler/fakes";
@@ -111,10 +111,7 @@ function placementOverhead(batchLanesMax: number): { replicas: number; us: numbe
     const samples: number[] = [];
     for (let rep = 0; rep < 2000; rep++) {
       const t0 = performance.now();
-      const views: ReplicaView[] = schedulers.map((s) => {
-        const st = s.stats();
-        return { healthy: true, batchLanesMax, interactiveLanes: st.interactiveLanes, interactiveQueuedLanes: st.interactiveQueuedLanes, batchLanes: st.batchLanes, batchQueuedLanes: st.batchQueuedLanes, stepUsEstimate: st.stepUsEstimate };
-      });
+      const views = schedulers.map((s) => replicaView(s.stats(), true, batchLanesMax));
       placeRequest(views, K, "interactive");
       samples.push((performance.now() - t0) * 1000);
     }

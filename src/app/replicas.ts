@@ -5,7 +5,7 @@
 // serving, and a replica whose runner gave up is replaced by a fresh one.
 import { ServiceError } from "../core/errors";
 import { limits } from "../core/limits";
-import { placeRequest, type ReplicaView } from "../scheduler/placement";
+import { placeRequest, replicaView, type ReplicaView } from "../scheduler/placement";
 import type { CancelOutcome, EngineRequest, EngineSink, EngineStats, ModelEngine, ReplicaStats } from "../service/ports";
 import type { CatalogEntry } from "../config/catalog";
 import type { RunnerHandle, SchedulerEngine } from "./engine";
@@ -128,15 +128,7 @@ export class ReplicatedEngine implements ModelEngine {
 
   private view(r: Replica): ReplicaView {
     const s = r.engine.scheduler.stats();
-    return {
-      healthy: serving(r.engine.runner.state) && !s.draining,
-      batchLanesMax: this.entry.batchLanesMax,
-      interactiveLanes: s.interactiveLanes,
-      interactiveQueuedLanes: s.interactiveQueuedLanes,
-      batchLanes: s.batchLanes,
-      batchQueuedLanes: s.batchQueuedLanes,
-      stepUsEstimate: s.stepUsEstimate,
-    };
+    return replicaView(s, serving(r.engine.runner.state) && !s.draining, this.entry.batchLanesMax);
   }
 
   /** A replica whose runner gave up (more restarts than its budget) gets a fresh runner and scheduler. */

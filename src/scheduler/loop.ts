@@ -566,12 +566,7 @@ export class ModelScheduler {
       const r = this.running.get(id);
       if (r === undefined) continue;
       assert(r.startFrame !== undefined, `evicting ${id}, which kept no start frame to recompute from`);
-      if (r.encodeHeld) keys.push(r.encodeKey);
-      r.encodeHeld = false;
-      for (const l of r.lanes) {
-        if (l.stateHeld) keys.push(l.stateKey);
-        l.stateHeld = false;
-      }
+      keys.push(...r.takeHeldKeys());
       r.nextChunk = 0;
       this.counters.evictions++;
     }
@@ -747,14 +742,8 @@ export class ModelScheduler {
     this.fairShare.deactivate(r.priority, r.customerId);
     r.phase = "ended";
     r.startFrame = undefined;
-    const keys: string[] = [];
-    if (r.encodeHeld) keys.push(r.encodeKey);
-    r.encodeHeld = false;
-    for (const l of r.lanes) {
-      if (l.stateHeld) keys.push(l.stateKey);
-      l.stateHeld = false;
-      if (l.status === "cancelling") l.status = "cancelled";
-    }
+    const keys = r.takeHeldKeys();
+    for (const l of r.lanes) if (l.status === "cancelling") l.status = "cancelled";
     if (keys.length > 0) this.executor.release(keys);
     this.counters.ended[reason]++;
     const event = {

@@ -19,6 +19,16 @@ export interface ReplicaView {
   stepUsEstimate: number;
 }
 
+/** A replica's view from its scheduler's stats (SchedulerStats has every field placement weighs). */
+export function replicaView(
+  stats: { interactiveLanes: number; interactiveQueuedLanes: number; batchLanes: number; batchQueuedLanes: number; stepUsEstimate: number },
+  healthy: boolean,
+  batchLanesMax: number,
+): ReplicaView {
+  const { interactiveLanes, interactiveQueuedLanes, batchLanes, batchQueuedLanes, stepUsEstimate } = stats;
+  return { healthy, batchLanesMax, interactiveLanes, interactiveQueuedLanes, batchLanes, batchQueuedLanes, stepUsEstimate };
+}
+
 export interface Placement {
   replica: number;
   /** Full batches of work ahead of the request there (0 = it joins at the next chunk boundary). */

@@ -105,6 +105,18 @@ export class RequestState {
     return this.lanes.filter((l) => statuses.includes(l.status)).map((l) => l.candidateIndex);
   }
 
+  /** Every state key the executor may hold for this request (encoded start frame, lanes), now forgotten here: the caller releases them. */
+  takeHeldKeys(): string[] {
+    const keys: string[] = [];
+    if (this.encodeHeld) keys.push(this.encodeKey);
+    this.encodeHeld = false;
+    for (const l of this.lanes) {
+      if (l.stateHeld) keys.push(l.stateKey);
+      l.stateHeld = false;
+    }
+    return keys;
+  }
+
   /** Whether the lanes (or the encoded start frame) hold executor state. */
   get holdsState(): boolean {
     return this.encodeHeld || this.lanes.some((l) => l.stateHeld);

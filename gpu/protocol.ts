@@ -20,7 +20,17 @@ export interface WorkerInit {
    * boundary". Shared memory, not a message: the worker is busy inside the run and reads no messages.
    */
   interrupt: SharedArrayBuffer;
+  /**
+   * Int32[1] of this worker alone: non-zero means "exit now" (the runner abandoned this worker). The
+   * worker reads it between native calls and exits from JavaScript. The runner never terminate()s a
+   * worker that may be inside onnxruntime: a terminated thread whose native run then returns aborts
+   * the whole process ("terminate called after throwing an instance of 'Napi::Error'").
+   */
+  lifeline: SharedArrayBuffer;
 }
+
+/** The exit code of a worker that left because its lifeline was set (closed, killed or abandoned). */
+export const WORKER_EXIT_LIFELINE = 71;
 
 export type FaultKind = "throw" | "crash" | "hang";
 
@@ -32,7 +42,9 @@ export type Request =
   /** frames: uint8 [count, H, W, 3]; cloned, not transferred (the runner keeps a copy to replay after a restart). */
   | { id: number; op: "setGoal"; goalKey: string; frames: Uint8Array; count: number }
   | { id: number; op: "releaseGoal"; keys: string[] }
-  | { id: number; op: "fault"; kind: FaultKind; atStep: number };
+  | { id: number; op: "fault"; kind: FaultKind; atStep: number }
+  /** Wakes an idle worker to read its lifeline (a busy one reads it between native calls). */
+  | { id: number; op: "exit" };
 
 export interface WireError {
   message: string;

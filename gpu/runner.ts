@@ -16,7 +16,7 @@ import { limits } from "../src/core/limits";
 import type { CatalogEntry } from "../src/config/catalog";
 import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "../src/scheduler/executor";
 import { checkExecutionProvider, formatExecutionProvider, parseExecutionProvider } from "./ep";
-import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
+import { WORKER_EXIT_LIFELINE, WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 
 export type RunnerState = "loading" | "idle" | "busy" | "restarting" | "failed";
 
@@ -94,6 +94,8 @@ export class OrtRunner implements Executor {
   private readonly interrupt = new Int32Array(new SharedArrayBuffer(4));
   /** The request id of the run in flight or queued, for interruptRun(). */
   private runId = 0;
+  /** Each worker's own lifeline (WorkerInit.lifeline): set, the worker exits at its next JavaScript step. */
+  private readonly lifelines = new WeakMap<Worker, Int32Array>();
 
   constructor(private readonly opts: RunnerOptions) {
     assert(opts.chunkTimeoutMs > 0 && opts.chunkTimeoutMs <= limits.chunkTimeoutMsMax, `chunkTimeoutMs must be in (0, ${limits.chunkTimeoutMsMax}]`);
@@ -221,11 +223,12 @@ export class OrtRunner implements Executor {
   }
 
   /**
-   * Test and operator tooling: kill the worker thread now, as a crash would, whatever it is running
-   * (injectFault waits behind the call in flight): its calls fail, its states are lost, it restarts.
+   * Test and operator tooling: kill the worker thread as a crash would, whatever it is running
+   * (injectFault waits behind the call in flight): it exits after the native call in flight, its calls
+   * fail, its states are lost, it restarts.
    */
   killWorker(): void {
-    void this.worker?.terminate();
+    if (this.worker !== null) this.abandon(this.worker);
   }
 
   /** Test-only: arm a fault that fires inside the worker thread during a later step. */
@@ -243,11 +246,36 @@ export class OrtRunner implements Executor {
     this.ready = false;
     if (w !== null) {
       w.removeAllListeners();
-      await w.terminate();
+      await this.stopWorker(w);
     }
   }
 
   // --- internals -------------------------------------------------------------------------------------
+
+  /**
+   * Tells a worker to exit at its next JavaScript step (its lifeline) and wakes it if idle. Never
+   * terminate(): a thread terminated inside an onnxruntime run aborts the whole process when the run
+   * returns (node-addon-api throws Napi::Error into a dying environment; seen in CI as exit 134).
+   */
+  private abandon(w: Worker): void {
+    const lifeline = this.lifelines.get(w);
+    if (lifeline === undefined) return;
+    Atomics.store(lifeline, 0, 1);
+    Atomics.notify(lifeline, 0);
+    w.postMessage({ id: 0, op: "exit" } satisfies Request);
+  }
+
+  /** Abandons a worker and waits (limits.workerExitGraceMs at most) for it to exit; past that it is unref'd and left to finish. */
+  private async stopWorker(w: Worker): Promise<void> {
+    if (w.threadId === -1) return; // already exited
+    const exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
+    this.abandon(w);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), limits.workerExitGraceMs)));
+    const outcome = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (outcome === "late") w.unref();
+  }
 
   private setState(state: RunnerState, reason?: string): void {
     if (this._state === state) return;
@@ -320,7 +348,14 @@ export class OrtRunner implements Executor {
       spinning: this.opts.spinning === true,
       warmLanes: Math.min(this.opts.warmLanes ?? this.opts.entry.batchLanesMax, limits.batchLanesMax),
       interrupt: this.interrupt.buffer as SharedArrayBuffer,
+      lifeline: new SharedArrayBuffer(4),
     };
+    const w = this.startThread(init);
+    this.lifelines.set(w, new Int32Array(init.lifeline));
+    return w;
+  }
+
+  private startThread(init: WorkerInit): Worker {
     // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook inside the
     // worker thread first. Compiled, the sibling worker.js runs as is.
     if (__filename.endsWith(".ts")) {
@@ -347,7 +382,8 @@ export class OrtRunner implements Executor {
         this.abortLoad = null;
         clearTimeout(timer);
         w.removeAllListeners();
-        void w.terminate();
+        this.abandon(w); // it may be inside a native call (a slow load): it exits when that returns
+        w.unref();
         if (this.worker === w) this.worker = null;
         reject(err);
       };
@@ -368,7 +404,7 @@ export class OrtRunner implements Executor {
         resolve();
       });
       w.on("error", (err: Error) => (settled ? this.onWorkerFailure(`worker error: ${err.message}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker failed while loading: ${err.message}`))));
-      w.on("exit", (code: number) => (settled ? this.onWorkerFailure(`worker exited with code ${code}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker exited with code ${code} while loading`))));
+      w.on("exit", (code: number) => (settled ? this.onWorkerFailure(code === WORKER_EXIT_LIFELINE ? "worker was killed (it exited on its lifeline)" : `worker exited with code ${code}`, w) : fail(new ServiceError("MODEL_UNAVAILABLE", `runner worker exited with code ${code} while loading`))));
     });
   }
 
@@ -384,7 +420,10 @@ export class OrtRunner implements Executor {
     this.worker = null;
     this.ready = false;
     w.removeAllListeners();
-    void w.terminate(); // a thread stuck inside a native call stops when it returns; we do not wait for it
+    // A thread stuck inside a native call exits when that call returns (its lifeline); we do not wait
+    // for it, and a restarted worker takes its place meanwhile.
+    this.abandon(w);
+    w.unref();
     const lost = this.liveKeys.size;
     this.liveKeys.clear();
     this._statesLost += lost;

@@ -6,7 +6,7 @@ import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
 import { NoiseCache, packStep, scatterNextState } from "./packing";
 import type { EncodeItem, StepLane } from "../src/scheduler/executor";
-import { WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
+import { WORKER_EXIT_LIFELINE, WORKER_KIND, type FaultKind, type Reply, type Request, type Status, type WireError, type WorkerInit } from "./protocol";
 import { ScorerSessions } from "./scorers/scorer-sessions";
 import { checkScoreRequests, scoreLanes, type Goal } from "./scorers/score-lanes";
 import { ModelSessions } from "./sessions";
@@ -14,6 +14,16 @@ import { ModelSessions } from "./sessions";
 function wire(err: unknown): WireError {
   if (err instanceof ServiceError) return { message: err.message, reason: err.reason, details: err.details };
   return { message: err instanceof Error ? err.message : String(err) };
+}
+
+let lifeline: Int32Array | null = null;
+
+/**
+ * Exits this thread if the runner set its lifeline. Called only from JavaScript between native calls:
+ * leaving here is clean, where a terminate() landing inside an onnxruntime run aborts the process.
+ */
+function leaveIfAbandoned(): void {
+  if (lifeline !== null && Atomics.load(lifeline, 0) !== 0) process.exit(WORKER_EXIT_LIFELINE);
 }
 
 /** Test-only faults, armed by the runner's injectFault(); they fire inside this thread on purpose. */
@@ -24,8 +34,10 @@ function fire(kind: FaultKind): void {
     case "crash":
       process.exit(70); // in a worker thread this ends the thread only
     case "hang":
-      // Block this thread without burning a core; only worker.terminate() ends it.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      // Block this thread without burning a core, as a stuck native call would, until the runner gives
+      // up on it (the lifeline); then it leaves as such a call would on returning.
+      Atomics.wait(lifeline!, 0, 0);
+      leaveIfAbandoned();
   }
 }
 
@@ -43,6 +55,7 @@ async function encodeFrames(sessions: ModelSessions, frames: Uint8Array, count: 
   for (let from = 0; from < count; from += limits.encodeConcurrencyMax) {
     const n = Math.min(limits.encodeConcurrencyMax, count - from);
     out.set(await sessions.encode(frames.subarray(from * frameBytes, (from + n) * frameBytes), n), from * sessions.latentSize);
+    leaveIfAbandoned();
   }
   return out;
 }
@@ -71,12 +84,15 @@ async function main(init: WorkerInit): Promise<void> {
   let sessions: ModelSessions;
   let scorers: ScorerSessions;
   const t0 = performance.now();
+  lifeline = new Int32Array(init.lifeline);
   try {
     ({ sessions, scorers } = await openAll(init));
   } catch (err) {
+    leaveIfAbandoned();
     port.postMessage({ status: "load-failed", error: wire(err) } satisfies Status);
     return;
   }
+  leaveIfAbandoned(); // a load the runner gave up on (its timeout, a close) ends here
   const states = new Map<string, Float32Array>();
   const goals = new Map<string, Goal>();
   const noise = new NoiseCache(sessions.latentSize);
@@ -106,7 +122,9 @@ async function main(init: WorkerInit): Promise<void> {
     armedFault();
     checkScoreRequests(lanes, goals, scorers); // before the step, so a bad request costs no compute
     const out = await sessions.step(packStep(lanes, states, geo, noise), numSteps);
+    leaveIfAbandoned();
     const costs = await scoreLanes(lanes, out, goals, scorers, scoreGeo);
+    leaveIfAbandoned();
     scatterNextState(lanes, out.nextState, geo.latentSize, states);
     return { frames: out.frames, costs };
   }
@@ -164,12 +182,17 @@ async function main(init: WorkerInit): Promise<void> {
       case "fault":
         fault = { kind: req.kind, remaining: req.atStep };
         return { id: req.id, ok: true };
+      case "exit":
+        leaveIfAbandoned();
+        return { id: req.id, ok: true };
     }
   }
 
   let chain = Promise.resolve();
   port.on("message", (req: Request) => {
+    leaveIfAbandoned(); // an "exit" op only wakes an idle thread to get here
     chain = chain.then(async () => {
+      leaveIfAbandoned();
       let reply: Reply;
       try {
         reply = await handle(req);

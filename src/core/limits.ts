@@ -64,6 +64,12 @@ export const limits = Object.freeze({
   batchLanesMax: 64, // hard upper bound for any model's configured batch size
   queueDelayUsMax: 10_000_000, // upper bound on a configured batching delay
   chunkTimeoutMsMax: 600_000,
+  /**
+   * How long a runner's close() waits for its worker to leave on its own (its lifeline: a busy worker
+   * leaves after the native call in flight). Past this the thread is left to finish that call and exit;
+   * it is never terminate()d inside onnxruntime, which aborts the process.
+   */
+  workerExitGraceMs: 10_000,
   // Priority classes: paused batch lanes keep their latent state in the runner up to this many bytes
   // per model; beyond it the least advanced paused requests are evicted and later recomputed from
   // their start frame (their recomputed chunks are not delivered or billed again).

@@ -76,7 +76,7 @@ describe("gpu/runner: fault isolation and auto-restart (tiny model)", () => {
     await assert.rejects(runner.step({ numSteps: 1, lanes: [lane("r/0", "r/0", acts(), 0n, 1)] }), isEngineFailure(/r\/0/));
   });
 
-  it("hang: a step past chunkTimeoutMs terminates the worker, rejects, and the runner restarts", async () => {
+  it("hang: a step past chunkTimeoutMs abandons the worker (it exits on its lifeline), rejects, and the runner restarts", async () => {
     const { runner, states } = await start(2_000);
     await runner.encode([{ stateKey: "r", frame }]);
     await runner.injectFault({ kind: "hang" });

@@ -10,6 +10,16 @@ describe("billing/ledger: PGlite (embedded)", function () {
   ledgerConformance(freshMemoryLedger);
 });
 
+// What the server opens by default: PGlite in a worker thread (src/billing/ledger/pglite-thread.ts).
+describe("billing/ledger: PGlite in its own thread (the server's embedded ledger)", function () {
+  this.timeout(60_000);
+  ledgerConformance(async () => {
+    const backend = await openLedger({ inMemory: true });
+    await backend.migrate();
+    return backend;
+  });
+});
+
 describeWithEnv("DATABASE_URL", DATABASE_URL, "billing/ledger: Postgres (DATABASE_URL)", (url) => {
   ledgerConformance(() => freshPgLedger(url));
 });

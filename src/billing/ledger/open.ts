@@ -5,7 +5,8 @@ import type { KeyStore, Ledger } from "./ledger";
 import { migrate } from "./migrate";
 import { migrations } from "./migrations";
 import { openPgDriver } from "./pg-driver";
-import { openPgliteDriver, pgliteCloner } from "./pglite-driver";
+import { pgliteCloner } from "./pglite-driver";
+import { openPgliteThreadDriver } from "./pglite-thread";
 import { SqlKeyStore } from "./sql-keys";
 import { SqlLedger } from "./sql-ledger";
 import type { SqlDriver } from "./sql-driver";
@@ -50,8 +51,9 @@ export async function openLedger(location: LedgerLocation): Promise<LedgerBacken
     const drop = location.dropSchemaOnClose && schema !== undefined && schema !== "public" ? async () => driver.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`) : undefined;
     return backendOver(driver, drop);
   }
-  if ("dataDir" in location) return backendOver(await openPgliteDriver({ dir: path.join(location.dataDir, "ledger") }));
-  return backendOver(await openPgliteDriver({}));
+  // PGlite in a thread of its own: its CPU (SQL, WASM, protocol codec) stays off the serving thread.
+  if ("dataDir" in location) return backendOver(await openPgliteThreadDriver({ dir: path.join(location.dataDir, "ledger") }));
+  return backendOver(await openPgliteThreadDriver({}));
 }
 
 /** Fresh, already-migrated in-memory ledgers, each cloned from one template booted on first use. */

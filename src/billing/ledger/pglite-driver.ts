@@ -3,6 +3,7 @@
 // and queues top-level queries behind an open transaction, so the same SQL keeps its meaning.
 import { PGlite, type PGliteInterface } from "@electric-sql/pglite";
 import { lockDataDir, type DirLock } from "./data-dir-lock";
+import { byteaCodec } from "./pglite-codec";
 import type { Queryable, Row, SqlDriver } from "./sql-driver";
 
 export interface PgliteDriverOptions {
@@ -39,7 +40,7 @@ export function pgliteCloner(prepare: (driver: SqlDriver) => Promise<unknown>): 
 }
 
 function driverOver(db: PGliteInterface, lock: DirLock | undefined): SqlDriver {
-  const run = async <T extends Row>(q: Pick<PGliteInterface, "query">, sql: string, params?: unknown[]): Promise<T[]> => (await q.query<T>(sql, params)).rows;
+  const run = async <T extends Row>(q: Pick<PGliteInterface, "query">, sql: string, params?: unknown[]): Promise<T[]> => (await q.query<T>(sql, params, byteaCodec)).rows;
   return {
     kind: "pglite",
     query: (sql, params) => run(db, sql, params),

@@ -1,10 +1,9 @@
 // The ffmpeg child process: locating the npm-shipped static binary and spawning it with a bounded
 // stderr tail for error messages. No system ffmpeg is assumed (a fresh machine has none).
 
-import { ChildProcessWithoutNullStreams, spawn } from "child_process";
 import { accessSync, constants } from "fs";
-import os from "os";
 import { ServiceError } from "../core/errors";
+import { spawnThroughSpawner, type ChildHandle, type ExitStatus } from "./spawner";
 
 let cachedPath: string | undefined;
 
@@ -27,52 +26,35 @@ export function ffmpegPath(): string {
 const STDERR_TAIL_BYTES = 4096;
 
 export interface FfmpegProcess {
-  child: ChildProcessWithoutNullStreams;
+  child: ChildHandle;
   /** Resolves when the process has exited and its stdio is closed. Never rejects. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>;
+  exited: Promise<ExitStatus>;
   /** The last few KB of stderr, trimmed, for error messages. */
   stderrTail(): string;
 }
 
 /**
- * `niceness` (1..19) lowers the child's CPU priority: encodes for batch work then take the cores only
- * when interactive work (the runner's threads, the serving thread) leaves them idle.
+ * Starts ffmpeg through the spawner process (src/codec/spawner.ts: a fork from this large process
+ * blocks its event loop for tens of ms). `niceness` (1..19) lowers the child's CPU priority: encodes
+ * for batch work then take the cores only when interactive work leaves them idle.
  */
 export function spawnFfmpeg(args: string[], options: { niceness?: number } = {}): FfmpegProcess {
-  const child = spawn(ffmpegPath(), ["-hide_banner", "-nostdin", "-loglevel", "error", ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  if (options.niceness !== undefined && child.pid !== undefined) {
-    try {
-      os.setPriority(child.pid, options.niceness);
-    } catch {
-      // Lowering a child's own priority is always permitted on Linux; elsewhere it is best effort.
-    }
-  }
+  const child = spawnThroughSpawner(ffmpegPath(), ["-hide_banner", "-nostdin", "-loglevel", "error", ...args], options.niceness);
   let tail = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (s: string) => {
     tail = (tail + s).slice(-STDERR_TAIL_BYTES);
   });
-  // A child that dies while we write gives EPIPE on stdin; the exit status carries the real story,
-  // so swallow the stream error instead of letting it crash the process as an unhandled 'error'.
+  // A child that dies while we write: the exit status carries the real story, so swallow the
+  // stream error instead of letting it crash the process as an unhandled 'error'.
   child.stdin.on("error", () => undefined);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
-    let spawnError: Error | undefined;
-    child.on("error", (err) => {
-      spawnError = err;
-      // 'close' may never come if the spawn itself failed.
-      if (child.pid === undefined) resolve({ code: null, signal: null, spawnError });
-    });
-    child.on("close", (code, signal) => resolve({ code, signal, spawnError }));
-  });
-  return { child, exited, stderrTail: () => tail.trim() };
+  return { child, exited: child.exited, stderrTail: () => tail.trim() };
 }
 
 /** "ffmpeg exited with code 1: <last stderr line(s)>" */
 export function describeExit(
   what: string,
-  r: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error },
+  r: ExitStatus,
   stderr: string,
 ): string {
   const how = r.spawnError

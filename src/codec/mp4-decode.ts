@@ -70,7 +70,7 @@ async function runDecoder(mp4: Buffer, expectedBytes: number): Promise<Buffer> {
       got += c.length;
       if (got > expectedBytes) {
         overflow = true; // more pixels than the container declared: stop instead of buffering on
-        proc.child.kill("SIGKILL");
+        proc.child.kill();
         return;
       }
       chunks.push(c);

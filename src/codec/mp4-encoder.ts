@@ -186,8 +186,7 @@ class FfmpegMp4Encoder implements Mp4Encoder {
   private release(): Promise<void> {
     this.state = "done";
     this.cleanup ??= (async () => {
-      const child = this.proc.child;
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (this.proc.child.running()) this.proc.child.kill();
       await this.proc.exited;
       if (this.tmpPath) await fsp.rm(this.tmpPath, { force: true }).catch(() => undefined);
       this.stdoutChunks.length = 0;

@@ -12,8 +12,8 @@ describe("codec: background (niced) encoders for batch work", () => {
     const niced = spawnFfmpeg(args, { niceness: 10 });
     const plain = spawnFfmpeg(args);
     try {
-      assert.equal(os.getPriority(niced.child.pid!), Math.max(os.getPriority(), 10));
-      assert.equal(os.getPriority(plain.child.pid!), os.getPriority());
+      assert.equal(os.getPriority((await niced.child.pid)!), Math.max(os.getPriority(), 10));
+      assert.equal(os.getPriority((await plain.child.pid)!), os.getPriority());
     } finally {
       for (const p of [niced, plain]) p.child.stdin.end();
       await Promise.all([niced.exited, plain.exited]);

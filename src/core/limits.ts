@@ -75,8 +75,10 @@ export const limits = Object.freeze({
   // their start frame (their recomputed chunks are not delivered or billed again).
   pausedStateBytesMax: 1024 * 1024 * 1024,
   // ffmpeg processes encoding batch work's MP4s run at this niceness, so they use the cores only when
-  // interactive work leaves them idle (0..19; the engine's own threads stay at 0).
-  backgroundEncodeNiceness: 10,
+  // interactive work leaves them idle (0..19; the engine's own threads stay at 0). 19, not 10: four
+  // encodes of two threads at nice 10 still took ~30% of the cores from the runner (CFS weights 110
+  // vs 1024); bench:priority --load job, p99 with batch 284 -> 155 ms, alone 93 / 81 ms.
+  backgroundEncodeNiceness: 19,
   queueLanesPerCustomerMax: 512, // candidates one customer may have waiting per model (fair share: one burst cannot fill the queue)
   runChunksMax: 32, // consecutive chunks of an unchanged batch in one runner call (interruptible at every boundary)
   runnerRestartsPerMinuteMax: 10,

@@ -108,6 +108,10 @@ export const limits = Object.freeze({
   // --- durable batch jobs (src/jobs, src/service/jobs) ---
   jobRowsMax: 10_000, // rows in one job (uploaded or in a source dir); each is one engine request
   jobRowsInFlightMax: 8, // rows one engine instance runs at once (enough for the scheduler to batch them)
+  // While a job runs, its results.jsonl is rewritten from the database at most this often (and always
+  // before the job ends): rewriting it after every row read every row twice per row, O(rows^2) SQL
+  // that took the embedded ledger's thread from the control loops beside it.
+  jobResultsWriteIntervalMs: 1000,
   jobRowAttemptsMax: 3, // tries of a row after retryable failures (queue full, engine failure) before it fails
   jobIdBytesMax: 40, // a client-chosen job id; "job-<id>-row-<index>-r<n>" stays within requestIdBytesMax
   jobsListMax: 500,

@@ -9,6 +9,8 @@ import { encodeNpy } from "../../src/codec";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { JobState, type Job } from "../../src/gen/dream/v1/jobs";
 import { DreamClient } from "../../clients/typescript/src";
+import { limits } from "../../src/core/limits";
+import { JobStore } from "../../src/jobs/store";
 import { startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
@@ -82,6 +84,31 @@ describe("e2e: batch jobs (in-process)", function () {
     const again = await h.client.createJob({ model: TINY, source: { source: { $case: "rows", value: { rows } } }, sink: { dir: "elsewhere" }, jobId: "grpc-job-1" });
     assert.equal(again.sinkDir, "grpc-out");
     assert.equal(again.state, JobState.JOB_SUCCEEDED);
+  });
+
+  it("rewrites results.jsonl at most every jobResultsWriteIntervalMs while rows run (not twice per row), and completely before the job ends", async () => {
+    const n = 30;
+    const original = JobStore.prototype.rows;
+    let reads = 0;
+    JobStore.prototype.rows = function (this: JobStore, ...args: Parameters<JobStore["rows"]>) {
+      reads++;
+      return original.apply(this, args);
+    };
+    try {
+      const rows = Array.from({ length: n }, (_, i) => ({ name: `t${i}`, startFrame: { encoding: FrameEncoding.PNG, data: frame, height: 0, width: 0 }, actions: { data: actionsBytes(1), shape: [T, D] } }));
+      await h.client.createJob({ model: TINY, source: { source: { $case: "rows", value: { rows } } }, sink: { dir: "throttled-out" }, jobId: "throttled-1" });
+      const t0 = performance.now();
+      const job = await waitJob(h.client, "throttled-1");
+      const seconds = (performance.now() - t0) / 1000;
+      assert.equal(job.state, JobState.JOB_SUCCEEDED, job.error);
+      assert.equal(resultLines(path.join(jobsRoot, "throttled-out")).length, n, "every row's line is there when the job reads as ended");
+      // Each write reads the rows twice (write, then a convergence check); one write per interval
+      // while the job ran, and the final one. Before the throttle: 2 reads per row (60 here).
+      const writesAllowed = Math.ceil((seconds * 1000) / limits.jobResultsWriteIntervalMs) + 2;
+      assert.ok(reads <= 2 * writesAllowed && reads < 2 * n, `${reads} full reads of the job's rows for ${n} rows in ${seconds.toFixed(1)} s`);
+    } finally {
+      JobStore.prototype.rows = original;
+    }
   });
 
   it("takes NDJSON uploads over REST and writes per-frame PNGs per candidate", async () => {

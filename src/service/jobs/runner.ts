@@ -36,6 +36,8 @@ export class JobRunner {
   private readonly rowsInFlightMax: number;
   private readonly inflight = new Map<string, InFlight>();
   private readonly results = new Map<string, { writing: Promise<void>; again: boolean }>();
+  /** Throttled results.jsonl rewrites due (limits.jobResultsWriteIntervalMs), by job. */
+  private readonly resultsDue = new Map<string, { timer: NodeJS.Timeout; job: JobKey; sinkDir: string }>();
   private timers: NodeJS.Timeout[] = [];
   private ticking = false;
   private tickAgain = false;
@@ -83,6 +85,7 @@ export class JobRunner {
     await Promise.race([all(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     for (const f of this.inflight.values()) f.abort.abort();
     await all();
+    await Promise.all([...this.resultsDue.values()].map((due) => this.writeResultsNow(due.job, due.sinkDir)));
     await Promise.all([...this.results.values()].map((r) => r.writing));
   }
 
@@ -125,15 +128,44 @@ export class JobRunner {
   }
 
   private async afterRow(claim: Claim, end: RowEnd): Promise<void> {
+    const job = claim.job;
+    if (!(await this.mayHaveEnded(job, end))) {
+      this.writeResultsSoon(job, job.sinkDir);
+      return;
+    }
     // results.jsonl first: a client that sees the job ended finds every row's line already there.
-    await this.writeResultsOf(claim.job, claim.job.sinkDir);
+    await this.writeResultsNow(job, job.sinkDir);
     const now = this.d.clock.wallMs();
     if (end === "out-of-credits") {
-      await this.d.store.setJobState(claim.job, "budget_exhausted", "stopped: the customer's balance does not cover the next row (INSUFFICIENT_CREDITS); top up and create the job again", now, ["pending", "running"]);
-    } else if (end === "unavailable") {
-      this.pausedUntilMs = now + UNAVAILABLE_BACKOFF_MS;
+      await this.d.store.setJobState(job, "budget_exhausted", "stopped: the customer's balance does not cover the next row (INSUFFICIENT_CREDITS); top up and create the job again", now, ["pending", "running"]);
     }
-    await this.d.store.finishJobIfDone(claim.job, now);
+    await this.d.store.finishJobIfDone(job, now);
+  }
+
+  /** Whether this row's end can end the job (or it already ended): then results.jsonl is written at once. */
+  private async mayHaveEnded(job: JobKey, end: RowEnd): Promise<boolean> {
+    if (end === "unavailable") this.pausedUntilMs = this.d.clock.wallMs() + UNAVAILABLE_BACKOFF_MS;
+    if (end === "out-of-credits") return true;
+    const record = await this.d.store.getJob(job);
+    if (record === undefined || (record.state !== "pending" && record.state !== "running")) return true;
+    const c = await this.d.store.counts(job);
+    return c.pending === 0 && c.running === 0;
+  }
+
+  private writeResultsSoon(job: JobKey, sinkDir: string): void {
+    const k = keyOf(job);
+    if (this.resultsDue.has(k)) return;
+    const timer = setTimeout(() => void this.writeResultsNow(job, sinkDir), limits.jobResultsWriteIntervalMs).unref();
+    this.resultsDue.set(k, { timer, job, sinkDir });
+  }
+
+  private writeResultsNow(job: JobKey, sinkDir: string): Promise<void> {
+    const due = this.resultsDue.get(keyOf(job));
+    if (due !== undefined) {
+      clearTimeout(due.timer);
+      this.resultsDue.delete(keyOf(job));
+    }
+    return this.writeResultsOf(job, sinkDir);
   }
 
   /** Rewrites the job's results.jsonl from the database; writes requested meanwhile coalesce into one more. */

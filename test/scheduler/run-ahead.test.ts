@@ -104,6 +104,26 @@ describe("scheduler/loop: runs on an executor with stepRun", () => {
     h.clean();
   });
 
+  it("a goal set mid-run interrupts it (the goal does not wait behind the whole run); the request still completes", async () => {
+    const h = harness({ runs: true, manual: true });
+    const a = h.submit("a", { k: 2, t: 16 }); // 4 chunks in one run
+    await settle(); // encode + chunk 0 in flight
+    const goal = h.scheduler.setGoal({ goalKey: "g", frames: new Uint8Array(12) });
+    h.exec.finishCall(); // chunk 0 done
+    await settle();
+    await goal;
+    while (h.exec.pendingCalls > 0) {
+      h.exec.finishCall();
+      await settle();
+    }
+    const runs = (h.exec as RunningFakeExecutor).runs;
+    assert.equal(runs[0]!.ran, 1, "the run stopped at the boundary after setGoal");
+    assert.equal(runs.reduce((n, r) => n + r.ran, 0), 4, "the rest ran in a later run");
+    assert.equal(a.end.reason, "completed");
+    assert.deepEqual(a.end.framesPerCandidate, [16, 16]);
+    h.clean();
+  });
+
   it("a cancel mid-run stops the lane after the chunk in flight, and only delivered frames count", async () => {
     const h = harness({ runs: true, manual: true });
     const a = h.submit("a", { k: 2, t: 16 });

@@ -22,6 +22,8 @@ export interface BulkLoadOptions {
   framesPerRequest: number;
   /** The job's sink encoding (JobSink: MP4 files, JPEG/PNG frames, or RAW_RGB8 .npy). */
   jobOutput: "MP4" | "JPEG" | "PNG" | "RAW_RGB8";
+  /** Niceness of the predicts load's client thread (0: none). */
+  clientNiceness: number;
 }
 
 /** Starts the load and resolves once it generates frames (a job takes a moment to claim its first rows). */
@@ -35,7 +37,7 @@ export async function bulkLoad(o: BulkLoadOptions): Promise<BulkLoad> {
 /** Closed-loop PredictBatch calls at `priority`, on a worker thread (bench/priority-load-worker.ts). */
 function predictLoad(o: BulkLoadOptions): BulkLoad {
   let frames = 0;
-  const init = { address: o.server.grpcAddress, apiKey: o.server.apiKey, request: o.request, priority: o.priority, concurrency: o.concurrency, framesPerRequest: o.framesPerRequest };
+  const init = { address: o.server.grpcAddress, apiKey: o.server.apiKey, request: o.request, priority: o.priority, concurrency: o.concurrency, framesPerRequest: o.framesPerRequest, niceness: o.clientNiceness };
   const code = `require(${JSON.stringify(require.resolve("tsx/cjs"))}); require(${JSON.stringify(path.join(__dirname, "priority-load-worker.ts"))});`;
   const worker = new Worker(code, { eval: true, workerData: init });
   const stopped = new Promise<void>((resolve) => {

@@ -56,5 +56,7 @@ function serve(sock) {
 }
 const server = net.createServer({ allowHalfOpen: true }, serve);
 server.listen(process.env.DREAM_SPAWNER_SOCKET, () => process.send({ ready: true }));
-process.on("disconnect", () => process.exit(0));
+const leave = () => { try { require("fs").unlinkSync(process.env.DREAM_SPAWNER_SOCKET); } catch (e) {} process.exit(0); };
+process.on("disconnect", leave);
+process.on("SIGTERM", leave);
 `;

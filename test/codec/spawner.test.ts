@@ -2,6 +2,8 @@
 // status, backpressure on large streams, kill, a command that cannot start, and a spawner that died.
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { spawnThroughSpawner, stopSpawner, type ChildHandle } from "../../src/codec/spawner";
 
 const collect = (s: NodeJS.ReadableStream): Promise<Buffer> =>
@@ -70,8 +72,11 @@ describe("codec/spawner: child processes started by a small helper process", fun
   it("starts a new spawner when the old one died", async () => {
     const first = spawnThroughSpawner("/bin/true", []);
     assert.equal((await first.exited).code, 0);
+    const before = readdirSync(tmpdir()).filter((f) => f.startsWith(`dream-spawner-${process.pid}-`));
+    assert.equal(before.length, 1, "one spawner socket while it runs");
     stopSpawner();
     await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(readdirSync(tmpdir()).filter((f) => f.startsWith(`dream-spawner-${process.pid}-`)), [], "its socket file is removed when it stops");
     const again = spawnThroughSpawner("/bin/sh", ["-c", "echo back"]);
     const out = collect(again.stdout);
     assert.equal((await again.exited).code, 0);

@@ -56,7 +56,15 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
       run.last = outcome;
       const s = statsOf(planner.observe(outcome.costs), outcome);
       run.stats.push(s);
-      await onIteration?.(s);
+      try {
+        await onIteration?.(s);
+      } catch (err) {
+        // The stream's send failed (most often the client cancelled between two events). The
+        // iterations that ran are billed, and nothing more runs. Thrown out of runPlan instead, the
+        // whole hold was voided: frames generated for free (seen once in CI, 0 charged).
+        run.failure = ctx.signal.aborted ? new ServiceError("CANCELLED", "the client cancelled the plan") : ServiceError.from(err);
+        return run;
+      }
     }
     if (run.stopped === PlanStop.COMPLETED && p.iterationsAllowed < spec.iterations) run.stopped = PlanStop.FRAME_CAP;
     return run;

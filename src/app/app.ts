@@ -23,6 +23,7 @@ import type { JobsDeps } from "../service/jobs/deps";
 import type { RowLedger } from "../service/jobs/row-run";
 import { JobRunner } from "../service/jobs/runner";
 import { buildMethods } from "../service/methods";
+import type { MethodTable } from "../service/context";
 import type { ModelSlot } from "../service/ports";
 import { PredictFlow } from "../service/predict-flow";
 import { InflightRequests, ModelRegistry } from "../service/registry";
@@ -45,6 +46,8 @@ export interface App {
   billing: BillingService;
   topups: Topups;
   registry: ModelRegistry;
+  /** The method table both transports serve (tests call a handler in process, with a send of their own). */
+  methods: MethodTable;
   logger: Logger;
   /** Resolves when every enabled model has finished loading (live or failed). */
   modelsLoaded: Promise<void>;
@@ -203,7 +206,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       logger.info("stopped");
     })());
 
-  return { config, grpcPort, httpPort, billing, topups, registry, logger, modelsLoaded, shutdown, settled: () => billingAdapter.flush() };
+  return { config, grpcPort, httpPort, billing, topups, registry, methods, logger, modelsLoaded, shutdown, settled: () => billingAdapter.flush() };
 }
 
 /**

@@ -4,6 +4,8 @@
 // bad parameters are refused uncharged. Scoring runs in the model's worker (pixel L2 by default).
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import type { CallContext, StreamHandler } from "../../src/service/context";
 import { packActions } from "../../clients/typescript/src";
 import { FrameEncoding, Priority } from "../../src/gen/dream/v1/dream";
 import { CostAggregation, PlanningClient, PlanStop, type PlanEvent, type PlanRequest, type PlanResponse } from "../../src/gen/dream/v1/planning";
@@ -230,6 +232,26 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.ok(charged >= 16 * 49 * 500, `at least the first iteration is billed (${charged}); last ledger entries: ${recent.join(", ")}`);
     assert.ok(charged < worst / 4, `a cancelled plan is billed what ran, not its worst case (${charged} of ${worst})`);
     assert.equal(charged % 500, 0, "whole frames");
+  });
+
+  it("a StreamPlan whose send fails after the first iteration (the client left) bills the iterations that ran, not nothing", async () => {
+    // In process, through the method table the transports serve, so the failing send is certain (over
+    // the wire it depends on when the cancel lands; this once voided the whole hold in CI).
+    const impl = h.app.methods.get("/dream.v1.Planning/StreamPlan")!;
+    const ctx: CallContext = { requestId: randomUUID(), apiKey: h.apiKey, peer: "127.0.0.1", signal: new AbortController().signal, deadlineWallMs: undefined, responseHeaders: new Map<string, string>() };
+    const before = await h.client.getBalance();
+    const admission = await impl.admit(ctx);
+    let sends = 0;
+    const send = async (): Promise<void> => {
+      sends++;
+      throw new Error("the client went away");
+    };
+    const req = planRequest({ actionSteps: 48, planner: { $case: "cem", value: { samples: 16, iterations: 20, elites: 4, momentum: 0, stdMin: 0.01 } } });
+    await assert.rejects((impl.handler as StreamHandler<PlanRequest, PlanEvent>)(req, ctx, admission, send), /the client went away|internal error/);
+    assert.equal(sends, 1, "no iteration ran after the failed send");
+    await until(async () => (await h.client.getBalance()).heldMicros === 0);
+    const charged = before.balanceMicros - (await h.client.getBalance()).balanceMicros;
+    assert.equal(charged, 16 * 49 * 500, "exactly the one iteration that ran is billed");
   });
 
   it("REST: plan and stream_plan are transcoded from the proto (JSON in, JSON / NDJSON out)", async () => {

@@ -7,12 +7,12 @@
 // rejects with ENGINE_FAILURE (all latent states are gone with it), and a fresh worker is loaded and
 // warmed automatically, so the next call succeeds. More than limits.runnerRestartsPerMinuteMax
 // restarts in a minute, or a failed reload, leaves the runner "failed".
-import { Worker } from "node:worker_threads";
-import { join } from "node:path";
+import type { Worker } from "node:worker_threads";
 import { assert } from "../src/core/assert";
 import { systemClock, type Clock } from "../src/core/clock";
 import { ServiceError } from "../src/core/errors";
 import { limits } from "../src/core/limits";
+import { startModuleWorker } from "../src/core/ts-worker";
 import type { CatalogEntry } from "../src/config/catalog";
 import type { EncodeItem, Executor, GoalItem, ModelGeometry, ScorerKind, StepBatch, StepResult, StepRun } from "../src/scheduler/executor";
 import { checkExecutionProvider, formatExecutionProvider, parseExecutionProvider } from "./ep";
@@ -350,19 +350,9 @@ export class OrtRunner implements Executor {
       interrupt: this.interrupt.buffer as SharedArrayBuffer,
       lifeline: new SharedArrayBuffer(4),
     };
-    const w = this.startThread(init);
+    const w = startModuleWorker(__dirname, "worker", { workerData: init });
     this.lifelines.set(w, new Int32Array(init.lifeline));
     return w;
-  }
-
-  private startThread(init: WorkerInit): Worker {
-    // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook inside the
-    // worker thread first. Compiled, the sibling worker.js runs as is.
-    if (__filename.endsWith(".ts")) {
-      const code = `require(${JSON.stringify(require.resolve("tsx/cjs"))}); require(${JSON.stringify(join(__dirname, "worker.ts"))});`;
-      return new Worker(code, { eval: true, workerData: init });
-    }
-    return new Worker(join(__dirname, "worker.js"), { workerData: init });
   }
 
   /** Spawns a worker and waits until its sessions are created and warm. */

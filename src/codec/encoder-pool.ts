@@ -10,10 +10,10 @@
 // read in place by the threads (by address, as sharp reads its input), never copied.
 
 import { availableParallelism } from "node:os";
-import path from "node:path";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { assert } from "../core/assert";
 import { limits } from "../core/limits";
+import { startModuleWorker } from "../core/ts-worker";
 import type { EncodeJob, EncodeReply } from "./encoder-worker";
 import { addressOf } from "./vips-native";
 
@@ -177,7 +177,7 @@ export class EncoderPool {
   }
 
   private spawn(): Thread {
-    const worker = startWorker();
+    const worker = startModuleWorker(__dirname, "encoder-worker");
     // Encoder threads never keep the process alive on their own; close() ends them on shutdown.
     worker.unref();
     const thread: Thread = { worker, queuedFrames: 0, jobs: new Map() };
@@ -203,14 +203,4 @@ export class EncoderPool {
     thread.queuedFrames = 0;
     await thread.worker.terminate().catch(() => undefined);
   }
-}
-
-function startWorker(): Worker {
-  // Under tsx (tests, `npm start`) the worker is TypeScript: register tsx's CommonJS hook in the thread
-  // first (as gpu/runner.ts does). Compiled, the sibling .js runs as is.
-  if (__filename.endsWith(".ts")) {
-    const code = `require(${JSON.stringify(require.resolve("tsx/cjs"))}); require(${JSON.stringify(path.join(__dirname, "encoder-worker.ts"))});`;
-    return new Worker(code, { eval: true });
-  }
-  return new Worker(path.join(__dirname, "encoder-worker.js"));
 }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { limits } from "../../core/limits";
 import { resolveUnder } from "../../jobs/paths";
 import { resultsText, writeResults } from "../../jobs/results";
-import type { Claim, JobKey, RowKey } from "../../jobs/types";
+import { RUNNABLE_JOB_STATES, type Claim, type JobKey, type RowKey } from "../../jobs/types";
 import { runRow, type RowEnd, type RowRunDeps } from "./row-run";
 
 export interface JobRunnerOptions {
@@ -129,6 +129,7 @@ export class JobRunner {
 
   private async afterRow(claim: Claim, end: RowEnd): Promise<void> {
     const job = claim.job;
+    if (end === "unavailable") this.pausedUntilMs = this.d.clock.wallMs() + UNAVAILABLE_BACKOFF_MS;
     if (!(await this.mayHaveEnded(job, end))) {
       this.writeResultsSoon(job, job.sinkDir);
       return;
@@ -144,10 +145,9 @@ export class JobRunner {
 
   /** Whether this row's end can end the job (or it already ended): then results.jsonl is written at once. */
   private async mayHaveEnded(job: JobKey, end: RowEnd): Promise<boolean> {
-    if (end === "unavailable") this.pausedUntilMs = this.d.clock.wallMs() + UNAVAILABLE_BACKOFF_MS;
     if (end === "out-of-credits") return true;
     const record = await this.d.store.getJob(job);
-    if (record === undefined || (record.state !== "pending" && record.state !== "running")) return true;
+    if (record === undefined || !RUNNABLE_JOB_STATES.includes(record.state)) return true;
     const c = await this.d.store.counts(job);
     return c.pending === 0 && c.running === 0;
   }

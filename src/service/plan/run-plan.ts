@@ -62,7 +62,7 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
         // The stream's send failed (most often the client cancelled between two events). The
         // iterations that ran are billed, and nothing more runs. Thrown out of runPlan instead, the
         // whole hold was voided: frames generated for free (seen once in CI, 0 charged).
-        run.failure = ctx.signal.aborted ? new ServiceError("CANCELLED", "the client cancelled the plan") : ServiceError.from(err);
+        run.failure = ctx.signal.aborted ? cancelledByClient() : ServiceError.from(err);
         return run;
       }
     }
@@ -126,10 +126,12 @@ function account(run: PlanRun, o: IterationOutcome): void {
   run.engineUs += o.engineUs;
 }
 
+const cancelledByClient = (): ServiceError => new ServiceError("CANCELLED", "the client cancelled the plan");
+
 function failureOf(o: IterationOutcome, ctx: CallContext): ServiceError {
   if (o.reason === "failed") return o.error ?? new ServiceError("ENGINE_FAILURE", "the engine failed; the pre-debit was refunded");
   if (o.reason === "deadline") return new ServiceError("DEADLINE_EXCEEDED", "the plan's deadline passed (deadline_ms is an error; budget.time_budget_ms returns the best plan so far)");
-  return ctx.signal.aborted ? new ServiceError("CANCELLED", "the client cancelled the plan") : (o.error ?? new ServiceError("CANCELLED", "the plan was cancelled"));
+  return ctx.signal.aborted ? cancelledByClient() : (o.error ?? new ServiceError("CANCELLED", "the plan was cancelled"));
 }
 
 function statsOf(s: PlannerStats, o: IterationOutcome): IterationStats {

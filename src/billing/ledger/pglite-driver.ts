@@ -39,7 +39,8 @@ export function pgliteCloner(prepare: (driver: SqlDriver) => Promise<unknown>): 
   };
 }
 
-function driverOver(db: PGliteInterface, lock: DirLock | undefined): SqlDriver {
+/** The SqlDriver over an open PGlite (also what the ledger's PGlite thread runs its statements through). */
+export function driverOver(db: PGliteInterface, lock: DirLock | undefined): SqlDriver {
   const run = async <T extends Row>(q: Pick<PGliteInterface, "query">, sql: string, params?: unknown[]): Promise<T[]> => (await q.query<T>(sql, params, byteaCodec)).rows;
   return {
     kind: "pglite",

@@ -5,13 +5,12 @@
 // until the main thread ends it, exactly as in-process.
 import { PGlite } from "@electric-sql/pglite";
 import { parentPort, workerData } from "node:worker_threads";
-import { byteaCodec } from "./pglite-codec";
+import { driverOver } from "./pglite-driver";
 import { PGLITE_WORKER_KIND, type PgliteReply, type PgliteRequest, type PgliteStatus, type PgliteWireError, type PgliteWorkerInit } from "./pglite-thread-protocol";
-import type { Row } from "./sql-driver";
+import type { Queryable } from "./sql-driver";
 
-type Tx = Pick<PGlite, "query" | "exec">;
 interface OpenTx {
-  tx: Tx;
+  tx: Queryable;
   end: (commit: boolean) => void;
   settled: Promise<void>;
 }
@@ -35,10 +34,12 @@ async function main(init: PgliteWorkerInit): Promise<void> {
     port.postMessage({ status: "open-failed", error: wire(err) } satisfies PgliteStatus);
     return;
   }
+  // The in-process driver runs every statement (and its bytea codec); this thread only relays.
+  const driver = driverOver(db, undefined);
   const txs = new Map<number, OpenTx>();
   let nextTx = 1;
-  const target = (tx: number): Tx => {
-    if (tx === 0) return db;
+  const target = (tx: number): Queryable => {
+    if (tx === 0) return driver;
     const open = txs.get(tx);
     if (open === undefined) throw new Error(`transaction ${tx} is not open`);
     return open.tx;
@@ -50,7 +51,7 @@ async function main(init: PgliteWorkerInit): Promise<void> {
     return new Promise<number>((opened, failed) => {
       let end!: (commit: boolean) => void;
       const ended = new Promise<boolean>((resolve) => (end = resolve));
-      const settled = db
+      const settled = driver
         .transaction(async (t) => {
           txs.set(tx, { tx: t, end, settled });
           opened(tx);
@@ -70,7 +71,7 @@ async function main(init: PgliteWorkerInit): Promise<void> {
   async function handle(req: PgliteRequest): Promise<PgliteReply> {
     switch (req.op) {
       case "query":
-        return { id: req.id, ok: true, rows: (await target(req.tx).query<Row>(req.sql, req.params, byteaCodec)).rows };
+        return { id: req.id, ok: true, rows: await target(req.tx).query(req.sql, req.params) };
       case "exec":
         await target(req.tx).exec(req.sql);
         return { id: req.id, ok: true };
@@ -84,7 +85,7 @@ async function main(init: PgliteWorkerInit): Promise<void> {
         return { id: req.id, ok: true };
       }
       case "close":
-        await db.close();
+        await driver.close();
         return { id: req.id, ok: true };
     }
   }

@@ -204,8 +204,17 @@ export class OrtRunner implements Executor {
     const count = goal.frames.length / frameBytes;
     assert(Number.isInteger(count) && count >= 1 && count <= limits.goalFramesMax, `goal ${goal.goalKey}: ${goal.frames.length} bytes is not 1..${limits.goalFramesMax} frames of ${frameBytes}`);
     const frames = goal.frames.slice(); // ours: the caller may reuse its buffer
-    await this.call({ id: 0, op: "setGoal", goalKey: goal.goalKey, frames, count });
-    this.goals.set(goal.goalKey, { frames, count });
+    // Kept from the moment it is queued: calls reach the worker in order, so a run queued after this
+    // finds the goal there, and a planner need not wait for the reply before submitting (one chunk
+    // boundary less under batch load). A goal the worker refused is forgotten again.
+    const kept = { frames, count };
+    this.goals.set(goal.goalKey, kept);
+    try {
+      await this.call({ id: 0, op: "setGoal", goalKey: goal.goalKey, frames, count });
+    } catch (err) {
+      if (this.goals.get(goal.goalKey) === kept) this.goals.delete(goal.goalKey);
+      throw err;
+    }
   }
 
   releaseGoal(goalKeys: string[]): void {

@@ -254,6 +254,24 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
     assert.equal(charged, 16 * 49 * 500, "exactly the one iteration that ran is billed");
   });
 
+  it("a goal the engine refuses fails the plan (the first iteration does not wait for it) and nothing is charged", async () => {
+    // The goal is sent without waiting for its reply (one chunk boundary less behind batch work);
+    // its failure must still fail the plan, not let it answer with costs scored against nothing.
+    const { engine } = h.app.registry.live(TINY);
+    const setGoal = engine.setGoal!;
+    engine.setGoal = async () => {
+      throw new Error("the goal was refused");
+    };
+    try {
+      const before = await h.client.getBalance();
+      await assert.rejects(rank([hidden]), (e: grpc.ServiceError) => e.code !== grpc.status.OK && /the goal was refused|internal error|engine/i.test(e.details));
+      await until(async () => (await h.client.getBalance()).heldMicros === 0);
+      assert.equal((await h.client.getBalance()).balanceMicros, before.balanceMicros, "nothing charged");
+    } finally {
+      engine.setGoal = setGoal;
+    }
+  });
+
   it("REST: plan and stream_plan are transcoded from the proto (JSON in, JSON / NDJSON out)", async () => {
     const b64 = (u: Uint8Array) => Buffer.from(u).toString("base64");
     const frameJson = (data: Uint8Array) => ({ encoding: "RAW_RGB8", data: b64(data), height: H, width: W });

@@ -312,6 +312,18 @@ describe("gpu/scorers: scoring inside the runner's worker (tiny model)", () => {
     runner.release(["m", "m/ref", ...lanes.map((l) => l.outStateKey)]);
   });
 
+  it("a step queued right behind setGoal, before its reply, scores against that goal (a planner does not wait for the goal)", async () => {
+    await runner.encode([{ stateKey: "q", frame }]);
+    const goal = randomBytes(FB, 12);
+    const goalSet = runner.setGoal({ goalKey: "queued", frames: goal });
+    const r = await runner.step({ numSteps: 2, lanes: [scored(lane("q", "q1", chunk(1)), "pixel-l2", "queued")] });
+    await goalSet;
+    const want = await direct.runFrames(direct.get("pixel-l2")!, r.frames, goal, 1, F);
+    assert.deepEqual(Array.from(r.costs!), Array.from(want));
+    runner.releaseGoal(["queued"]);
+    runner.release(["q", "q1"]);
+  });
+
   it("goals survive a worker restart (replayed), latent states do not", async () => {
     await runner.injectFault({ kind: "crash" });
     await runner.encode([{ stateKey: "x", frame }]);

@@ -30,7 +30,14 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
   const run: PlanRun = { planner, stats: [], last: undefined, predictedFrames: 0, conditioningFrames: 0, stopped: PlanStop.COMPLETED, engineUs: 0, failure: undefined };
   const goalKey = `${p.engineRequestId}/goal`;
   if (!engine.setGoal) throw new ServiceError("INVALID_ARGUMENT", `model ${engine.entry.slug} cannot score`, { field: "cost.scorer" });
-  await engine.setGoal(goalKey, p.goal);
+  // Not awaited before the first iteration: the executor takes the goal before any run that scores
+  // against it (calls reach it in order), and waiting for the reply first cost a chunk boundary of
+  // its own behind batch work. A goal that failed fails the plan (the iteration scored against
+  // nothing, and the worker refuses such lanes before any compute).
+  const goalSet = engine.setGoal(goalKey, p.goal).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   let slowestUs = 0;
   try {
     for (let i = 0; i < p.iterationsAllowed; i++) {
@@ -41,6 +48,10 @@ export async function runPlan(p: AdmittedPlan, ctx: CallContext, nowUs: () => nu
       const startedUs = nowUs();
       const budget = budgetCut(ctx.signal, i === 0 || p.budgetEndUs === undefined ? undefined : (p.budgetEndUs - startedUs) / 1000);
       const outcome = await iterate(p, { ...ctx, signal: budget.signal }, planner, goalKey, i).finally(budget.clear);
+      if (i === 0) {
+        const goalError = await goalSet;
+        if (goalError !== undefined) throw goalError;
+      }
       slowestUs = Math.max(slowestUs, nowUs() - startedUs);
       account(run, outcome);
       if (budget.fired() && !ctx.signal.aborted) {

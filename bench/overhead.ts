@@ -168,8 +168,9 @@ async function main(): Promise<void> {
 /**
  * Medians per phase of the served calls. From the Server-Timing header: inbound (transport receipt to
  * the handler: parse, authentication, rate limit), decode (start frame), hold
- * (reserve), queue, engine (first chunk to last), compute (of engine, the runner's own ORT time),
- * finalize (output encoders), post (settlement), total (transport receipt to settled). Derived:
+ * (reserve: the balance gate, and the ledger's record unless it is written behind the engine's start),
+ * queue, engine (first chunk to last), compute (of engine, the runner's own ORT time), record (waiting
+ * after the engine for a hold record written behind its start), finalize (output encoders), post (settlement), total (transport receipt to settled). Derived:
  * loop = engine - compute (scheduling, delivery, loop <-> runner hand-offs) and wire = client - total
  * (request upload and parse before the handler, response send and the client's decode), gap = total
  * minus the named phases.
@@ -180,7 +181,7 @@ function phaseBreakdown(phases: Record<string, number>[]): Record<string, number
     return values.length > 0 ? percentile(values, 0.5) : undefined;
   };
   const out: Record<string, number> = {};
-  for (const name of ["client", "inbound", "validate", "decode", "hold", "layout", "queue", "engine", "compute", "finalize", "post", "total"]) {
+  for (const name of ["client", "inbound", "validate", "decode", "hold", "layout", "queue", "engine", "compute", "record", "finalize", "post", "total"]) {
     const v = med(name);
     if (v !== undefined) out[name] = round(v, 2);
   }
@@ -188,7 +189,7 @@ function phaseBreakdown(phases: Record<string, number>[]): Record<string, number
   const wire = phases.map((p) => p.client! - (p.total ?? NaN)).filter(Number.isFinite);
   if (loop.length > 0) out.loop = round(percentile(loop, 0.5), 2);
   // What total holds beyond the named phases (between them: promise hand-offs, response headers).
-  const named = ["inbound", "validate", "decode", "hold", "layout", "queue", "engine", "finalize", "post"];
+  const named = ["inbound", "validate", "decode", "hold", "layout", "queue", "engine", "record", "finalize", "post"];
   const gap = phases.map((p) => (p.total ?? NaN) - named.reduce((s, n) => s + (p[n] ?? 0), 0)).filter(Number.isFinite);
   if (gap.length > 0) out.gap = round(percentile(gap, 0.5), 2);
   if (wire.length > 0) out.wire = round(percentile(wire, 0.5), 2);

@@ -146,7 +146,9 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
     }),
   );
   status.onRecord((slug, o) => metrics.observePredict(slug, o));
-  const direct = billingPort(billing, topups, config.holdTtlMs, metrics);
+  const port = billingPort(billing, topups, config.holdTtlMs, metrics);
+  // Without reserveGated every caller awaits the whole reserve (the ledger's record included).
+  const direct = config.holdRecordBehind ? port : { ...port, reserveGated: undefined };
   const billingAdapter = config.settleBehind ? settleBehind(direct, logger) : { ...direct, flush: async () => {} };
   const guard = new Guard(billingAdapter, rateLimitPort(limiter, (scope) => metrics.observeRateLimited(scope), { ratePerS: config.ipRateLimit.ratePerS ?? defaultIpPolicy.ratePerS, burst: config.ipRateLimit.burst ?? defaultIpPolicy.burst }));
   const encoders = startFrameEncoders(config.intraOpThreads);

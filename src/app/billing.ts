@@ -7,6 +7,26 @@ import type { Metrics } from "../observability/metrics";
 import type { Account, BillingPort } from "../service/ports";
 
 export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: number, metrics: Metrics): BillingPort {
+  const reserveGated: NonNullable<BillingPort["reserveGated"]> = async (account, requestId, amountMicros) => {
+    const refused = (err: unknown): never => {
+      if (err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS") {
+        metrics.observeBilling("insufficient_credits");
+        // Without Stripe the top-up endpoint answers 412: point at what works instead.
+        if (!topups.configured) throw new ServiceError(err.reason, err.message.replace(TOP_UP_WITH_STRIPE, topUpWithOperator(account.customerId)), err.details, err.retryAfterS);
+      }
+      throw err;
+    };
+    const gated = await billing.reserveGated({ customerId: account.customerId, requestId: scopedRequestId(account.customerId, requestId), amountMicros, ttlMs: holdTtlMs }).catch(refused);
+    const recorded = gated.recorded.then((r) => {
+      if (r.duplicate) {
+        // The id belongs to an earlier request (running or settled): never run, or bill, it twice.
+        throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} was already used by an earlier request; send a fresh id`, { field: "request_id" });
+      }
+      metrics.observeBilling("reserved", amountMicros);
+    }, refused);
+    recorded.catch(() => undefined); // the caller looks when it needs to
+    return { recorded };
+  };
   return {
     async authenticate(rawKey) {
       const a = await billing.authenticate(rawKey);
@@ -16,22 +36,9 @@ export function billingPort(billing: BillingService, topups: Topups, holdTtlMs: 
       return account;
     },
     async reserve(account, requestId, amountMicros) {
-      try {
-        const r = await billing.reserve({ customerId: account.customerId, requestId: scopedRequestId(account.customerId, requestId), amountMicros, ttlMs: holdTtlMs });
-        if (r.duplicate) {
-          // The id belongs to an earlier request (running or settled): never run, or bill, it twice.
-          throw new ServiceError("INVALID_ARGUMENT", `request_id: ${requestId} was already used by an earlier request; send a fresh id`, { field: "request_id" });
-        }
-        metrics.observeBilling("reserved", amountMicros);
-      } catch (err) {
-        if (err instanceof ServiceError && err.reason === "INSUFFICIENT_CREDITS") {
-          metrics.observeBilling("insufficient_credits");
-          // Without Stripe the top-up endpoint answers 412: point at what works instead.
-          if (!topups.configured) throw new ServiceError(err.reason, err.message.replace(TOP_UP_WITH_STRIPE, topUpWithOperator(account.customerId)), err.details, err.retryAfterS);
-        }
-        throw err;
-      }
+      await (await reserveGated(account, requestId, amountMicros)).recorded;
     },
+    reserveGated,
     async post(account, requestId, actualMicros) {
       const s = await billing.post(scopedRequestId(account.customerId, requestId), actualMicros);
       metrics.observeBilling("posted", s.capturedMicros);

@@ -30,6 +30,14 @@ export function settleBehind(port: BillingPort, logger: Logger): SettleBehind {
       await after(account);
       return port.reserve(account, requestId, amountMicros);
     },
+    ...(port.reserveGated
+      ? {
+          async reserveGated(account: Account, requestId: string, amountMicros: number) {
+            await after(account);
+            return port.reserveGated!(account, requestId, amountMicros);
+          },
+        }
+      : {}),
     post(account, requestId, actualMicros) {
       pending++;
       const previous = tails.get(account.customerId);

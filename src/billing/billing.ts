@@ -264,6 +264,18 @@ export class BillingService implements TopupCreditor {
 
   /** Holds amountMicros for requestId, or throws INSUFFICIENT_CREDITS (402) before any GPU work. */
   async reserve(input: ReserveInput): Promise<Reservation> {
+    return (await this.reserveGated(input)).recorded;
+  }
+
+  /**
+   * reserve in its two steps. Resolves once the balance store's atomic gate has held the amount (a
+   * short balance throws INSUFFICIENT_CREDITS here, before any GPU work); `recorded` settles when the
+   * ledger has the durable pre-debit, with what reserve returns or throws. A caller may start the
+   * engine between the two, provided nothing reaches the customer, and nothing settles, before
+   * `recorded` resolves (PredictFlow does; see docs/OPERATIONS.md). A repeated request id is resolved
+   * before this returns: `recorded` is then already settled.
+   */
+  async reserveGated(input: ReserveInput): Promise<{ recorded: Promise<Reservation> }> {
     const { customerId, requestId, amountMicros } = input;
     const ttlMs = input.ttlMs ?? this.deps.holdTtlMs;
     assertMicros(amountMicros);
@@ -275,12 +287,18 @@ export class BillingService implements TopupCreditor {
     if (gate.status === "insufficient") throw insufficientCredits(gate.availableMicros, amountMicros);
     if (gate.status === "duplicate") {
       if (gate.hold.customerId !== customerId || gate.hold.heldMicros !== amountMicros) throw invalidArgument("request_id", "already used for a different charge");
-      if (gate.hold.state !== "pending") return this.duplicate(gate.hold.state, requestId, customerId, amountMicros, gate.hold.expiresAtMs, gate.availableMicros);
+      if (gate.hold.state !== "pending") return { recorded: Promise.resolve(this.duplicate(gate.hold.state, requestId, customerId, amountMicros, gate.hold.expiresAtMs, gate.availableMicros)) };
       // Pending in the store: make sure the ledger has it too (its first write may have failed).
+      return { recorded: Promise.resolve(await this.recordHold(input, gate.hold.expiresAtMs, false, ttlMs)) };
     }
-    const expiresAtMs = gate.status === "held" ? gate.expiresAtMs : gate.hold.expiresAtMs;
-    const storeJustHeld = gate.status === "held";
+    const recorded = this.recordHold(input, gate.expiresAtMs, true, ttlMs);
+    recorded.catch(() => undefined); // the caller may learn of a failure only once it looks
+    return { recorded };
+  }
 
+  /** The ledger's half of reserve: the durable pre-debit, with its own check against overspend. */
+  private async recordHold(input: ReserveInput, expiresAtMs: number, storeJustHeld: boolean, ttlMs: number): Promise<Reservation> {
+    const { customerId, requestId, amountMicros } = input;
     let recorded;
     try {
       recorded = await this.ledger.hold({ customerId, requestId, amountMicros, expiresAtMs, atMs: this.clock.wallMs() });

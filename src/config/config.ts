@@ -34,6 +34,12 @@ export interface Config {
   ortSpinning: boolean | undefined;
   /** Post a finished request's charge after its response has left (DREAM_SETTLE_BEHIND=off awaits it first; src/app/settle-behind.ts). */
   settleBehind: boolean;
+  /**
+   * Write a predict's durable pre-debit while the engine starts, after the balance gate has held the
+   * amount; nothing is delivered or settled before it lands (DREAM_HOLD_RECORD_BEHIND=off awaits it
+   * before submitting; src/service/predict-flow.ts).
+   */
+  holdRecordBehind: boolean;
   /** Most chunks of an unchanged batch one runner call runs back to back (DREAM_RUN_CHUNKS_MAX; 1 = a round trip per chunk). */
   runChunksMax: number;
   /**
@@ -127,6 +133,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     intraOpThreads: env.DREAM_INTRA_OP_THREADS ? intFrom(env, "DREAM_INTRA_OP_THREADS", 0, 1, 256) : undefined,
     ortSpinning: env.DREAM_ORT_SPINNING === undefined || env.DREAM_ORT_SPINNING === "" ? undefined : onOffFrom(env, "DREAM_ORT_SPINNING", false),
     settleBehind: onOffFrom(env, "DREAM_SETTLE_BEHIND", true),
+    holdRecordBehind: onOffFrom(env, "DREAM_HOLD_RECORD_BEHIND", true),
     runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
     grpcMaxConnectionAgeMs: intFrom(env, "DREAM_GRPC_MAX_CONNECTION_AGE_MS", 0, 0, 24 * 60 * 60 * 1000),
     batchLanesBesideInteractive: env.DREAM_BATCH_BESIDE_INTERACTIVE ? intFrom(env, "DREAM_BATCH_BESIDE_INTERACTIVE", 0, 0, limits.batchLanesMax) : undefined,

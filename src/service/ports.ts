@@ -139,6 +139,13 @@ export interface BillingPort {
   authenticate(rawKey: string | undefined): Promise<Account>;
   /** Holds amountMicros or throws ServiceError INSUFFICIENT_CREDITS (balance/requested in details). */
   reserve(account: Account, requestId: string, amountMicros: number): Promise<void>;
+  /**
+   * reserve in two steps: resolves once the balance gate has held the amount (throws as reserve does,
+   * 402 included, before any engine work); `recorded` settles when the ledger's durable pre-debit is
+   * written, rejecting with what reserve would have thrown. Nothing may reach the customer, and nothing
+   * may settle, before `recorded` resolves. Absent: callers await reserve.
+   */
+  reserveGated?(account: Account, requestId: string, amountMicros: number): Promise<{ recorded: Promise<void> }>;
   /** Request ids are the customer's own: holds are keyed by (account's customer, request id). */
   post(account: Account, requestId: string, actualMicros: number): Promise<void>;
   void(account: Account, requestId: string): Promise<void>;

@@ -1,7 +1,11 @@
 // The lifecycle every predict shares (Predict, PredictBatch, StreamPredict):
-//   validate → price → reserve (402 before any engine work) → enqueue → stream chunks → settle → respond
-// Settlement happens before the response leaves: post the frames actually generated (the rest of the
-// hold is refunded) or void the whole hold when the engine failed.
+//   validate → price → hold (the balance gate: 402 before any engine work) → enqueue → stream chunks
+//   → settle → respond
+// The hold's durable record (the ledger's pre-debit) is written while the engine starts
+// (BillingPort.reserveGated): no chunk is handed to the consumer, and nothing settles, before it
+// lands, and a record the ledger refuses stops the request with nothing delivered or charged.
+// Settlement: post the frames actually generated (the rest of the hold is refunded) or void the whole
+// hold when the engine failed.
 import type { Clock } from "../core/clock";
 import { ServiceError, invalidArgument } from "../core/errors";
 import { requestIdOrNew } from "../core/ids";
@@ -9,7 +13,9 @@ import { microsToUsdString, rolloutPriceMicros, MICROS_PER_CENT } from "../core/
 import type { Actions, Frame, OutputOptions, Priority, RequestSummary, SamplingParams } from "../gen/dream/v1/dream";
 import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
+import { ChunkDelivery } from "./chunk-delivery";
 import type { CallContext } from "./context";
+import { HoldRecord } from "./hold-record";
 import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
 import { ServerTiming } from "./server-timing";
@@ -59,6 +65,8 @@ export interface Admitted {
   engineRequestId: string;
   /** Where the server's time went, phase by phase (the Server-Timing response header). */
   timing: ServerTiming;
+  /** Whether the hold's durable record is written yet (it may land while the engine starts). */
+  record: HoldRecord;
 }
 
 /** A chunk as consumers see it: frame 0 of every candidate is the conditioning start frame. */
@@ -106,8 +114,9 @@ export class PredictFlow {
       ctx.deadlineWallMs === undefined ? undefined : admittedUs + (ctx.deadlineWallMs - deps.clock.wallMs()) * 1000,
     );
     const { engineRequestId } = deps.inflight.add(requestId, { customerId: account.customerId, engine });
+    let record: HoldRecord;
     try {
-      await timing.time("hold", nowUs, () => deps.billing.reserve(account, requestId, priceMicros));
+      record = await timing.time("hold", nowUs, () => this.hold(account, requestId, priceMicros));
     } catch (err) {
       deps.inflight.remove(requestId, account.customerId);
       throw err;
@@ -115,12 +124,25 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-request-id", requestId);
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
-    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, priority, receivedUs, engineRequestId, timing };
+    return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, priority, receivedUs, engineRequestId, timing, record };
+  }
+
+  /** The balance gate, and the ledger's record behind it when the port can split them (reserveGated). */
+  private async hold(account: Account, requestId: string, priceMicros: number): Promise<HoldRecord> {
+    const { billing } = this.deps;
+    if (billing.reserveGated === undefined) {
+      await billing.reserve(account, requestId, priceMicros);
+      return HoldRecord.recorded();
+    }
+    const { recorded } = await billing.reserveGated(account, requestId, priceMicros);
+    return new HoldRecord(recorded);
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */
   async abandon(a: Admitted): Promise<void> {
     this.deps.inflight.remove(a.requestId, a.account.customerId);
+    await a.record.known;
+    if (a.record.isRefused()) return; // nothing was held in the ledger, and the gate's hold is gone
     await this.deps.billing.void(a.account, a.requestId);
   }
 
@@ -137,7 +159,8 @@ export class PredictFlow {
     finalize?: () => Promise<void>,
   ): Promise<Settled> {
     const { deps } = this;
-    let consumerError: unknown;
+    if (a.record.isRefused()) return this.refused(a);
+    const delivery = new ChunkDelivery(a.startFrame, onChunk, a.record, () => a.engine.cancel(a.engineRequestId));
     const end = await new Promise<EngineEnd>((resolve) => {
       const onAbort = () => a.engine.cancel(a.engineRequestId);
       ctx.signal.addEventListener("abort", onAbort, { once: true });
@@ -148,32 +171,17 @@ export class PredictFlow {
       try {
         a.engine.submit(
           { requestId: a.engineRequestId, lanes: a.lanes, actionSteps: a.actionSteps, startFrame: a.startFrame, numSteps: a.params.numSteps, guidance: a.params.guidance, seed: a.params.seed, deadlineUs: a.deadlineUs, priority: a.priority, customerId: a.account.customerId },
-          {
-            onChunk: (chunk) => {
-              if (consumerError !== undefined) return;
-              const withStart = chunk.chunkIndex === 0 ? prependStartFrame(chunk, a.startFrame) : chunk;
-              try {
-                const pending = onChunk(withStart);
-                if (pending) {
-                  return pending.catch((err: unknown) => {
-                    consumerError = err;
-                    a.engine.cancel(a.engineRequestId);
-                  });
-                }
-              } catch (err) {
-                consumerError = err;
-                a.engine.cancel(a.engineRequestId);
-              }
-              return undefined;
-            },
-            onEnd: finish,
-          },
+          { onChunk: (chunk) => delivery.take(chunk), onEnd: finish },
         );
       } catch (err) {
         // Queue full or draining: nothing ran, nothing is owed.
         finish({ framesPerCandidate: a.lanes.map(() => 0), cancelled: [], reason: "failed", error: ServiceError.from(err), engineUs: 0, queueUs: 0 });
       }
     });
+    // Nothing settles, and no response leaves, before the hold's record is in the ledger.
+    if (a.record.state === "pending") await a.timing.time("record", () => deps.clock.nowUs(), () => a.record.known);
+    if (a.record.isRefused()) return this.refused(a);
+    let consumerError = delivery.error;
     if (ctx.signal.aborted && end.reason === "cancelled" && consumerError === undefined) {
       consumerError = new ServiceError("CANCELLED", "the client cancelled the request");
     }
@@ -188,6 +196,16 @@ export class PredictFlow {
       }
     }
     return this.settle(a, ctx, end, consumerError);
+  }
+
+  /**
+   * The ledger refused the hold's record (unreachable, or its own balance check said no): nothing was
+   * delivered and nothing is held, so nothing settles; the caller gets what reserve would have thrown.
+   */
+  private refused(a: Admitted): never {
+    this.deps.inflight.remove(a.requestId, a.account.customerId);
+    this.deps.logger.warn({ requestId: a.requestId, model: a.slot.entry.slug, err: String(a.record.refusal) }, "the ledger refused the hold's record; the request was stopped undelivered");
+    throw ServiceError.from(a.record.refusal);
   }
 
   private async settle(a: Admitted, ctx: CallContext, end: EngineEnd, consumerError: unknown): Promise<Settled> {
@@ -262,13 +280,6 @@ export function withCharge(err: ServiceError, frames: number, costMicros: number
   // Keep the cause (non-enumerable, as ServiceError.from sets it) for whoever logs the final error.
   if (err.cause !== undefined) Object.defineProperty(charged, "cause", { value: err.cause, writable: true, configurable: true, enumerable: false });
   return charged;
-}
-
-function prependStartFrame(chunk: EngineChunk, startFrame: Uint8Array): EngineChunk {
-  return {
-    chunkIndex: chunk.chunkIndex,
-    lanes: chunk.lanes.map((l) => ({ candidateIndex: l.candidateIndex, firstFrameIndex: 0, frames: [startFrame, ...l.frames] })),
-  };
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {

@@ -2,11 +2,12 @@
 // went on the server, phase by phase, so a client (and bench:overhead) can split a slow call into
 // inbound (transport receipt to the handler: body, parse, authentication, rate limit), validate (the
 // candidates' actions and parameters), decode, hold,
-// layout (the response's buffers and encoders), queue, engine (of it: runner compute), output
-// encoding and settlement without guessing.
+// layout (the response's buffers and encoders), queue, engine (of it: runner compute), record (how
+// long the finished request still waited for its hold's durable record, written behind the engine's
+// start; absent when it had landed), output encoding and settlement without guessing.
 // Durations in ms with µs resolution; the names are fixed and documented in docs/API.md.
 
-export type Phase = "inbound" | "validate" | "decode" | "hold" | "layout" | "queue" | "engine" | "compute" | "finalize" | "post" | "total";
+export type Phase = "inbound" | "validate" | "decode" | "hold" | "layout" | "queue" | "engine" | "compute" | "record" | "finalize" | "post" | "total";
 
 export class ServerTiming {
   private readonly phasesUs = new Map<Phase, number>();

@@ -9,9 +9,11 @@ import { ServiceError } from "../../src/core/errors";
 import { Metrics } from "../../src/observability/metrics";
 
 const account = { customerId: "cus_local_abc", keyId: "key_1", rateLimit: { ratePerS: 10, burst: 10 } };
-const shortBilling = { reserve: async () => Promise.reject(insufficientCredits(150_000, 2_450_000)) } as unknown as BillingService;
+// The balance gate refuses (the common case), or the ledger's own check refuses the record behind it.
+const shortAtGate = { reserveGated: async () => Promise.reject(insufficientCredits(150_000, 2_450_000)) } as unknown as BillingService;
+const shortAtRecord = { reserveGated: async () => ({ recorded: Promise.reject(insufficientCredits(150_000, 2_450_000)) }) } as unknown as BillingService;
 
-async function reserveError(topups: Topups): Promise<ServiceError> {
+async function reserveError(topups: Topups, shortBilling = shortAtGate): Promise<ServiceError> {
   const port = billingPort(shortBilling, topups, 60_000, new Metrics(() => []));
   const err = await port.reserve(account, "req-1", 2_450_000).then(
     () => assert.fail("reserve should refuse"),
@@ -30,6 +32,12 @@ describe("app/billing: the 402's top-up advice", () => {
     assert.ok(err.message.includes("dream-engine credits grant cus_local_abc <usd>"), err.message);
     assert.ok(!err.message.includes("/v1/billing/topup"), err.message);
     assert.deepEqual(err.details, insufficientCredits(150_000, 2_450_000).details);
+  });
+
+  it("the same advice when the ledger's record refuses behind the gate", async () => {
+    const err = await reserveError(new NotConfiguredTopups(), shortAtRecord);
+    assert.equal(err.http, 402);
+    assert.ok(err.message.includes("dream-engine credits grant cus_local_abc <usd>"), err.message);
   });
 
   it("with Stripe: points at POST /v1/billing/topup", async () => {

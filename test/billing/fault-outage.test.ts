@@ -87,6 +87,26 @@ forEachStore("billing/fault: ledger or store briefly unreachable", (open) => {
     await assertInStep();
   });
 
+  it("reserveGated while the ledger is down: the gate holds, the record fails UNAVAILABLE, and nothing stays held anywhere", async () => {
+    ledgerSw.down = true;
+    const { recorded } = await billing.reserveGated({ customerId, requestId: "g1", amountMicros: PRICE });
+    assert.equal(await reason(recorded), "UNAVAILABLE");
+    ledgerSw.down = false;
+    assert.deepEqual(await f.store.balance(customerId), { availableMicros: 100_000, heldMicros: 0 });
+    assert.equal(await ledger.holdStatus("g1"), null);
+    await assertInStep();
+  });
+
+  it("reserveGated: a short balance is refused by the gate itself (402 before any record is attempted), and a good one is recorded", async () => {
+    assert.equal(await reason(billing.reserveGated({ customerId, requestId: "g2", amountMicros: 100_001 })), "INSUFFICIENT_CREDITS");
+    assert.equal(await ledger.holdStatus("g2"), null);
+    const { recorded } = await billing.reserveGated({ customerId, requestId: "g3", amountMicros: PRICE });
+    const r = await recorded;
+    assert.deepEqual([r.duplicate, r.state, r.balanceMicros], [false, "pending", 100_000 - PRICE]);
+    assert.equal((await ledger.holdStatus("g3"))?.hold.amountMicros, PRICE);
+    await assertInStep();
+  });
+
   it("post while the ledger is down: the request completes, the outcome waits and is recorded when it is back", async () => {
     await billing.reserve({ customerId, requestId: "r2", amountMicros: PRICE });
     ledgerSw.down = true;

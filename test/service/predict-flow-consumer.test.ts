@@ -8,6 +8,7 @@ import { FakeClock } from "../../src/core/clock";
 import { ServiceError } from "../../src/core/errors";
 import type { Logger } from "../../src/observability/logger";
 import { PredictFlow, type Admitted, type PredictDeps } from "../../src/service/predict-flow";
+import { HoldRecord } from "../../src/service/hold-record";
 import { ServerTiming } from "../../src/service/server-timing";
 import type { CallContext } from "../../src/service/context";
 import type { EngineRequest, EngineSink, ModelEngine } from "../../src/service/ports";
@@ -69,6 +70,7 @@ function setup(logger: Logger): { flow: PredictFlow; admitted: Admitted; ctx: Ca
     receivedUs: clock.nowUs(),
     engineRequestId: "cust-1/req-consumer-1",
     timing: new ServerTiming(),
+    record: HoldRecord.recorded(),
   } as unknown as Admitted;
   const ctx = { requestId: "req-consumer-1", apiKey: undefined, peer: "test", signal: new AbortController().signal, responseHeaders: new Map() } as unknown as CallContext;
   return { flow: new PredictFlow(deps), admitted, ctx, settled };

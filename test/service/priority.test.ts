@@ -7,6 +7,7 @@ import { Priority } from "../../src/gen/dream/v1/dream";
 import type { CallContext } from "../../src/service/context";
 import type { EngineRequest, EngineSink, ModelEngine } from "../../src/service/ports";
 import { PredictFlow, type Admitted, type PredictDeps } from "../../src/service/predict-flow";
+import { HoldRecord } from "../../src/service/hold-record";
 import { ServerTiming } from "../../src/service/server-timing";
 import { validatePriority } from "../../src/service/validate";
 
@@ -48,6 +49,7 @@ describe("service: priority classes", () => {
       receivedUs: clock.nowUs(),
       engineRequestId: "cust-9/r1",
       timing: new ServerTiming(),
+      record: HoldRecord.recorded(),
     } as unknown as Admitted;
     const ctx = { requestId: "r1", signal: new AbortController().signal, responseHeaders: new Map() } as unknown as CallContext;
     await new PredictFlow(deps).run(admitted, ctx, () => undefined);

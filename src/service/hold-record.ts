@@ -4,7 +4,19 @@
 // predict flow knows when it may deliver a chunk or settle: never before the record, and never at all
 // when the ledger refused it.
 
+import type { Account, BillingPort } from "./ports";
+
 export type HoldRecordState = "pending" | "recorded" | "refused";
+
+/** The balance gate, and the ledger's record behind it when the port can split them (reserveGated). */
+export async function holdFor(billing: BillingPort, account: Account, requestId: string, amountMicros: number): Promise<HoldRecord> {
+  if (billing.reserveGated === undefined) {
+    await billing.reserve(account, requestId, amountMicros);
+    return HoldRecord.recorded();
+  }
+  const { recorded } = await billing.reserveGated(account, requestId, amountMicros);
+  return new HoldRecord(recorded);
+}
 
 export class HoldRecord {
   private _state: HoldRecordState;

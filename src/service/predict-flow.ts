@@ -15,7 +15,7 @@ import type { Logger } from "../observability/logger";
 import type { StatusRecorder } from "../observability/status";
 import { ChunkDelivery } from "./chunk-delivery";
 import type { CallContext } from "./context";
-import { HoldRecord } from "./hold-record";
+import { holdFor, type HoldRecord } from "./hold-record";
 import type { Account, BillingPort, CodecPort, EngineChunk, EngineEnd, ModelEngine, ModelSlot } from "./ports";
 import type { InflightRequests, ModelRegistry } from "./registry";
 import { ServerTiming } from "./server-timing";
@@ -116,7 +116,7 @@ export class PredictFlow {
     const { engineRequestId } = deps.inflight.add(requestId, { customerId: account.customerId, engine });
     let record: HoldRecord;
     try {
-      record = await timing.time("hold", nowUs, () => this.hold(account, requestId, priceMicros));
+      record = await timing.time("hold", nowUs, () => holdFor(deps.billing, account, requestId, priceMicros));
     } catch (err) {
       deps.inflight.remove(requestId, account.customerId);
       throw err;
@@ -125,17 +125,6 @@ export class PredictFlow {
     ctx.responseHeaders.set("x-dreamengine-customer-id", account.customerId);
     ctx.responseHeaders.set("x-dreamengine-estimated-charge-usd", microsToUsdString(priceMicros));
     return { requestId, account, slot, engine, startFrame, lanes, actionSteps, params, output, priceMicros, deadlineUs, priority, receivedUs, engineRequestId, timing, record };
-  }
-
-  /** The balance gate, and the ledger's record behind it when the port can split them (reserveGated). */
-  private async hold(account: Account, requestId: string, priceMicros: number): Promise<HoldRecord> {
-    const { billing } = this.deps;
-    if (billing.reserveGated === undefined) {
-      await billing.reserve(account, requestId, priceMicros);
-      return HoldRecord.recorded();
-    }
-    const { recorded } = await billing.reserveGated(account, requestId, priceMicros);
-    return new HoldRecord(recorded);
   }
 
   /** Gives back an admitted request that never reached the engine: the whole hold is released. */

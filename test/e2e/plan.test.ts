@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { ServiceError } from "../../src/core/errors";
 import type { CallContext, StreamHandler } from "../../src/service/context";
 import { packActions } from "../../clients/typescript/src";
 import { FrameEncoding, Priority } from "../../src/gen/dream/v1/dream";
@@ -269,6 +270,37 @@ describe("e2e: planning (Planning.Plan over gRPC, tiny model)", function () {
       assert.equal((await h.client.getBalance()).balanceMicros, before.balanceMicros, "nothing charged");
     } finally {
       engine.setGoal = setGoal;
+    }
+  });
+
+  it("a StreamPlan whose hold record the ledger refuses while its iterations run sends nothing and charges nothing", async () => {
+    // The record is written behind the first iteration's start (BillingService.reserveGated). Here it
+    // is refused 40 ms in (the real hold undone first, as a refusing ledger would never have kept it).
+    const billing = h.app.billing;
+    const original = billing.reserveGated.bind(billing);
+    billing.reserveGated = async (input) => {
+      const gated = await original(input);
+      const recorded = gated.recorded.then(async () => {
+        await new Promise((r) => setTimeout(r, 40));
+        await billing.void(input.requestId);
+        throw new ServiceError("UNAVAILABLE", "billing is unavailable: the billing ledger is unreachable");
+      });
+      recorded.catch(() => undefined);
+      return { recorded };
+    };
+    try {
+      const impl = h.app.methods.get("/dream.v1.Planning/StreamPlan")!;
+      const ctx: CallContext = { requestId: randomUUID(), apiKey: h.apiKey, peer: "127.0.0.1", signal: new AbortController().signal, deadlineWallMs: undefined, responseHeaders: new Map<string, string>() };
+      const before = await h.client.getBalance();
+      const admission = await impl.admit(ctx);
+      let sends = 0;
+      const req = planRequest({ actionSteps: 48, planner: { $case: "cem", value: { samples: 16, iterations: 3, elites: 4, momentum: 0, stdMin: 0.01 } } });
+      await assert.rejects((impl.handler as StreamHandler<PlanRequest, PlanEvent>)(req, ctx, admission, async () => void sends++), /ledger is unreachable/);
+      assert.equal(sends, 0, "no event before a durable hold");
+      const after = await h.client.getBalance();
+      assert.deepEqual([after.balanceMicros, after.heldMicros], [before.balanceMicros, 0]);
+    } finally {
+      billing.reserveGated = original;
     }
   });
 

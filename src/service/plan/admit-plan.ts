@@ -10,6 +10,7 @@ import type { PlanRequest } from "../../gen/dream/v1/planning";
 import { framesForMicros, iterationsWithin } from "../../planning/budget";
 import type { CallContext } from "../context";
 import type { Account, BillingPort, CodecPort, ModelEngine, ModelSlot } from "../ports";
+import { holdFor, type HoldRecord } from "../hold-record";
 import type { InflightRequests, ModelRegistry } from "../registry";
 import { encodingName } from "../validate";
 import { validatePlan, type PlanSpec } from "./validate-plan";
@@ -26,6 +27,8 @@ export interface PlanAdmitDeps {
 
 export interface AdmittedPlan {
   requestId: string;
+  /** Whether the hold's durable record is in the ledger yet: nothing is sent or settled before it is. */
+  record: HoldRecord;
   engineRequestId: string;
   account: Account;
   slot: ModelSlot;
@@ -56,8 +59,10 @@ export async function admitPlan(deps: PlanAdmitDeps, req: PlanRequest, ctx: Call
   const priceMicros = deps.chargeMicros(iterationsAllowed * framesPerIteration, entry.pricePerFrameMicros);
   const nowUs = deps.clock.nowUs();
   const inflight = deps.inflight.add(requestId, { customerId: account.customerId, engine });
+  let record: HoldRecord;
   try {
-    await deps.billing.reserve(account, requestId, priceMicros);
+    // The gate now; the ledger's record while the first iteration starts (plan.ts waits for it).
+    record = await holdFor(deps.billing, account, requestId, priceMicros);
   } catch (err) {
     deps.inflight.remove(requestId, account.customerId);
     throw err;
@@ -66,6 +71,7 @@ export async function admitPlan(deps: PlanAdmitDeps, req: PlanRequest, ctx: Call
   const deadlineFromReq = spec.deadlineMs === undefined ? undefined : nowUs + spec.deadlineMs * 1000;
   return {
     requestId,
+    record,
     engineRequestId: inflight.engineRequestId,
     account,
     slot,

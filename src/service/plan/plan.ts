@@ -2,6 +2,7 @@
 // scoring next to the model → settle (post the frames generated; void on an engine failure) → the
 // decision. A decision is kilobytes: the best sequence, the costs, per-iteration stats, the summary,
 // and only the rollouts the caller asked for.
+import { ServiceError } from "../../core/errors";
 import { microsToUsdString } from "../../core/money";
 import type { RequestSummary } from "../../gen/dream/v1/dream";
 import type { IterationStats, PlanEvent, PlanRequest, PlanResponse } from "../../gen/dream/v1/planning";
@@ -31,14 +32,35 @@ export interface PlanDecision {
 
 export async function planDecision(deps: PlanDeps, req: PlanRequest, ctx: CallContext, account: Account, onIteration?: (s: IterationStats) => Promise<void>): Promise<PlanDecision> {
   const p = await admitPlan(deps, req, ctx, account);
+  // The iterations start while the hold's record is written; a record the ledger refuses stops them.
+  const stop = new AbortController();
+  const onCaller = (): void => stop.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onCaller();
+  else ctx.signal.addEventListener("abort", onCaller, { once: true });
+  p.record.whenKnown(() => {
+    if (p.record.isRefused()) stop.abort(p.record.refusal);
+  });
+  // No event leaves before the record is in the ledger.
+  const gated =
+    onIteration &&
+    (async (s: IterationStats): Promise<void> => {
+      await p.record.known;
+      if (!p.record.isRefused()) await onIteration(s);
+    });
   let run: PlanRun;
   try {
-    run = await runPlan(p, ctx, () => deps.clock.nowUs(), onIteration);
+    run = await runPlan(p, { ...ctx, signal: stop.signal }, () => deps.clock.nowUs(), gated);
   } catch (err) {
+    await p.record.known;
+    if (p.record.isRefused()) return refused(deps, p);
     // Nothing was settled: give the whole hold back (a failure before or between iterations is ours).
     await settle(deps, p, undefined, 0);
     throw err;
+  } finally {
+    ctx.signal.removeEventListener("abort", onCaller);
   }
+  await p.record.known;
+  if (p.record.isRefused()) return refused(deps, p);
   const summary = await settle(deps, p, run, run.predictedFrames + run.conditioningFrames);
   summaryHeaders(ctx, summary);
   if (run.failure !== undefined) {
@@ -52,6 +74,13 @@ export async function planDecision(deps: PlanDeps, req: PlanRequest, ctx: CallCo
 export async function streamPlan(deps: PlanDeps, req: PlanRequest, ctx: CallContext, account: Account, send: (e: PlanEvent) => Promise<void>): Promise<void> {
   const final = await plan(deps, req, ctx, account, (s) => send({ event: { $case: "iteration", value: s } }));
   await send({ event: { $case: "plan", value: final } });
+}
+
+/** The ledger refused the hold's record: nothing was sent or held, so nothing settles. */
+function refused(deps: PlanDeps, p: AdmittedPlan): never {
+  deps.inflight.remove(p.requestId, p.account.customerId);
+  deps.logger.warn({ requestId: p.requestId, err: String(p.record.refusal) }, "the ledger refused the plan's hold record; the plan was stopped unsent");
+  throw ServiceError.from(p.record.refusal);
 }
 
 /**

@@ -43,12 +43,15 @@ async function startReplica(entry: CatalogEntry, device: string, deps: ModelStar
   await runner.load();
   // On a CPU a batch lane in an interactive step costs as much as an interactive one (plan.ts rule 3a).
   const batchLanesBesideInteractive = config.batchLanesBesideInteractive ?? (device === "cpu" ? 0 : entry.batchLanesMax);
+  // On a CPU a chunk's time grows with its lanes: near a control loop, batch chunks are kept short (rule 3c).
+  const batchLanesNearInteractive = Math.min(entry.batchLanesMax, config.batchLanesNearInteractive ?? (device === "cpu" ? Math.max(1, Math.floor(entry.batchLanesMax / 2)) : entry.batchLanesMax));
   const scheduler = new ModelScheduler({
     executor: runner,
     batchLanesMax: entry.batchLanesMax,
     queueDelayUs: entry.queueDelayUs,
     runChunksMax: config.runChunksMax,
     batchLanesBesideInteractive,
+    batchLanesNearInteractive,
     model: entry.slug,
     clock: deps.clock,
     onStep: (lanes) => deps.status.recordBatch(entry.slug, lanes),

@@ -49,6 +49,13 @@ export interface Config {
    * step cost little there). See plan.ts rule 3a.
    */
   batchLanesBesideInteractive: number | undefined;
+  /**
+   * Batch lanes in play for limits.interactiveNearUs after an interactive arrival, so a control loop's
+   * next decision waits for a shorter batch chunk (DREAM_BATCH_LANES_NEAR_INTERACTIVE, lanes). Unset:
+   * half the model's batchLanesMax on the CPU provider (a chunk's time grows with its lanes there), no
+   * cap on CUDA. See plan.ts rule 3c.
+   */
+  batchLanesNearInteractive: number | undefined;
   /** DREAM_GRPC_MAX_CONNECTION_AGE_MS: recycle client connections so they re-resolve DNS (0 = never, the default). */
   grpcMaxConnectionAgeMs: number;
   chunkTimeoutMs: number;
@@ -137,6 +144,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     runChunksMax: intFrom(env, "DREAM_RUN_CHUNKS_MAX", limits.runChunksMax, 1, limits.runChunksMax),
     grpcMaxConnectionAgeMs: intFrom(env, "DREAM_GRPC_MAX_CONNECTION_AGE_MS", 0, 0, 24 * 60 * 60 * 1000),
     batchLanesBesideInteractive: env.DREAM_BATCH_BESIDE_INTERACTIVE ? intFrom(env, "DREAM_BATCH_BESIDE_INTERACTIVE", 0, 0, limits.batchLanesMax) : undefined,
+    batchLanesNearInteractive: env.DREAM_BATCH_LANES_NEAR_INTERACTIVE ? intFrom(env, "DREAM_BATCH_LANES_NEAR_INTERACTIVE", 0, 1, limits.batchLanesMax) : undefined,
     chunkTimeoutMs: intFrom(env, "DREAM_CHUNK_TIMEOUT_MS", 120_000, 100, limits.chunkTimeoutMsMax),
     holdTtlMs: intFrom(env, "DREAM_HOLD_TTL_MS", 15 * 60 * 1000, 1000, limits.holdTtlMsMax),
     shutdownGraceMs: intFrom(env, "DREAM_SHUTDOWN_GRACE_MS", 30_000, 0, 600_000),

@@ -74,6 +74,10 @@ export const limits = Object.freeze({
   // per model; beyond it the least advanced paused requests are evicted and later recomputed from
   // their start frame (their recomputed chunks are not delivered or billed again).
   pausedStateBytesMax: 1024 * 1024 * 1024,
+  // Plan rule 3c: for this long after an interactive arrival (a control loop between decisions), batch
+  // lanes in play are capped (DREAM_BATCH_LANES_NEAR_INTERACTIVE; half of batchLanesMax on a CPU), so
+  // the next decision waits for a shorter batch chunk. 1 s covers loops down to 1 Hz.
+  interactiveNearUs: 1_000_000,
   // ffmpeg processes encoding batch work's MP4s run at this niceness, so they use the cores only when
   // interactive work leaves them idle (0..19; the engine's own threads stay at 0). 19, not 10: four
   // encodes of two threads at nice 10 still took ~30% of the cores from the runner (CFS weights 110

@@ -35,6 +35,10 @@ export interface ModelSchedulerOptions {
   queueLanesPerCustomerMax?: number;
   /** Batch lanes that may step beside interactive ones (plan.ts PlanConfig; default batchLanesMax). */
   batchLanesBesideInteractive?: number;
+  /** Batch lanes in play soon after an interactive arrival (plan.ts rule 3c; default batchLanesMax = no cap). */
+  batchLanesNearInteractive?: number;
+  /** How long after an interactive arrival rule 3c applies (default limits.interactiveNearUs). */
+  interactiveNearUs?: number;
   /** State bytes paused batch lanes may keep before evictions (default and ceiling limits.pausedStateBytesMax). */
   pausedStateBytesMax?: number;
   /** Unsettled onChunk promises a request may have before it is cancelled (default limits.streamBufferedChunksMax). */
@@ -88,6 +92,9 @@ export class ModelScheduler {
   private readonly runChunksMax: number;
   private readonly pausedStateBytesMax: number;
   private readonly batchLanesBesideInteractive: number;
+  private readonly batchLanesNearInteractive: number;
+  private readonly interactiveNearUs: number;
+  private lastInteractiveUs: number | undefined;
   private readonly fairShare = new FairShare();
   /** Running batch requests out of play at the last boundary (plan.ts rule 3a). */
   private paused: readonly string[] = [];
@@ -147,6 +154,10 @@ export class ModelScheduler {
     this.queue = new RequestQueue(options.queueRequestsMax, options.queueLanesMax, options.queueLanesPerCustomerMax);
     this.batchLanesBesideInteractive = options.batchLanesBesideInteractive ?? this.batchLanesMax;
     assert(Number.isSafeInteger(this.batchLanesBesideInteractive) && this.batchLanesBesideInteractive >= 0, "batchLanesBesideInteractive must be a non-negative integer");
+    this.batchLanesNearInteractive = options.batchLanesNearInteractive ?? this.batchLanesMax;
+    assert(Number.isSafeInteger(this.batchLanesNearInteractive) && this.batchLanesNearInteractive >= 1, "batchLanesNearInteractive must be a positive integer");
+    this.interactiveNearUs = options.interactiveNearUs ?? limits.interactiveNearUs;
+    assert(Number.isFinite(this.interactiveNearUs) && this.interactiveNearUs >= 0, "interactiveNearUs must be non-negative");
     this.pausedStateBytesMax = Math.min(options.pausedStateBytesMax ?? limits.pausedStateBytesMax, limits.pausedStateBytesMax);
     assert(Number.isSafeInteger(this.pausedStateBytesMax) && this.pausedStateBytesMax >= 0, `pausedStateBytesMax must be 0..${limits.pausedStateBytesMax}`);
     this.onStep = options.onStep;
@@ -180,6 +191,7 @@ export class ModelScheduler {
     const nowUs = this.clock.nowUs();
     this.observeArrival(nowUs);
     const state = new RequestState(request, sink, actionSteps, this.geometry.chunkSize, nowUs, ++this.seq);
+    if (state.priority !== "batch") this.lastInteractiveUs = nowUs;
     this.queue.push(state);
     this.live.set(state.requestId, state);
     this.fairShare.activate(state.priority, state.customerId);
@@ -332,7 +344,7 @@ export class ModelScheduler {
     // A runner that does not say how large a lane's state is gets one frame's worth assumed.
     const stateBytes = this.executor.stateBytesPerLane || this.frameBytes;
     const pausedLanesMax = Math.floor(this.pausedStateBytesMax / stateBytes);
-    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax, pausedLanesMax, batchLanesBesideInteractive: this.batchLanesBesideInteractive };
+    return { batchLanesMax: this.batchLanesMax, queueDelayUs: this.queueDelayUs, stepUsEstimate: this.stepUsEstimate, runChunksMax: this.runChunksMax, pausedLanesMax, batchLanesBesideInteractive: this.batchLanesBesideInteractive, batchLanesNearInteractive: this.batchLanesNearInteractive, interactiveNearUs: this.interactiveNearUs };
   }
 
   private planState(): PlanState {
@@ -365,7 +377,14 @@ export class ModelScheduler {
         holdsState: r.holdsState,
       };
     });
-    return { queued, running, draining: this.draining, served: this.fairShare.served, ...(this.arrivalGapUs === undefined ? {} : { arrivalGapUs: this.arrivalGapUs }) };
+    return {
+      queued,
+      running,
+      draining: this.draining,
+      served: this.fairShare.served,
+      ...(this.arrivalGapUs === undefined ? {} : { arrivalGapUs: this.arrivalGapUs }),
+      ...(this.lastInteractiveUs === undefined ? {} : { lastInteractiveUs: this.lastInteractiveUs }),
+    };
   }
 
   /** Apply cancel marks: called only between executor calls, i.e. at a chunk boundary. */

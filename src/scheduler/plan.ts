@@ -29,6 +29,14 @@
 //     Paused lanes may hold at most pausedLanesMax states; beyond that the least advanced paused
 //     requests are *evicted* (states released; the loop recomputes them from the start frame later,
 //     delivering and billing none of the recomputed chunks twice).
+//  3c. Shorter batch chunks near interactive work. A chunk in flight cannot be interrupted, so an
+//     interactive arrival waits up to one whole batch chunk, and on a CPU a chunk's time grows with its
+//     lanes. While an interactive request arrived within interactiveNearUs (a control loop is active
+//     between its decisions), batch lanes in play are capped by batchLanesNearInteractive, so the next
+//     decision waits at most a chunk of that many lanes. The cap never stops batch work outright: when
+//     no batch request fits under it, the oldest one in play (or first in turn to be admitted) runs
+//     at full capacity. Time passing ends the window without an event, so a run already going when
+//     it ends finishes its chunks before the next plan gives batch work the whole batch (rule 5).
 //  3b. Fair share. Within a class, admission considers customers in turns by lane-chunks served
 //     (plan-admit.ts fairOrder), so one customer's burst cannot monopolise the runner.
 //  4. Grouping. Lanes in one step call share numSteps. The group is that of the request that has
@@ -90,6 +98,8 @@ export interface PlanState {
   arrivalGapUs?: number;
   /** Lane-chunks served per customer id, per class: fair share (rule 3b). */
   served?: Readonly<Partial<Record<Priority, ReadonlyMap<string, number>>>>;
+  /** When the latest interactive request arrived (µs); undefined if none has (rule 3c). */
+  lastInteractiveUs?: number;
 }
 
 export interface PlanConfig {
@@ -107,6 +117,13 @@ export interface PlanConfig {
    * costs as much as the interactive ones, so 0 keeps an interactive decision as fast as when alone.
    */
   batchLanesBesideInteractive?: number;
+  /**
+   * Batch lanes in play while interactive work is near (rule 3c: an interactive arrival within
+   * interactiveNearUs, none in play now); default batchLanesMax (no cap).
+   */
+  batchLanesNearInteractive?: number;
+  /** How long after an interactive arrival rule 3c applies (µs); default 0 (never). */
+  interactiveNearUs?: number;
 }
 
 export interface LaneRef {
@@ -161,30 +178,30 @@ export function plan(state: PlanState, nowUs: number, config: PlanConfig): Plan 
     const waitUs = companyWaitUs(queued, nowUs, config, state.draining || companyUnlikely(state.arrivalGapUs, config.queueDelayUs));
     if (waitUs > 0) return { kind: "wait", waitUs, expire, stop };
   }
-  return { kind: "step", expire, stop, ...inPlay(running, queued, state.served, config) };
+  const near = state.lastInteractiveUs !== undefined && nowUs - state.lastInteractiveUs < (config.interactiveNearUs ?? 0);
+  return { kind: "step", expire, stop, ...inPlay(running, queued, state.served, config, near) };
 }
 
 const isBatch = (v: { priority?: Priority }): boolean => v.priority === "batch";
 
 /** Rules 3–5 once something is to run: who is in play, who pauses or is evicted, and the step. */
-function inPlay(running: readonly RunningView[], queued: readonly QueuedView[], served: PlanState["served"], config: PlanConfig) {
+function inPlay(running: readonly RunningView[], queued: readonly QueuedView[], served: PlanState["served"], config: PlanConfig, near: boolean) {
   const { batchLanesMax } = config;
   const interactiveRunning = running.filter((r) => !isBatch(r));
   const interactiveAdmitted = admit(interactiveRunning, fairOrder(queued.filter((q) => !isBatch(q)), served?.interactive), batchLanesMax, batchLanesMax);
   const interactiveLanes = laneCount(interactiveRunning) + laneCount(interactiveAdmitted);
-  const batchCapacity = interactiveLanes === 0 ? batchLanesMax : Math.min(batchLanesMax - interactiveLanes, config.batchLanesBesideInteractive ?? batchLanesMax);
-  let free = batchCapacity;
-  const batchActive: RunningView[] = [];
-  const paused: RunningView[] = [];
-  for (const r of running.filter(isBatch)) {
-    if (r.candidates.length <= free) {
-      batchActive.push(r);
-      free -= r.candidates.length;
-    } else {
-      paused.push(r);
-    }
+  const batchCapacity =
+    interactiveLanes > 0
+      ? Math.min(batchLanesMax - interactiveLanes, config.batchLanesBesideInteractive ?? batchLanesMax)
+      : near
+        ? Math.min(batchLanesMax, config.batchLanesNearInteractive ?? batchLanesMax)
+        : batchLanesMax;
+  let batch = batchInPlay(running, queued, served, batchCapacity, batchLanesMax);
+  // Rule 3c caps, it never starves: with no batch request fitting under the cap, full capacity.
+  if (interactiveLanes === 0 && batch.active.length + batch.admitted.length === 0 && batchCapacity < batchLanesMax) {
+    batch = batchInPlay(running, queued, served, batchLanesMax, batchLanesMax);
   }
-  const batchAdmitted = paused.length > 0 ? [] : admit(batchActive, fairOrder(queued.filter(isBatch), served?.batch), batchCapacity, batchLanesMax);
+  const { active: batchActive, paused, admitted: batchAdmitted } = batch;
   const admitted = [...interactiveAdmitted, ...batchAdmitted];
   const playing = [...interactiveRunning, ...batchActive];
   const interactiveFirst = interactiveRunning.length + interactiveAdmitted.length > 0;
@@ -195,6 +212,23 @@ function inPlay(running: readonly RunningView[], queued: readonly QueuedView[], 
     paused: paused.map((r) => r.requestId),
     evict: evictions(paused, config.pausedLanesMax ?? Infinity),
   };
+}
+
+/** Rule 3a: running batch requests in play oldest first while they fit, the rest paused; admissions only with none paused. */
+function batchInPlay(running: readonly RunningView[], queued: readonly QueuedView[], served: PlanState["served"], capacity: number, batchLanesMax: number) {
+  let free = capacity;
+  const active: RunningView[] = [];
+  const paused: RunningView[] = [];
+  for (const r of running.filter(isBatch)) {
+    if (r.candidates.length <= free) {
+      active.push(r);
+      free -= r.candidates.length;
+    } else {
+      paused.push(r);
+    }
+  }
+  const admitted = paused.length > 0 ? [] : admit(active, fairOrder(queued.filter(isBatch), served?.batch), capacity, batchLanesMax);
+  return { active, paused, admitted };
 }
 
 /** Rule 3a: paused requests holding state beyond the budget, least advanced (cheapest to recompute) first. */

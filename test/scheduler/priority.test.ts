@@ -85,6 +85,43 @@ describe("scheduler/plan: priority classes (rule 3a)", () => {
   });
 });
 
+describe("scheduler/plan: shorter batch chunks near interactive work (rule 3c)", () => {
+  const near = { batchLanesNearInteractive: 4, interactiveNearUs: 500 };
+  const fourBatch = () => [r("b1", { k: 2, ...batch, readySeq: 1 }), r("b2", { k: 2, ...batch, readySeq: 2 }), r("b3", { k: 2, ...batch, readySeq: 3 }), r("b4", { k: 2, ...batch, readySeq: 4 })];
+
+  it("within interactiveNearUs of an interactive arrival, batch lanes in play are capped; the oldest keep playing", () => {
+    const p = step({ running: fourBatch(), queued: [], draining: false, lastInteractiveUs: 600 }, near); // plan() runs at 1000 µs
+    assert.deepEqual(requestsOf(p.lanes), ["b1", "b2"]);
+    assert.deepEqual(p.paused, ["b3", "b4"]);
+  });
+
+  it("after the window, or with no interactive arrival yet, batch work has the whole batch", () => {
+    for (const lastInteractiveUs of [400, undefined]) {
+      const p = step({ running: fourBatch(), queued: [], draining: false, ...(lastInteractiveUs === undefined ? {} : { lastInteractiveUs }) }, near);
+      assert.deepEqual(requestsOf(p.lanes), ["b1", "b2", "b3", "b4"], String(lastInteractiveUs));
+      assert.deepEqual(p.paused, []);
+    }
+  });
+
+  it("queued batch requests are admitted only up to the cap while it applies", () => {
+    const p = step({ running: [], queued: [q("b1", { k: 2, ...batch }), q("b2", { k: 2, ...batch }), q("b3", { k: 2, ...batch })], draining: false, lastInteractiveUs: 900 }, near);
+    assert.deepEqual(p.admit, ["b1", "b2"]);
+  });
+
+  it("never starves: a batch request wider than the cap still runs, at full capacity", () => {
+    const running = [r("wide", { k: 6, ...batch, readySeq: 1 })];
+    assert.deepEqual(requestsOf(step({ running, queued: [], draining: false, lastInteractiveUs: 900 }, near).lanes), ["wide"]);
+    const queued = [q("wide", { k: 6, ...batch })];
+    assert.deepEqual(step({ running: [], queued, draining: false, lastInteractiveUs: 900 }, near).admit, ["wide"]);
+  });
+
+  it("with interactive work in play, batchLanesBesideInteractive decides as before", () => {
+    const p = step({ running: [r("i", { k: 2, readySeq: 60 }), ...fourBatch()], queued: [], draining: false, lastInteractiveUs: 900 }, { ...near, batchLanesBesideInteractive: 0 });
+    assert.deepEqual(requestsOf(p.lanes), ["i"]);
+    assert.deepEqual(p.paused, ["b1", "b2", "b3", "b4"]);
+  });
+});
+
 describe("scheduler/plan: fair share (rule 3b)", () => {
   it("customers take turns by lanes served; a lone customer is FIFO", () => {
     const queued = [q("a1", { k: 2, customerId: "A", readySeq: 1 }), q("a2", { k: 2, customerId: "A", readySeq: 2 }), q("a3", { k: 2, customerId: "A", readySeq: 3 }), q("b1", { k: 2, customerId: "B", readySeq: 4 }), q("b2", { k: 2, customerId: "B", readySeq: 5 })];
@@ -158,6 +195,34 @@ for (const runs of [false, true]) {
         h.exec.finishCall();
         await settle();
       }
+      h.clean();
+    });
+
+    it("near a control loop (rule 3c), batch chunks between its decisions carry at most batchLanesNearInteractive lanes; after the window, all", async () => {
+      // One chunk per call, so every boundary re-plans (with runs, a capped run would last until b0 and b1 end).
+      const h = make({ manual: true, batchLanesBesideInteractive: 0, batchLanesNearInteractive: 4, interactiveNearUs: 1_000_000, runChunksMax: 1 });
+      for (let i = 0; i < 4; i++) h.submit(`b${i}`, batchRequest(i));
+      await settle();
+      assert.equal(h.exec.steps.at(-1)!.lanes.length, 8, "no control loop yet: the whole batch");
+      h.submit("ctl", { k: 2, t: 8, customerId: "robot" }); // 2 chunks
+      for (let i = 0; i < 3; i++) {
+        h.exec.finishCall(); // the batch call in flight, then ctl's two chunks
+        await settle();
+      }
+      assert.equal(h.sinks.get("ctl")!.end.reason, "completed");
+      assert.equal(h.exec.steps.at(-1)!.lanes.length, 4, "between decisions: capped");
+      assert.equal(h.scheduler.stats().pausedRequests, 2);
+      h.clock.advanceUs(1_000_001);
+      while (h.exec.steps.at(-1)!.lanes.length === 4 && h.exec.pendingCalls > 0) {
+        h.exec.finishCall();
+        await settle();
+      }
+      assert.equal(h.exec.steps.at(-1)!.lanes.length, 8, "the window passed: the whole batch again");
+      while (h.exec.pendingCalls > 0) {
+        h.exec.finishCall();
+        await settle();
+      }
+      for (let i = 0; i < 4; i++) assert.equal(h.sinks.get(`b${i}`)!.end.reason, "completed");
       h.clean();
     });
 

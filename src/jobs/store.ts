@@ -5,8 +5,13 @@ import { budgetExhausted, rowFitsBudget, type BudgetState } from "./budget";
 import { bytes, int, intOrNull, type JobsQueryable, type JobsSql, type Row } from "./sql";
 import type { Claim, JobKey, JobRecord, JobStateName, NewJob, NewRow, RowCounts, RowKey, RowRecord } from "./types";
 
-/** Rows per INSERT statement when a job is created (bounded parameters per statement). */
-const INSERT_ROWS_PER_STATEMENT = 100;
+/**
+ * Rows per INSERT when a job is created. Each statement commits on its own, so it is also how long the
+ * embedded ledger (one PGlite session) is held at a time: 8 rows of 82 KB take ~16 ms there, where one
+ * transaction over a whole upload took ~0.3 s per 100 rows and every control loop's hold and
+ * settlement waited behind it (bench:priority --load job).
+ */
+const INSERT_ROWS_PER_STATEMENT = 8;
 const ROW_COLUMNS = "customer_id, job_id, row_index, name, state, price_micros, start_encoding, start_height, start_width, start_bytes, actions_shape, actions_bytes, start_path, actions_path";
 const ROW_PARAMS = 14;
 /** Jobs one claim looks at, oldest first. */
@@ -23,21 +28,32 @@ export interface RowOutcome {
 export class JobStore {
   constructor(private readonly sql: JobsSql) {}
 
-  /** Creates the job and its rows, or returns the existing job of that id (idempotent per customer). */
+  /**
+   * Creates the job and its rows, or returns the existing job of that id (idempotent per customer).
+   * The job goes in first and its rows follow in short statements, not one transaction (see
+   * INSERT_ROWS_PER_STATEMENT): its first rows may run while the rest are written, and until all
+   * rows_total are in, the job cannot end (finishJobIfDone, claim). A create that failed part-way is
+   * completed by the same create again (same id and row count): the missing rows are inserted.
+   */
   async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
-    return this.sql.transaction(async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO jobs (customer_id, job_id, key_id, model, params, output, source, sink_dir, budget_micros, priority, state, rows_total, created_at_ms, updated_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12)
-         ON CONFLICT (customer_id, job_id) DO NOTHING RETURNING job_id`,
-        [job.customerId, job.jobId, job.keyId, job.model, job.params, job.output, job.source, job.sinkDir, job.budgetMicros, job.priority, job.rows.length, job.atMs],
-      );
-      if (inserted.length > 0) {
-        for (let i = 0; i < job.rows.length; i += INSERT_ROWS_PER_STATEMENT) await insertRows(tx, job, i, job.rows.slice(i, i + INSERT_ROWS_PER_STATEMENT));
-      }
-      const record = await selectJob(tx, job);
-      return { job: record!, created: inserted.length > 0 };
-    });
+    const inserted = await this.sql.query(
+      `INSERT INTO jobs (customer_id, job_id, key_id, model, params, output, source, sink_dir, budget_micros, priority, state, rows_total, created_at_ms, updated_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12)
+       ON CONFLICT (customer_id, job_id) DO NOTHING RETURNING job_id`,
+      [job.customerId, job.jobId, job.keyId, job.model, job.params, job.output, job.source, job.sinkDir, job.budgetMicros, job.priority, job.rows.length, job.atMs],
+    );
+    const created = inserted.length > 0;
+    const existing = created ? undefined : await selectJob(this.sql, job);
+    if (created || (existing!.rowsTotal === job.rows.length && (await this.rowsWritten(job)) < job.rows.length)) {
+      for (let i = 0; i < job.rows.length; i += INSERT_ROWS_PER_STATEMENT) await insertRows(this.sql, job, i, job.rows.slice(i, i + INSERT_ROWS_PER_STATEMENT));
+    }
+    return { job: (await selectJob(this.sql, job))!, created };
+  }
+
+  /** Rows of the job in the database (rows_total once its creation finished). */
+  private async rowsWritten(key: JobKey): Promise<number> {
+    const [r] = await this.sql.query(`SELECT count(*) AS n FROM job_rows WHERE customer_id = $1 AND job_id = $2`, [key.customerId, key.jobId]);
+    return int(r!.n);
   }
 
   async getJob(key: JobKey): Promise<JobRecord | undefined> {
@@ -137,6 +153,8 @@ export class JobStore {
   async finishJobIfDone(key: JobKey, atMs: number): Promise<JobStateName | undefined> {
     const c = await this.counts(key);
     if (c.pending > 0 || c.running > 0) return undefined;
+    const job = await this.getJob(key);
+    if (job === undefined || c.done + c.failed < job.rowsTotal) return undefined; // rows still being written
     const state: JobStateName = c.failed > 0 ? "failed" : "succeeded";
     const error = c.failed > 0 ? `${c.failed} of ${c.failed + c.done} rows failed after their retries` : "";
     return (await this.setJobState(key, state, error, atMs, ["pending", "running"])) ? state : undefined;
@@ -172,7 +190,8 @@ async function claimInJob(tx: JobsQueryable, job: JobRecord, instance: string, n
     `SELECT coalesce(sum(cost_micros) FILTER (WHERE state IN ('done', 'failed')), 0) AS spent,
             coalesce(sum(price_micros) FILTER (WHERE state = 'running' AND lease_until_ms >= $3), 0) AS inflight,
             count(*) FILTER (WHERE state = 'running' AND lease_until_ms >= $3) AS live,
-            count(*) FILTER (WHERE state = 'failed') AS failed
+            count(*) FILTER (WHERE state = 'failed') AS failed,
+            count(*) AS written
      FROM job_rows WHERE customer_id = $1 AND job_id = $2`,
     [...key, nowMs],
   );
@@ -198,7 +217,7 @@ async function claimInJob(tx: JobsQueryable, job: JobRecord, instance: string, n
   }
   if (claimed.length > 0) {
     await tx.query(`UPDATE jobs SET state = 'running', first_started_at_ms = coalesce(first_started_at_ms, $3), updated_at_ms = $3 WHERE customer_id = $1 AND job_id = $2 AND state IN ('pending', 'running')`, [...key, nowMs]);
-  } else if (candidates.length === 0 && live === 0) {
+  } else if (candidates.length === 0 && live === 0 && int(agg!.written) >= job.rowsTotal) {
     // Every row ended but the job was not closed (its last runner died in between): close it now.
     const failed = int(agg!.failed);
     const state = failed > 0 ? "failed" : "succeeded";
@@ -218,7 +237,7 @@ async function insertRows(tx: JobsQueryable, job: NewJob, first: number, rows: N
     values.push(`(${Array.from({ length: ROW_PARAMS }, (_, j) => `$${base + j + 1}`).join(", ")})`);
     params.push(job.customerId, job.jobId, first + i, r.name, "pending", r.priceMicros, r.start?.encoding ?? null, r.start?.height ?? null, r.start?.width ?? null, r.start ? Buffer.from(r.start.bytes) : null, r.actions ? JSON.stringify(r.actions.shape) : null, r.actions ? Buffer.from(r.actions.bytes) : null, r.startPath ?? null, r.actionsPath ?? null);
   });
-  await tx.query(`INSERT INTO job_rows (${ROW_COLUMNS}) VALUES ${values.join(", ")}`, params);
+  await tx.query(`INSERT INTO job_rows (${ROW_COLUMNS}) VALUES ${values.join(", ")} ON CONFLICT DO NOTHING`, params);
 }
 
 async function selectJob(q: JobsQueryable, key: JobKey): Promise<JobRecord | undefined> {

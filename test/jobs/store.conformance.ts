@@ -155,6 +155,41 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
     assert.equal((await store.getJob({ customerId: "cus_a", jobId: "j2" }))!.state, "failed");
   });
 
+  it("a job whose creation stopped part-way cannot end, and the same create again writes the rest", async () => {
+    // Rows go in short statements, not one transaction (the embedded ledger is not held for a whole
+    // upload): fail the third row statement, as a crash between statements would leave it.
+    let rowStatements = 0;
+    const failing: JobsSql = {
+      ...fx.sql,
+      kind: fx.sql.kind,
+      query: async (sql, params) => {
+        if (sql.startsWith("INSERT INTO job_rows") && ++rowStatements === 3) throw new Error("connection lost");
+        return fx.sql.query(sql, params);
+      },
+      exec: (sql) => fx.sql.exec(sql),
+      transaction: (fn) => fx.sql.transaction(fn),
+    };
+    const job = newJob("jp", 40);
+    await assert.rejects(new JobStore(failing).createJob(job), /connection lost/);
+    const key = { customerId: "cus_a", jobId: "jp" };
+    assert.equal((await store.counts(key)).pending, 16, "two statements of 8 rows landed");
+    // Every written row runs and ends; the job must not end with 24 rows never written.
+    const claims = await store.claim("i1", 2000, 60_000, 64);
+    assert.equal(claims.length, 16);
+    for (const c of claims) await store.finishRow(c.row, "i1", { state: "done", frames: 9, costMicros: 4500, error: "", atMs: 3000 });
+    assert.equal(await store.finishJobIfDone(key, 3000), undefined);
+    assert.deepEqual(await store.claim("i1", 4000, 60_000, 64), []);
+    assert.equal((await store.getJob(key))!.state, "running", "the claim loop does not close it either");
+    const again = await store.createJob(job);
+    assert.equal(again.created, false);
+    assert.equal((await store.counts(key)).pending, 24, "the missing rows were written; the finished ones untouched");
+    assert.equal((await store.counts(key)).done, 16);
+    const rest = await store.claim("i1", 5000, 60_000, 64);
+    assert.deepEqual(rest.map((c) => c.row.rowIndex), Array.from({ length: 24 }, (_, i) => 16 + i));
+    for (const c of rest) await store.finishRow(c.row, "i1", { state: "done", frames: 9, costMicros: 4500, error: "", atMs: 6000 });
+    assert.equal(await store.finishJobIfDone(key, 6000), "succeeded");
+  });
+
   it("shares one claim between runnable jobs before filling up from the oldest", async () => {
     await store.createJob({ ...newJob("big", 10), atMs: 1 });
     await store.createJob({ ...newJob("small", 10), atMs: 2 });

@@ -34,6 +34,8 @@ export const SUITE_BENCHES: readonly SuiteBench[] = [
   { name: "billing", script: "bench:billing", args: ["--ops", "2000", "--full-ops", "200", "--max-seconds", "2"], budgetS: 30, timeoutS: 150 },
   { name: "http", script: "bench:http", args: ["--reps", "3"], budgetS: 35, timeoutS: 150 },
   { name: "fresh-memory", script: "bench:fresh-memory", args: ["--rounds", "3"], budgetS: 10, timeoutS: 60 },
+  // A job's creation against a control loop's ledger work on the embedded ledger (~6 s).
+  { name: "jobs-ledger", script: "bench:jobs-ledger", args: ["--reps", "3"], budgetS: 8, timeoutS: 60 },
   // --no-write: a quick pass must not rewrite gpu/quality.json and docs/RESULTS.md, the full run's record.
   { name: "quality", script: "quality", args: ["--quick", "--no-write"], budgetS: 135, timeoutS: 360 },
 ];

@@ -163,7 +163,9 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
       return checks;
     },
   };
-  const jobs = await startJobs(config, billing, { models: registry, inflight, billing: direct, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent }, modelsLoaded);
+  // Job rows await the whole reserve: the row runner decides at admission whether a refusal spends an
+  // attempt (402 and an unreachable ledger do not), and 3 ms per batch row is not worth that rule.
+  const jobs = await startJobs(config, billing, { models: registry, inflight, billing: { ...direct, reserveGated: undefined }, codecs: codecPort, clock, status, logger, roundDebitsToCent: config.roundDebitsToCent }, modelsLoaded);
   const methods = buildMethods({ models: registry, inflight, guard, billing: billingAdapter, codecs: codecPort, flow, status, readiness, clock, startedWallMs, version: VERSION, logger, jobs: jobs?.deps });
   // grpc.health.v1 and /healthz share one definition of ready.
   const isReady = async () => (await health(registry, readiness)).ready;

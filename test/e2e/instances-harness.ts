@@ -138,10 +138,20 @@ export class Instance {
     return { status: res.status, ready: body.ready, state: body.status, checks: body.checks, atMs: Date.now() };
   }
 
+  /**
+   * One health check. A failed check drops its channel: a grpc-js channel whose connect was refused
+   * (the port not bound yet) backs off 1 s, 1.6 s, 2.6 s, … and fails every call fast meanwhile, so a
+   * kept channel could miss a whole warming window that a new one answers in (a CI failure: no gRPC
+   * answer while /healthz said 503).
+   */
   grpcHealth(): Promise<Serving> {
     this.healthClient ??= new HealthClient(this.grpcAddress, grpc.credentials.createInsecure());
     const client = this.healthClient;
-    return new Promise((resolve, reject) => client.check({ service: "" }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res.status))));
+    return new Promise<Serving>((resolve, reject) => client.check({ service: "" }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res.status)))).catch((err: unknown) => {
+      if (this.healthClient === client) this.healthClient = undefined;
+      client.close();
+      throw err;
+    });
   }
 
   /** A gRPC client without retries: tests assert the server's first answer. */

@@ -67,6 +67,12 @@ CREATE TABLE job_rows (
 CREATE INDEX job_rows_claimable ON job_rows (customer_id, job_id, state, row_index);
 `,
   },
+  {
+    version: 2,
+    name: "jobs remember what their create said",
+    // '' on jobs created before it: their creation was one transaction, so they never need finishing.
+    sql: `ALTER TABLE jobs ADD COLUMN content_digest text NOT NULL DEFAULT '';`,
+  },
 ];
 
 // Arbitrary constant naming "dream-engine jobs migrations" for pg_advisory_xact_lock (billing's differs).

@@ -33,27 +33,23 @@ export class JobStore {
    * The job goes in first and its rows follow in short statements, not one transaction (see
    * INSERT_ROWS_PER_STATEMENT): its first rows may run while the rest are written, and until all
    * rows_total are in, the job cannot end (finishJobIfDone, claim). A create that failed part-way is
-   * completed by the same create again (same id and row count): the missing rows are inserted.
+   * completed by the same create again (the same content digest): the missing rows are inserted.
+   * `sameContent` is false when a job of that id exists with another digest; nothing is written then.
    */
-  async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+  async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean; sameContent: boolean }> {
     const inserted = await this.sql.query(
-      `INSERT INTO jobs (customer_id, job_id, key_id, model, params, output, source, sink_dir, budget_micros, priority, state, rows_total, created_at_ms, updated_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12)
+      `INSERT INTO jobs (customer_id, job_id, key_id, model, params, output, source, sink_dir, budget_micros, priority, state, rows_total, content_digest, created_at_ms, updated_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $13)
        ON CONFLICT (customer_id, job_id) DO NOTHING RETURNING job_id`,
-      [job.customerId, job.jobId, job.keyId, job.model, job.params, job.output, job.source, job.sinkDir, job.budgetMicros, job.priority, job.rows.length, job.atMs],
+      [job.customerId, job.jobId, job.keyId, job.model, job.params, job.output, job.source, job.sinkDir, job.budgetMicros, job.priority, job.rows.length, job.contentDigest, job.atMs],
     );
     const created = inserted.length > 0;
-    const existing = created ? undefined : await selectJob(this.sql, job);
-    if (created || (existing!.rowsTotal === job.rows.length && (await this.rowsWritten(job)) < job.rows.length)) {
+    const existing = created ? undefined : (await selectJob(this.sql, job))!;
+    const sameContent = created || existing!.contentDigest === job.contentDigest;
+    if (created || (sameContent && (await this.counts(job)).written < job.rows.length)) {
       for (let i = 0; i < job.rows.length; i += INSERT_ROWS_PER_STATEMENT) await insertRows(this.sql, job, i, job.rows.slice(i, i + INSERT_ROWS_PER_STATEMENT));
     }
-    return { job: (await selectJob(this.sql, job))!, created };
-  }
-
-  /** Rows of the job in the database (rows_total once its creation finished). */
-  private async rowsWritten(key: JobKey): Promise<number> {
-    const [r] = await this.sql.query(`SELECT count(*) AS n FROM job_rows WHERE customer_id = $1 AND job_id = $2`, [key.customerId, key.jobId]);
-    return int(r!.n);
+    return { job: (await selectJob(this.sql, job))!, created, sameContent };
   }
 
   async getJob(key: JobKey): Promise<JobRecord | undefined> {
@@ -70,11 +66,11 @@ export class JobStore {
     const [r] = await this.sql.query(
       `SELECT count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'running') AS running,
               count(*) FILTER (WHERE state = 'done') AS done, count(*) FILTER (WHERE state = 'failed') AS failed,
-              coalesce(sum(frames), 0) AS frames, coalesce(sum(cost_micros), 0) AS cost, max(finished_at_ms) AS last_finished
+              count(*) AS written, coalesce(sum(frames), 0) AS frames, coalesce(sum(cost_micros), 0) AS cost, max(finished_at_ms) AS last_finished
        FROM job_rows WHERE customer_id = $1 AND job_id = $2`,
       [key.customerId, key.jobId],
     );
-    return { pending: int(r!.pending), running: int(r!.running), done: int(r!.done), failed: int(r!.failed), frames: int(r!.frames), costMicros: int(r!.cost), lastFinishedAtMs: intOrNull(r!.last_finished) };
+    return { pending: int(r!.pending), running: int(r!.running), done: int(r!.done), failed: int(r!.failed), written: int(r!.written), frames: int(r!.frames), costMicros: int(r!.cost), lastFinishedAtMs: intOrNull(r!.last_finished) };
   }
 
   /**
@@ -260,6 +256,7 @@ function jobFrom(r: Row): JobRecord {
     state: r.state as JobStateName,
     error: r.error as string,
     rowsTotal: int(r.rows_total),
+    contentDigest: r.content_digest as string,
     firstStartedAtMs: intOrNull(r.first_started_at_ms),
     createdAtMs: int(r.created_at_ms),
     updatedAtMs: int(r.updated_at_ms),

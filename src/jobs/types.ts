@@ -53,6 +53,8 @@ export interface NewJob extends JobKey {
   priority: number;
   atMs: number;
   rows: NewRow[];
+  /** jobContentDigest of this create (digest.ts). */
+  contentDigest: string;
 }
 
 export interface JobRecord extends JobKey {
@@ -67,6 +69,8 @@ export interface JobRecord extends JobKey {
   state: JobStateName;
   error: string;
   rowsTotal: number;
+  /** What the create said (digest.ts); '' on jobs created before it was kept. */
+  contentDigest: string;
   firstStartedAtMs: number | null;
   createdAtMs: number;
   updatedAtMs: number;
@@ -99,6 +103,8 @@ export interface RowCounts {
   failed: number;
   frames: number;
   costMicros: number;
+  /** Rows in the database, whatever their state (rows_total once the job's creation finished). */
+  written: number;
   /** Latest finish among ended rows (rates are measured up to it once the job ended). */
   lastFinishedAtMs: number | null;
 }

@@ -10,6 +10,7 @@ import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { JobState, type Job } from "../../src/gen/dream/v1/jobs";
 import { DreamClient } from "../../clients/typescript/src";
 import { limits } from "../../src/core/limits";
+import type { JobsSql } from "../../src/jobs/sql";
 import { JobStore } from "../../src/jobs/store";
 import { startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
@@ -84,6 +85,50 @@ describe("e2e: batch jobs (in-process)", function () {
     const again = await h.client.createJob({ model: TINY, source: { source: { $case: "rows", value: { rows } } }, sink: { dir: "elsewhere" }, jobId: "grpc-job-1" });
     assert.equal(again.sinkDir, "grpc-out");
     assert.equal(again.state, JobState.JOB_SUCCEEDED);
+  });
+
+  it("a create that stopped part-way leaves a job that cannot end; the same create again finishes it, a different one under its id is refused", async () => {
+    const n = 20; // row statements of 8, 8 and 4: the second fails, as a lost connection would
+    const rows = Array.from({ length: n }, (_, i) => ({ name: `p${i}`, startFrame: { encoding: FrameEncoding.PNG, data: frame, height: 0, width: 0 }, actions: { data: actionsBytes(1), shape: [T, D] } }));
+    const req = { model: TINY, source: { source: { $case: "rows" as const, value: { rows } } }, sink: { dir: "partway-out" }, jobId: "partway-1" };
+    const before = await h.balanceOf(h.customerId);
+    const original = JobStore.prototype.createJob;
+    JobStore.prototype.createJob = function (this: JobStore, job) {
+      const sql = (this as unknown as { sql: JobsSql }).sql;
+      let rowStatements = 0;
+      const failing: JobsSql = {
+        kind: sql.kind,
+        query: async (text, params) => {
+          if (text.startsWith("INSERT INTO job_rows") && ++rowStatements === 2) throw new Error("connection lost");
+          return sql.query(text, params);
+        },
+        exec: (text) => sql.exec(text),
+        transaction: (fn) => sql.transaction(fn),
+      };
+      return original.call(new JobStore(failing), job);
+    };
+    try {
+      await assert.rejects(h.client.createJob(req), (err: Error & { reason?: string }) => err.reason === "INTERNAL");
+    } finally {
+      JobStore.prototype.createJob = original;
+    }
+    // The 8 rows that were written run; the job stays open for the 12 that were not.
+    await until(async () => (await h.client.getJob("partway-1")).rowsDone === 8, 50);
+    assert.equal((await h.client.getJob("partway-1")).rowsTotal, n);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!terminal(await h.client.getJob("partway-1")), "a job missing rows must not end");
+    await assert.rejects(h.client.createJob({ ...req, sink: { dir: "elsewhere" } }), (err: Error & { reason?: string }) => {
+      assert.equal(err.reason, "INVALID_ARGUMENT");
+      assert.match(err.message, /job_id/);
+      return true;
+    });
+    const again = await h.client.createJob(req);
+    assert.equal(again.rowsTotal, n);
+    const job = await waitJob(h.client, "partway-1");
+    assert.equal(job.state, JobState.JOB_SUCCEEDED, job.error);
+    assert.deepEqual([job.rowsDone, job.frames, job.cost!.micros], [n, n * (T + 1), n * (T + 1) * PRICE]);
+    assert.deepEqual(resultLines(path.join(jobsRoot, "partway-out")).map((l) => l.name), rows.map((r) => r.name), "every row in the sink exactly once");
+    assert.equal(before.balanceMicros - (await h.balanceOf(h.customerId)).balanceMicros, n * (T + 1) * PRICE);
   });
 
   it("rewrites results.jsonl at most every jobResultsWriteIntervalMs while rows run (not twice per row), and completely before the job ends", async () => {

@@ -50,7 +50,7 @@ describe("jobs/row-run: resume and idempotency", function () {
     sql = await openPgliteDriver({});
     await migrateJobs(sql);
     store = new JobStore(sql);
-    await store.createJob({ customerId: "cus_a", jobId: "j", keyId: "key_1", model: "tiny", params: JSON.stringify({ numSteps: 2, guidance: 1, seed: "0" }), output: JSON.stringify({ encoding: "MP4", jpegQuality: 90 }), source: "upload", sinkDir: "out", budgetMicros: 0, priority: 2, atMs: 1, rows: [{ name: "r0", priceMicros: 4500, start: { encoding: 2, height: 0, width: 0, bytes: new Uint8Array([1]) }, actions: { shape: [2, 4], bytes: new Uint8Array(32) } }] });
+    await store.createJob({ customerId: "cus_a", jobId: "j", keyId: "key_1", model: "tiny", params: JSON.stringify({ numSteps: 2, guidance: 1, seed: "0" }), output: JSON.stringify({ encoding: "MP4", jpegQuality: 90 }), source: "upload", sinkDir: "out", budgetMicros: 0, priority: 2, atMs: 1, rows: [{ name: "r0", priceMicros: 4500, start: { encoding: 2, height: 0, width: 0, bytes: new Uint8Array([1]) }, actions: { shape: [2, 4], bytes: new Uint8Array(32) } }], contentDigest: "d" });
     [claim] = await store.claim("me", Date.now(), 60_000, 1);
     admitted = [];
     voided = [];

@@ -1,6 +1,7 @@
 // One JobStore suite for both SQL engines (PGlite in memory, real Postgres in a private schema).
 import assert from "node:assert/strict";
-import { migrateJobs, jobsSchemaVersion } from "../../src/jobs/migrations";
+import { jobContentDigest } from "../../src/jobs/digest";
+import { migrateJobs, jobsMigrations, jobsSchemaVersion } from "../../src/jobs/migrations";
 import type { JobsSql } from "../../src/jobs/sql";
 import { JobStore } from "../../src/jobs/store";
 import type { NewJob } from "../../src/jobs/types";
@@ -11,7 +12,7 @@ export interface StoreFixture {
 }
 
 function newJob(jobId: string, rows: number, budgetMicros = 0, customerId = "cus_a"): NewJob {
-  return {
+  const job: Omit<NewJob, "contentDigest"> = {
     customerId,
     jobId,
     keyId: "key_1",
@@ -30,6 +31,7 @@ function newJob(jobId: string, rows: number, budgetMicros = 0, customerId = "cus
       actions: { shape: [8, 4], bytes: new Uint8Array(128).fill(i & 255) },
     })),
   };
+  return { ...job, contentDigest: jobContentDigest(job) };
 }
 
 export function storeConformance(open: () => Promise<StoreFixture>): void {
@@ -44,7 +46,7 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
 
   it("migrates once: a second run applies nothing", async () => {
     assert.deepEqual(await migrateJobs(fx.sql), []);
-    assert.equal(await jobsSchemaVersion(fx.sql), 1);
+    assert.equal(await jobsSchemaVersion(fx.sql), jobsMigrations.length);
   });
 
   it("creates a job idempotently per customer id and keeps uploaded bytes", async () => {
@@ -53,8 +55,9 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
     assert.equal(first.job.state, "pending");
     assert.equal(first.job.rowsTotal, 3);
     const again = await store.createJob(newJob("j1", 5));
-    assert.equal(again.created, false);
+    assert.deepEqual([again.created, again.sameContent], [false, false]);
     assert.equal(again.job.rowsTotal, 3);
+    assert.deepEqual([(await store.createJob(newJob("j1", 3))).sameContent, (await store.counts({ customerId: "cus_a", jobId: "j1" })).written], [true, 3]);
     // Another customer's job of the same id is its own.
     assert.equal((await store.createJob(newJob("j1", 2, 0, "cus_b"))).created, true);
     assert.equal(await store.getJob({ customerId: "cus_c", jobId: "j1" }), undefined);
@@ -73,7 +76,7 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
     assert.equal((await store.getJob(key))!.firstStartedAtMs, 2000);
     await store.finishRow(claims[0]!.row, "i1", { state: "done", frames: 9, costMicros: 4500, error: "", atMs: 2500 });
     await store.finishRow(claims[1]!.row, "i1", { state: "failed", frames: 0, costMicros: 0, error: "boom", atMs: 2600 });
-    assert.deepEqual(await store.counts(key), { pending: 2, running: 1, done: 1, failed: 1, frames: 9, costMicros: 4500, lastFinishedAtMs: 2600 });
+    assert.deepEqual(await store.counts(key), { pending: 2, running: 1, done: 1, failed: 1, written: 5, frames: 9, costMicros: 4500, lastFinishedAtMs: 2600 });
   });
 
   it("never hands one row to two concurrent claimers", async () => {
@@ -180,8 +183,10 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
     assert.equal(await store.finishJobIfDone(key, 3000), undefined);
     assert.deepEqual(await store.claim("i1", 4000, 60_000, 64), []);
     assert.equal((await store.getJob(key))!.state, "running", "the claim loop does not close it either");
+    const other = await store.createJob(newJob("jp", 40, 9000)); // another budget: another job under the same id
+    assert.deepEqual([other.created, other.sameContent, (await store.counts(key)).written], [false, false, 16], "a different create writes nothing");
     const again = await store.createJob(job);
-    assert.equal(again.created, false);
+    assert.deepEqual([again.created, again.sameContent], [false, true]);
     assert.equal((await store.counts(key)).pending, 24, "the missing rows were written; the finished ones untouched");
     assert.equal((await store.counts(key)).done, 16);
     const rest = await store.claim("i1", 5000, 60_000, 64);

@@ -7,6 +7,7 @@ import path from "node:path";
 import type { CatalogEntry } from "../../src/config/catalog";
 import { ServiceError } from "../../src/core/errors";
 import { budgetExhausted, rowFitsBudget } from "../../src/jobs/budget";
+import { jobContentDigest, type JobContent } from "../../src/jobs/digest";
 import { checkRowName, defaultRowName, resolveUnder } from "../../src/jobs/paths";
 import { resultsText, writeResults } from "../../src/jobs/results";
 import { rowFiles, writeRowFiles } from "../../src/jobs/sink";
@@ -99,6 +100,35 @@ describe("jobs: NDJSON CreateJob bodies", () => {
   });
 });
 
+describe("jobs: a create's content digest", () => {
+  const content = (): JobContent => ({
+    model: "tiny", params: "{}", output: "{}", sinkDir: "out", budgetMicros: 0, priority: 2,
+    rows: [
+      { name: "a", priceMicros: 4500, start: { encoding: 2, height: 1, width: 1, bytes: new Uint8Array([1, 2]) }, actions: { shape: [2, 4], bytes: new Uint8Array([3]) } },
+      { name: "b", priceMicros: 4500, startPath: "b/start.png", actionsPath: "b/actions.npy" },
+    ],
+  });
+  it("is the same for the same create and differs when any field or byte does", () => {
+    const base = jobContentDigest(content());
+    assert.match(base, /^[0-9a-f]{64}$/);
+    assert.equal(jobContentDigest(content()), base);
+    const changes: Array<(c: JobContent) => void> = [
+      (c) => (c.budgetMicros = 1),
+      (c) => (c.sinkDir = "out2"),
+      (c) => (c.rows[0]!.start!.bytes = new Uint8Array([1, 3])),
+      // The same bytes moved between fields must not collide.
+      (c) => { c.rows[0]!.start!.bytes = new Uint8Array([1]); c.rows[0]!.actions!.bytes = new Uint8Array([2, 3]); },
+      (c) => (c.rows[1]!.actionsPath = "b/other.npy"),
+      (c) => (c.rows = c.rows.slice(0, 1)),
+    ];
+    for (const change of changes) {
+      const c = content();
+      change(c);
+      assert.notEqual(jobContentDigest(c), base, change.toString());
+    }
+  });
+});
+
 describe("jobs: budget arithmetic", () => {
   it("a row starts only if charged + in-flight holds + its price fit the cap; 0 is no cap", () => {
     assert.equal(rowFitsBudget({ budgetMicros: 10_000, spentMicros: 4500, inflightMicros: 0 }, 4500), true);
@@ -115,7 +145,7 @@ describe("jobs: budget arithmetic", () => {
 });
 
 describe("jobs: rates", () => {
-  const counts = { pending: 50, running: 10, done: 40, failed: 0, frames: 360, costMicros: 0, lastFinishedAtMs: 20_000 };
+  const counts = { pending: 50, running: 10, done: 40, failed: 0, written: 100, frames: 360, costMicros: 0, lastFinishedAtMs: 20_000 };
   it("counts from the first row's start; ETA of the rows left", () => {
     const r = jobRates({ firstStartedAtMs: 0, state: "running" }, counts, 10_000);
     assert.equal(r.rowsPerS, 4);

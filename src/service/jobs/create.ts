@@ -1,6 +1,7 @@
 // Jobs.CreateJob: validate everything (paths, model, every row) before anything is written, refuse
 // with 402 when the balance cannot cover even one row, then record the job durably. Idempotent on a
-// client-chosen job_id per customer: creating it again returns the job as it is.
+// client-chosen job_id per customer: creating it again returns the job as it is. A job whose creation
+// stopped part-way (its rows go in short statements) is finished by the same create again.
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { invalidArgument, ServiceError } from "../../core/errors";
@@ -8,6 +9,7 @@ import { limits } from "../../core/limits";
 import { microsToUsdString } from "../../core/money";
 import { FrameEncoding, Priority, type OutputOptions } from "../../gen/dream/v1/dream";
 import type { CreateJobRequest, Job } from "../../gen/dream/v1/jobs";
+import { jobContentDigest } from "../../jobs/digest";
 import { resolveUnder } from "../../jobs/paths";
 import type { NewRow } from "../../jobs/types";
 import type { Account } from "../ports";
@@ -35,7 +37,10 @@ export async function createJob(deps: JobsDeps, req: CreateJobRequest, account: 
   const jobId = req.jobId === "" ? `j${randomBytes(10).toString("hex")}` : checkJobId(req.jobId);
   const key = { customerId: account.customerId, jobId };
   const existing = await deps.store.getJob(key);
-  if (existing) return jobView(existing, await deps.store.counts(key), deps.clock.wallMs());
+  if (existing) {
+    const counts = await deps.store.counts(key);
+    if (counts.written >= existing.rowsTotal) return jobView(existing, counts, deps.clock.wallMs());
+  }
 
   const { entry } = deps.models.live(req.model).slot;
   const params = validateParams(req.params, entry);
@@ -59,8 +64,9 @@ export async function createJob(deps: JobsDeps, req: CreateJobRequest, account: 
 
   const cheapest = Math.min(...rows.map((r) => r.priceMicros));
   if (req.budgetMicros > 0 && req.budgetMicros < cheapest) throw invalidArgument("budget_micros", `${req.budgetMicros} does not cover one row (the cheapest costs ${cheapest} micros)`);
-  const balance = await deps.billing.balance(account);
-  if (balance.balanceMicros < cheapest) {
+  // A job being finished was admitted when it was first created; its rows each meet the gate as they run.
+  const balance = existing ? undefined : await deps.billing.balance(account);
+  if (balance !== undefined && balance.balanceMicros < cheapest) {
     throw new ServiceError("INSUFFICIENT_CREDITS", `balance ${microsToUsdString(balance.balanceMicros)} USD does not cover one row of this job (${microsToUsdString(cheapest)} USD); top up first`, { balance_micros: balance.balanceMicros, requested_micros: cheapest });
   }
 
@@ -69,18 +75,11 @@ export async function createJob(deps: JobsDeps, req: CreateJobRequest, account: 
     params: JSON.stringify({ numSteps: params.numSteps, guidance: params.guidance, seed: params.seed.toString() }),
     output: JSON.stringify(output),
   };
-  const { job } = await deps.store.createJob({
-    ...key,
-    keyId: account.keyId,
-    model: entry.slug,
-    ...stored,
-    source: sourceText,
-    sinkDir: sinkRel,
-    budgetMicros: req.budgetMicros,
-    priority: priority === "batch" ? Priority.BATCH : Priority.INTERACTIVE,
-    atMs: deps.clock.wallMs(),
-    rows,
-  });
+  const content = { model: entry.slug, ...stored, sinkDir: sinkRel, budgetMicros: req.budgetMicros, priority: priority === "batch" ? Priority.BATCH : Priority.INTERACTIVE, rows };
+  const { job, sameContent } = await deps.store.createJob({ ...key, keyId: account.keyId, ...content, source: sourceText, atMs: deps.clock.wallMs(), contentDigest: jobContentDigest(content) });
+  if (!sameContent) {
+    throw invalidArgument("job_id", `job ${jobId} exists with other content and its creation stopped part-way; send the same create again to finish it, or cancel it and use another job_id`);
+  }
   deps.runner?.wake();
   return jobView(job, await deps.store.counts(key), deps.clock.wallMs());
 }

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SERVER_NODE_ARGS, SERVER_NODE_FLAGS } from "../src/core/node-flags";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -27,17 +28,19 @@ async function freePort(): Promise<number> {
 /**
  * `npm start` equivalent on embedded defaults in a temp data dir; resolves once /healthz is ready.
  * BENCH_SERVER_NODE_ARGS adds node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
- * (node refuses --cpu-prof in NODE_OPTIONS).
+ * (node refuses --cpu-prof in NODE_OPTIONS). They follow the server's own flags (src/core/node-flags.ts),
+ * so a later value wins: "--initial-old-space-size=0" runs the server on V8's default heap sizing.
+ * BENCH_SERVER_STDOUT=1 passes the server's stdout through (for --trace-gc).
  */
 export async function startServer(env: Record<string, string> = {}, readyTimeoutMs = 180_000): Promise<ServerProcess> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dream-bench-"));
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "src", "main.ts")], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, ...SERVER_NODE_ARGS.slice(SERVER_NODE_FLAGS.length)], {
     cwd: ROOT,
     env: { ...process.env, DREAM_DATA_DIR: dataDir, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_STARTER_CREDITS_USD: "10000", DREAM_LOG_LEVEL: "warn", DATABASE_URL: "", REDIS_URL: "", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", process.env.BENCH_SERVER_STDOUT ? "inherit" : "ignore", "inherit"],
   });
   const httpBase = `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + readyTimeoutMs;

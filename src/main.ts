@@ -5,10 +5,15 @@ import path from "node:path";
 import { startApp } from "./app/app";
 import { ConfigError, loadConfig } from "./config/config";
 import { usdToMicros } from "./core/money";
+import { missingServerNodeFlags, SERVER_NODE_ARGS } from "./core/node-flags";
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await startApp(config);
+  const missing = missingServerNodeFlags();
+  if (missing.length > 0) {
+    app.logger.warn({ missing, start: ["node", ...SERVER_NODE_ARGS].join(" ") }, "node started without the server's heap flags: under load V8 may run a full GC every ~100 ms on the serving thread (src/core/node-flags.ts)");
+  }
 
   // First boot on embedded defaults: hand the operator a working key with starter credits, once.
   const starterFile = path.join(config.dataDir, "starter-key.txt");

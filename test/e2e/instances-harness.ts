@@ -20,6 +20,7 @@ import { openLedger, type LedgerBackend } from "../../src/billing/ledger/open";
 import type { Row } from "../../src/billing/ledger/sql-driver";
 import type { ReconcileReport } from "../../src/billing/reconcile";
 import { systemClock } from "../../src/core/clock";
+import { SERVER_NODE_ARGS } from "../../src/core/node-flags";
 import { FrameEncoding } from "../../src/gen/dream/v1/dream";
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from "../../src/gen/grpc/health/v1/health";
 import { migrateJobs } from "../../src/jobs/migrations";
@@ -97,7 +98,7 @@ export class Instance {
   spawn(): void {
     assert.ok(!this.alive, `${this.name} is already running`);
     this.log = "";
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: REPO_ROOT, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...SERVER_NODE_ARGS], { cwd: REPO_ROOT, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     child.stdout!.on("data", (c: Buffer) => (this.log += c.toString()));
     child.stderr!.on("data", (c: Buffer) => (this.log += c.toString()));

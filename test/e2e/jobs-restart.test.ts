@@ -18,6 +18,7 @@ import sharp from "sharp";
 import { createBilling } from "../../src/billing";
 import { openLedger, type LedgerBackend } from "../../src/billing/ledger/open";
 import { systemClock } from "../../src/core/clock";
+import { SERVER_NODE_ARGS } from "../../src/core/node-flags";
 import { DATABASE_URL, REDIS_URL, describeWithEnv, uniqueName } from "../billing/helpers/env";
 import { REPO_ROOT, sleep, testActions, testFrame } from "./harness";
 
@@ -60,7 +61,7 @@ class Server {
   constructor(private readonly env: NodeJS.ProcessEnv, readonly httpBase: string) {}
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: REPO_ROOT, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...SERVER_NODE_ARGS], { cwd: REPO_ROOT, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     child.stdout!.on("data", (c: Buffer) => (this.log += c.toString()));
     child.stderr!.on("data", (c: Buffer) => (this.log += c.toString()));

@@ -17,6 +17,7 @@ import { validate as lintDockerfile } from "dockerfile-utils";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/config";
+import { missingServerNodeFlags, SERVER_NODE_ARGS, SERVER_NODE_FLAGS } from "../../src/core/node-flags";
 import { METRICS_PATH } from "../../src/transport/rest/exact-routes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -277,6 +278,7 @@ describe("deploy/ (validated offline: nothing here is built, pulled or applied)"
       // Readiness: GET /healthz (a route of the proto's Status.Health) on the HTTP port.
       assert.match(read("proto", "dream", "v1", "dream.proto"), /get:\s*"\/healthz"/);
       assert.equal(c.readinessProbe.httpGet.path, "/healthz");
+      assert.deepEqual(c.command, ["node", ...SERVER_NODE_ARGS], "the container runs what `npm start` runs, heap flags included");
       assert.ok(ports.has(c.readinessProbe.httpGet.port), "readiness probe names a container port");
       // Liveness and startup: the probe script in "live" mode (a busy, draining or dependency-less pod answers 503 but is alive).
       for (const probe of [c.livenessProbe, c.startupProbe]) {
@@ -472,8 +474,8 @@ describe("deploy/ (validated offline: nothing here is built, pulled or applied)"
         const config = loadConfig(Object.fromEntries(env));
         assert.equal(portOf(config.httpAddr), 8080);
         // Exec form, node itself: SIGTERM reaches the server's drain (npm would stand between them).
-        assert.deepEqual(jsonArgs(lastOf(final, "CMD")!), ["node", "--import", "tsx", "src/main.ts"]);
-        assert.deepEqual(JSON.parse(read("package.json")).scripts.start, "node --import tsx src/main.ts", "CMD is what `npm start` runs");
+        assert.deepEqual(jsonArgs(lastOf(final, "CMD")!), ["node", ...SERVER_NODE_ARGS]);
+        assert.deepEqual(JSON.parse(read("package.json")).scripts.start, ["node", ...SERVER_NODE_ARGS].join(" "), "CMD is what `npm start` runs");
         assert.equal(lastOf(final, "ENTRYPOINT"), undefined);
         // The reference models are built in the image (gpu/build-reference-models.ts) and copied into the final stage.
         assert.ok(
@@ -533,6 +535,20 @@ describe("deploy/ (validated offline: nothing here is built, pulled or applied)"
       }
       assert.ok(final.instructions.some((i) => i.getKeyword() === "RUN" && /ldd node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/.test(i.getArgumentsContent()!)), "the CUDA provider's libraries are checked against the base");
       assert.ok(copiesFrom(final, "node", "/usr/local/bin/node"), "Node comes from the pinned node image");
+    });
+  });
+
+  describe("the server's node flags (src/core/node-flags.ts)", () => {
+    // What the flag does to GC under load is measured by bench:priority, not asserted here.
+    it("this node starts with them, without a bad-option error or warning", () => {
+      const run = spawnSync(process.execPath, [...SERVER_NODE_FLAGS, "-e", "process.stdout.write(JSON.stringify(process.execArgv))"], { encoding: "utf8" });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      assert.deepEqual(JSON.parse(run.stdout).slice(0, SERVER_NODE_FLAGS.length), [...SERVER_NODE_FLAGS]);
+    });
+    it("main.ts names the flags missing from its command line", () => {
+      assert.deepEqual(missingServerNodeFlags(["--import", "tsx"]), [...SERVER_NODE_FLAGS]);
+      assert.deepEqual(missingServerNodeFlags([...SERVER_NODE_FLAGS, "--import", "tsx"]), []);
     });
   });
 

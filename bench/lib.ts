@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SERVER_NODE_ARGS, SERVER_NODE_FLAGS } from "../src/core/node-flags";
+import { SERVER_ENTRY_ARGS, SERVER_NODE_FLAGS } from "../src/core/node-flags";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -37,7 +37,7 @@ export async function startServer(env: Record<string, string> = {}, readyTimeout
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, ...SERVER_NODE_ARGS.slice(SERVER_NODE_FLAGS.length)], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, ...SERVER_ENTRY_ARGS], {
     cwd: ROOT,
     env: { ...process.env, DREAM_DATA_DIR: dataDir, DREAM_GRPC_ADDR: `127.0.0.1:${grpcPort}`, DREAM_HTTP_ADDR: `127.0.0.1:${httpPort}`, DREAM_STARTER_CREDITS_USD: "10000", DREAM_LOG_LEVEL: "warn", DATABASE_URL: "", REDIS_URL: "", ...env },
     stdio: ["ignore", process.env.BENCH_SERVER_STDOUT ? "inherit" : "ignore", "inherit"],

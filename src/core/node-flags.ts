@@ -10,8 +10,11 @@
 // (bench:priority, docs/BENCHMARKS.md). A 256 MB starting limit leaves the heap at ~75 MB after GC.
 export const SERVER_NODE_FLAGS: readonly string[] = ["--initial-old-space-size=256"];
 
+/** What node runs, relative to the repository root. */
+export const SERVER_ENTRY_ARGS: readonly string[] = ["--import", "tsx", "src/main.ts"];
+
 /** The server's command line after `node`: what `npm start` runs. */
-export const SERVER_NODE_ARGS: readonly string[] = [...SERVER_NODE_FLAGS, "--import", "tsx", "src/main.ts"];
+export const SERVER_NODE_ARGS: readonly string[] = [...SERVER_NODE_FLAGS, ...SERVER_ENTRY_ARGS];
 
 /** The flags missing from this process's own command line (main.ts warns about them). */
 export function missingServerNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {

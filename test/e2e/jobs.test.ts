@@ -12,6 +12,7 @@ import { DreamClient } from "../../clients/typescript/src";
 import { limits } from "../../src/core/limits";
 import type { JobsSql } from "../../src/jobs/sql";
 import { JobStore } from "../../src/jobs/store";
+import { failingOnRowStatement } from "../jobs/failing-sql";
 import { startHarness, testActions, testFrame, until, type Harness } from "./harness";
 
 const TINY = "dream-reference-tiny";
@@ -95,17 +96,7 @@ describe("e2e: batch jobs (in-process)", function () {
     const original = JobStore.prototype.createJob;
     JobStore.prototype.createJob = function (this: JobStore, job) {
       const sql = (this as unknown as { sql: JobsSql }).sql;
-      let rowStatements = 0;
-      const failing: JobsSql = {
-        kind: sql.kind,
-        query: async (text, params) => {
-          if (text.startsWith("INSERT INTO job_rows") && ++rowStatements === 2) throw new Error("connection lost");
-          return sql.query(text, params);
-        },
-        exec: (text) => sql.exec(text),
-        transaction: (fn) => sql.transaction(fn),
-      };
-      return original.call(new JobStore(failing), job);
+      return original.call(new JobStore(failingOnRowStatement(sql, 2)), job);
     };
     try {
       await assert.rejects(h.client.createJob(req), (err: Error & { reason?: string }) => err.reason === "INTERNAL");

@@ -5,6 +5,7 @@ import { migrateJobs, jobsMigrations, jobsSchemaVersion } from "../../src/jobs/m
 import type { JobsSql } from "../../src/jobs/sql";
 import { JobStore } from "../../src/jobs/store";
 import type { NewJob } from "../../src/jobs/types";
+import { failingOnRowStatement } from "./failing-sql";
 
 export interface StoreFixture {
   sql: JobsSql;
@@ -161,19 +162,8 @@ export function storeConformance(open: () => Promise<StoreFixture>): void {
   it("a job whose creation stopped part-way cannot end, and the same create again writes the rest", async () => {
     // Rows go in short statements, not one transaction (the embedded ledger is not held for a whole
     // upload): fail the third row statement, as a crash between statements would leave it.
-    let rowStatements = 0;
-    const failing: JobsSql = {
-      ...fx.sql,
-      kind: fx.sql.kind,
-      query: async (sql, params) => {
-        if (sql.startsWith("INSERT INTO job_rows") && ++rowStatements === 3) throw new Error("connection lost");
-        return fx.sql.query(sql, params);
-      },
-      exec: (sql) => fx.sql.exec(sql),
-      transaction: (fn) => fx.sql.transaction(fn),
-    };
     const job = newJob("jp", 40);
-    await assert.rejects(new JobStore(failing).createJob(job), /connection lost/);
+    await assert.rejects(new JobStore(failingOnRowStatement(fx.sql, 3)).createJob(job), /connection lost/);
     const key = { customerId: "cus_a", jobId: "jp" };
     assert.equal((await store.counts(key)).pending, 16, "two statements of 8 rows landed");
     // Every written row runs and ends; the job must not end with 24 rows never written.

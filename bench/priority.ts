@@ -17,14 +17,12 @@
 //   --load-client-niceness N (default 19): the predicts load's client thread decodes every bulk
 //     response on these same two cores; a batch user's client runs elsewhere, so by default it is
 //     niced (0 = compete at full priority, as before)
-import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import os from "node:os";
 import path from "node:path";
 import { DreamClient, packActions } from "../clients/typescript/src";
 import { loadCatalog } from "../src/config/load-catalog";
 import { FrameEncoding, Priority } from "../src/gen/dream/v1/dream";
-import { PlanningClient } from "../src/gen/dream/v1/planning";
 import { DirectModel } from "../gpu/direct";
 import { ensureReferenceModels } from "../gpu/build-reference-models";
 import { bearer, testFrame } from "../test/e2e/harness";
@@ -70,7 +68,8 @@ async function main(): Promise<void> {
   const server = await startServer({ DREAM_MODELS: SLUG });
   const md = bearer(server.apiKey);
   const client = new DreamClient({ address: server.grpcAddress, apiKey: server.apiKey, retries: 0 });
-  const planning = new PlanningClient(server.grpcAddress, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1 });
+  // The SDK's Planning stub, with its channel options (as a control loop on the TS client runs).
+  const { planning } = client;
   const [h, w] = entry.resolution;
   const startFrame = { encoding: FrameEncoding.RAW_RGB8, data: testFrame(h, w), height: h, width: w };
   const world: World = { entry, steps: T, startFrame, goal: startFrame.data, trajectory: undefined, downsample: 1 };
@@ -117,7 +116,6 @@ async function main(): Promise<void> {
     report(tallies, periodMs, chunk, { concurrency, loadKind, jobOutput, stealPct, clientNiceness });
   } finally {
     client.close();
-    planning.close();
     await server.stop();
   }
 }

@@ -170,7 +170,7 @@ export async function startApp(config: Readonly<Config>, options: AppOptions = {
   // grpc.health.v1 and /healthz share one definition of ready.
   const isReady = async () => (await health(registry, readiness)).ready;
 
-  const grpcServer: grpc.Server = createGrpcServer({ methods, logger, isReady, onCallEnd: (m, code, ms) => metrics.observeCall("grpc", m, code, ms), preframedSend: config.grpcPreframedSend, maxConnectionAgeMs: config.grpcMaxConnectionAgeMs, maxConnectionAgeGraceMs: config.shutdownGraceMs });
+  const grpcServer: grpc.Server = createGrpcServer({ methods, logger, isReady, onCallEnd: (m, code, ms) => metrics.observeCall("grpc", m, code, ms), preframedSend: config.grpcPreframedSend, maxConnectionAgeMs: config.grpcMaxConnectionAgeMs, maxConnectionAgeGraceMs: config.shutdownGraceMs, receiveWindowBytes: config.grpcReceiveWindowBytes });
   const grpcPort = await bindGrpc(grpcServer, config.grpcAddr);
   const rest: RestServer = createRestServer({
     methods,

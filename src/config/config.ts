@@ -76,6 +76,8 @@ export interface Config {
   adminSocket: boolean;
   /** Raw gRPC predict responses leave without grpc-js's framing copy by patching grpc-js (DREAM_GRPC_PREFRAMED=off disables; src/transport/grpc/raw/README.md). */
   grpcPreframedSend: boolean;
+  /** The gRPC server's HTTP/2 receive window in bytes, raised by patching grpc-js (opt-in; 0 = grpc-js's 65,535; src/transport/grpc/receive-window.ts). */
+  grpcReceiveWindowBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +93,14 @@ function intFrom(env: Env, name: string, fallback: number, min: number, max: num
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
+  return value;
+}
+
+// 0 (the default) leaves grpc-js's window; otherwise at least HTTP/2's own 65,535 bytes.
+function receiveWindowFrom(env: Env): number {
+  const name = "DREAM_GRPC_RECEIVE_WINDOW_BYTES";
+  const value = intFrom(env, name, 0, 0, limits.grpcReceiveWindowBytesMax);
+  if (value !== 0 && value < 65_535) throw new ConfigError(`${name} must be 0 (off) or at least 65535 (HTTP/2's default window), got ${JSON.stringify(env[name])}`);
   return value;
 }
 
@@ -170,6 +180,7 @@ export function loadConfig(env: Env = process.env, root = path.resolve(__dirname
     },
     adminSocket: onOffFrom(env, "DREAM_ADMIN_SOCKET", true),
     grpcPreframedSend: onOffFrom(env, "DREAM_GRPC_PREFRAMED", true),
+    grpcReceiveWindowBytes: receiveWindowFrom(env),
   };
   return Object.freeze(config);
 }

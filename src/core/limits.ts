@@ -42,6 +42,9 @@ export const limits = Object.freeze({
   // --- transport ---
   grpcReceiveBytesMax: 64 * 1024 * 1024, // a K=32, T=240 request is ~11.8 MB of actions + one frame
   grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
+  // The gRPC server's HTTP/2 receive window when raised (DREAM_GRPC_RECEIVE_WINDOW_BYTES; what the TS
+  // client asks for its own): bytes a client may have in flight per connection before the server reads.
+  grpcReceiveWindowBytesMax: 64 * 1024 * 1024,
   // Raw unary response buffers kept for reuse once their bytes have left (a K=8 T=48 480x640 response
   // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS, per
   // transport: gRPC's arena pool and REST's multipart one (transport/rest/mixed-arena.ts) each.

@@ -21,6 +21,7 @@ import { refusingUndecodable, withFastEncoders, withTolerantDecoders, type AnyDe
 import { GuardFirst } from "./guard-first";
 import { healthImplementation, HealthService } from "./health";
 import { installPreframedSend } from "./raw/preframed-send";
+import { installReceiveWindow } from "./receive-window";
 import { ArenaPool } from "../arena-pool";
 import { toGrpcStatus } from "./status";
 import { streamAdapter } from "./stream";
@@ -46,6 +47,12 @@ export interface GrpcServerOptions {
    */
   maxConnectionAgeMs?: number;
   maxConnectionAgeGraceMs?: number;
+  /**
+   * Raise the server's HTTP/2 receive window (per stream and per connection) to this many bytes by
+   * patching this server instance's grpc-js internals (receive-window.ts). Opt-in: 0 or absent leaves
+   * grpc-js's 65,535 bytes (DREAM_GRPC_RECEIVE_WINDOW_BYTES).
+   */
+  receiveWindowBytes?: number;
 }
 
 /**
@@ -62,6 +69,12 @@ function rawArenaPool(preframedSend: boolean, logger: Logger): ArenaPool | undef
   return undefined;
 }
 
+function raiseReceiveWindow(server: grpc.Server, windowBytes: number, logger: Logger): void {
+  const result = installReceiveWindow(server, windowBytes);
+  if (result.installed) logger.info({ windowBytes }, "gRPC receive window raised (DREAM_GRPC_RECEIVE_WINDOW_BYTES)");
+  else logger.warn({ windowBytes, why: result.why }, "gRPC receive window left at grpc-js's 65,535 bytes: DREAM_GRPC_RECEIVE_WINDOW_BYTES cannot be applied to this grpc-js");
+}
+
 export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const root = loadRoot([PROTO_ROOT], [...API_PROTO_FILES, "grpc/health/v1/health.proto"]);
   const outcome = callOutcome(opts.logger, opts.onCallEnd);
@@ -73,6 +86,7 @@ export function createGrpcServer(opts: GrpcServerOptions): grpc.Server {
     interceptors: [guard.interceptor],
   });
   const arenaPool = rawArenaPool(opts.preframedSend ?? true, opts.logger);
+  if (opts.receiveWindowBytes) raiseReceiveWindow(server, opts.receiveWindowBytes, opts.logger);
 
   for (const definition of [ModelsService, BillingService, StatusService, PlanningService, SessionsService, JobsService] as unknown as AnyDefinition[]) {
     const impl: grpc.UntypedServiceImplementation = {};

@@ -59,7 +59,14 @@ export function installReceiveWindow(server: grpc.Server, windowBytes: number, v
   options.settings = { ...options.settings, initialWindowSize: windowBytes };
   s.createHttp2Server = function (this: PatchableServer, credentials: unknown): http2.Http2Server {
     const http2Server = create.call(this, credentials);
-    http2Server.on("session", (session: http2.ServerHttp2Session) => session.setLocalWindowSize(windowBytes));
+    http2Server.on("session", (session: http2.ServerHttp2Session) => {
+      try {
+        session.setLocalWindowSize(windowBytes);
+      } catch {
+        // A session already destroyed (its socket closed at once) throws; thrown from this listener it
+        // would end the process. There is nothing left to receive on it, so the default is moot.
+      }
+    });
     return http2Server;
   };
   return { installed: true };

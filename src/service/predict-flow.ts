@@ -170,6 +170,7 @@ export class PredictFlow {
     // Nothing settles, and no response leaves, before the hold's record is in the ledger.
     if (a.record.state === "pending") await a.timing.time("record", () => deps.clock.nowUs(), () => a.record.known);
     if (a.record.isRefused()) return this.refused(a);
+    await delivery.handedOver();
     let consumerError = delivery.error;
     if (ctx.signal.aborted && end.reason === "cancelled" && consumerError === undefined) {
       consumerError = new ServiceError("CANCELLED", "the client cancelled the request");

@@ -64,6 +64,8 @@ export async function streamPredict(
       failure ??= err;
     });
     if (failure !== undefined) throw failure;
+    // Its send, so a burst of held chunks (chunk-delivery.ts) is handed over at the reader's pace.
+    return sent;
   });
   let settled: Awaited<typeof run>;
   try {

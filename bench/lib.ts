@@ -53,7 +53,11 @@ export async function startServer(env: Record<string, string> = {}, readyTimeout
     } catch {
       /* not listening yet */
     }
-    if (Date.now() > deadline) throw new Error("server did not become ready");
+    if (Date.now() > deadline) {
+      // Not left running behind a failed bench (it holds ports, ORT workers and ledger connections).
+      child.kill("SIGKILL");
+      throw new Error("server did not become ready");
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   const apiKey = fs.readFileSync(path.join(dataDir, "starter-key.txt"), "utf8").trim();

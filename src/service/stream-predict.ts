@@ -1,7 +1,8 @@
 // Models.StreamPredict: every live candidate's new frames as soon as each chunk finishes, then a summary.
-// Memory stays bounded: at most limits.streamBufferedChunksMax encoded chunks wait for a slow reader;
-// past that (or a send stalled past streamStallMsMax) the request is cancelled with STREAM_STALLED and
-// only the frames generated so far are billed.
+// Memory stays bounded: when limits.streamBufferedChunksMax encoded chunks are waiting for the reader
+// (or a send stalled past streamStallMsMax), the request is cancelled with STREAM_STALLED and only the
+// frames generated so far are billed. Chunks still encoding are the server's own backlog, bounded by the
+// request's size, and never count as the reader's.
 import { ServiceError, invalidArgument } from "../core/errors";
 import { limits } from "../core/limits";
 import { FrameEncoding, type PredictBatchRequest, type StreamPredictResponse } from "../gen/dream/v1/dream";
@@ -25,7 +26,9 @@ export async function streamPredict(
   const admitted = await flow.admit(ctx, account, batchInput(req));
   const { encoding, jpegQuality } = admitted.output;
   const [height, width] = admitted.slot.entry.resolution;
-  let buffered = 0;
+  // Encoded chunks waiting for the reader. Chunks still encoding are our own backlog, not the reader's,
+  // and do not count (bounded by the request's size, like chunks held for the hold's record).
+  let unsent = 0;
   let failure: unknown;
   let chain: Promise<void> = Promise.resolve();
   const sendBounded = async (message: StreamPredictResponse): Promise<void> => {
@@ -41,10 +44,9 @@ export async function streamPredict(
   };
 
   const run = flow.run(admitted, ctx, (chunk) => {
-    if (buffered >= bounds.bufferedChunksMax) {
-      throw new ServiceError("STREAM_STALLED", `stream reader fell ${buffered} chunks behind (limit ${bounds.bufferedChunksMax})`);
+    if (unsent >= bounds.bufferedChunksMax) {
+      throw new ServiceError("STREAM_STALLED", `stream reader fell ${unsent} chunks behind (limit ${bounds.bufferedChunksMax})`);
     }
-    buffered++;
     // Encode now (in parallel with the next chunk's compute); send strictly in chunk order.
     const encoded = Promise.all(
       chunk.lanes.map(async (lane) => ({
@@ -52,11 +54,14 @@ export async function streamPredict(
         firstFrameIndex: lane.firstFrameIndex,
         frames: await Promise.all(lane.frames.map((f) => codecs.encodeFrame(encoding, f, { height, width, jpegQuality }))),
       })),
-    );
+    ).then((candidates) => {
+      unsent++;
+      return candidates;
+    });
     const sent = chain.then(async () => {
       const candidates = await encoded;
       await sendBounded({ event: { $case: "chunk", value: { chunkIndex: chunk.chunkIndex, encoding: FrameEncoding[encoding], candidates } } });
-      buffered--;
+      unsent--;
     });
     chain = sent.catch(() => undefined);
     // A failed send surfaces on the next chunk (the flow cancels the request on a rejected promise).

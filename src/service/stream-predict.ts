@@ -18,7 +18,7 @@ export async function streamPredict(
   ctx: CallContext,
   account: Account,
   send: (m: StreamPredictResponse) => Promise<void>,
-  bounds = { bufferedChunksMax: limits.streamBufferedChunksMax, stallMs: limits.streamStallMsMax },
+  bounds: { bufferedChunksMax: number; stallMs: number } = { bufferedChunksMax: limits.streamBufferedChunksMax, stallMs: limits.streamStallMsMax },
 ): Promise<void> {
   if (req.output?.encoding === FrameEncoding.MP4) {
     throw invalidArgument("output.encoding", "MP4 is a whole-rollout container; stream RAW_RGB8, PNG or JPEG frames (or call PredictBatch for MP4)");

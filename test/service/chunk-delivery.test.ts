@@ -35,13 +35,19 @@ function pacedConsumer() {
   return { handed, sends, onChunk, unsentMax: () => unsentMax };
 }
 
+/** A delivery whose hold record is still being written, with a paced consumer and a cancel counter. */
+function pendingDelivery() {
+  const landed = deferred();
+  const record = new HoldRecord(landed.promise);
+  const c = pacedConsumer();
+  const cancels = { count: 0 };
+  const delivery = new ChunkDelivery(START, c.onChunk, record, () => cancels.count++);
+  return { landed, record, c, cancels, delivery };
+}
+
 describe("ChunkDelivery", () => {
   it("held chunks go over one at a time after the record lands, live chunks stay behind them in order, handedOver waits for the last", async () => {
-    const landed = deferred();
-    const record = new HoldRecord(landed.promise);
-    const c = pacedConsumer();
-    let cancelled = 0;
-    const delivery = new ChunkDelivery(START, c.onChunk, record, () => cancelled++);
+    const { landed, record, c, cancels, delivery } = pendingDelivery();
     for (let i = 0; i < 6; i++) assert.equal(delivery.take(chunk(i)), undefined, "held while the record is pending");
     assert.deepEqual(c.handed, []);
     landed.resolve();
@@ -59,7 +65,7 @@ describe("ChunkDelivery", () => {
     assert.deepEqual(c.handed, [0, 1, 2, 3, 4, 5, 6], "in chunk order, the live one after the held ones");
     assert.equal(c.unsentMax(), 1, "never more than one held chunk unsent at once");
     assert.equal(over, true);
-    assert.equal(cancelled, 0);
+    assert.equal(cancels.count, 0);
     assert.equal(delivery.error, undefined);
     // Chunk 0 carries the start frame in front of its own frames.
     const frames: Uint8Array[][] = [];
@@ -69,10 +75,7 @@ describe("ChunkDelivery", () => {
   });
 
   it("after the flush, chunks go straight to the consumer again", async () => {
-    const landed = deferred();
-    const record = new HoldRecord(landed.promise);
-    const c = pacedConsumer();
-    const delivery = new ChunkDelivery(START, c.onChunk, record, () => undefined);
+    const { landed, record, c, delivery } = pendingDelivery();
     delivery.take(chunk(0));
     landed.resolve();
     await record.known;
@@ -85,11 +88,7 @@ describe("ChunkDelivery", () => {
   });
 
   it("a consumer failing during the flush cancels the request and drops the rest", async () => {
-    const landed = deferred();
-    const record = new HoldRecord(landed.promise);
-    const c = pacedConsumer();
-    let cancelled = 0;
-    const delivery = new ChunkDelivery(START, c.onChunk, record, () => cancelled++);
+    const { landed, record, c, cancels, delivery } = pendingDelivery();
     for (let i = 0; i < 4; i++) delivery.take(chunk(i));
     landed.resolve();
     await record.known;
@@ -101,23 +100,19 @@ describe("ChunkDelivery", () => {
     await delivery.handedOver();
     assert.deepEqual(c.handed, [0, 1]);
     assert.equal(delivery.error, boom);
-    assert.equal(cancelled, 1);
+    assert.equal(cancels.count, 1);
     assert.equal(delivery.take(chunk(4)), undefined, "nothing more after a failure");
     assert.deepEqual(c.handed, [0, 1]);
   });
 
   it("a refused record hands nothing over and cancels the request", async () => {
-    const landed = deferred();
-    const record = new HoldRecord(landed.promise);
-    const c = pacedConsumer();
-    let cancelled = 0;
-    const delivery = new ChunkDelivery(START, c.onChunk, record, () => cancelled++);
+    const { landed, record, c, cancels, delivery } = pendingDelivery();
     delivery.take(chunk(0));
     delivery.take(chunk(1));
     landed.reject(new Error("ledger said no"));
     await record.known;
     await delivery.handedOver();
     assert.deepEqual(c.handed, []);
-    assert.equal(cancelled, 1);
+    assert.equal(cancels.count, 1);
   });
 });

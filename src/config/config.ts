@@ -99,7 +99,7 @@ function intFrom(env: Env, name: string, fallback: number, min: number, max: num
 // 0 (the default) leaves grpc-js's window; otherwise at least HTTP/2's own 65,535 bytes.
 function receiveWindowFrom(env: Env): number {
   const value = intFrom(env, "DREAM_GRPC_RECEIVE_WINDOW_BYTES", 0, 0, limits.grpcReceiveWindowBytesMax);
-  if (value !== 0 && value < 65_535) throw new ConfigError(`DREAM_GRPC_RECEIVE_WINDOW_BYTES must be 0 (off) or at least 65535 (HTTP/2's default window), got ${JSON.stringify(env.DREAM_GRPC_RECEIVE_WINDOW_BYTES)}`);
+  if (value !== 0 && value < limits.grpcReceiveWindowBytesMin) throw new ConfigError(`DREAM_GRPC_RECEIVE_WINDOW_BYTES must be 0 (off) or at least ${limits.grpcReceiveWindowBytesMin} (HTTP/2's default window), got ${JSON.stringify(env.DREAM_GRPC_RECEIVE_WINDOW_BYTES)}`);
   return value;
 }
 

@@ -44,6 +44,7 @@ export const limits = Object.freeze({
   grpcSendBytesMax: 2 * 1024 * 1024 * 1024 - 1, // a K=8, T=48 raw 480x640 response is ~361 MB
   // The gRPC server's HTTP/2 receive window when raised (DREAM_GRPC_RECEIVE_WINDOW_BYTES; what the TS
   // client asks for its own): bytes a client may have in flight per connection before the server reads.
+  grpcReceiveWindowBytesMin: 65_535, // HTTP/2's own default and floor (RFC 9113 §6.9.2): what grpc-js's server always advertises
   grpcReceiveWindowBytesMax: 64 * 1024 * 1024,
   // Raw unary response buffers kept for reuse once their bytes have left (a K=8 T=48 480x640 response
   // is 361 MB; a fresh one costs ~1 s of page faults on a small VM, a reused one none). Bounds RSS, per

@@ -24,11 +24,12 @@
 // grpc.max_receive_message_length), and an unauthenticated call is refused on its metadata.
 import type * as grpc from "@grpc/grpc-js";
 import type http2 from "node:http2";
+import { limits } from "../../core/limits";
 
 /** The grpc-js release line the private shapes below were read from. */
 export const RECEIVE_WINDOW_GRPC_JS_LINE = /^1\.14\./;
 /** HTTP/2's own default and floor for a receive window (RFC 9113 §6.9.2). */
-export const HTTP2_DEFAULT_WINDOW_BYTES = 65_535;
+export const HTTP2_DEFAULT_WINDOW_BYTES = limits.grpcReceiveWindowBytesMin;
 
 interface PatchableServer {
   commonServerOptions?: { settings?: http2.Settings } & Record<string, unknown>;

@@ -20,7 +20,7 @@ import { openLedger, type LedgerBackend } from "../../src/billing/ledger/open";
 import { systemClock } from "../../src/core/clock";
 import { SERVER_NODE_ARGS } from "../../src/core/node-flags";
 import { DATABASE_URL, REDIS_URL, describeWithEnv, uniqueName } from "../billing/helpers/env";
-import { REPO_ROOT, sleep, testActions, testFrame } from "./harness";
+import { REPO_ROOT, sleep, testActions, testFrame, until } from "./harness";
 
 const TINY = "dream-reference-tiny";
 const T = 8;
@@ -233,7 +233,12 @@ describe("e2e: batch jobs survive a SIGKILL and resume exactly once (child serve
     // A private embedded ledger: this test owns every byte of its database.
     env: childEnv(),
     instances: 1,
-    key: async (dataDir) => fs.readFileSync(path.join(dataDir, "starter-key.txt"), "utf8").trim(),
+    key: async (dataDir) => {
+      // main.ts writes the starter key after startApp has the HTTP port answering /healthz.
+      const file = path.join(dataDir, "starter-key.txt");
+      await until(() => fs.existsSync(file));
+      return fs.readFileSync(file, "utf8").trim();
+    },
     ledger: (dataDir) => openLedger({ dataDir }),
     cleanup: async () => {},
   }));
